@@ -1,0 +1,1 @@
+//! meshd: placeholder until the node lands.

@@ -1,0 +1,2 @@
+//! meshd binary.
+fn main() {}

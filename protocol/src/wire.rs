@@ -1,0 +1,243 @@
+//! Wire messages: what nodes say to each other, and the bounded decoders for
+//! what they hear.
+//!
+//! Two channels:
+//! - **gossip** ([`GossipEnvelope`]): catalog items, proposals, votes and
+//!   certificates, broadcast on topics namespaced by the network id;
+//! - **request-response** ([`RequestFrame`] and [`Response`]): descriptor,
+//!   manifest and chunk fetches, catalog sync, governance catch-up.
+//!
+//! Every decoder takes untrusted bytes, refuses input over its limit before
+//! decoding, never lets a length prefix allocate beyond that limit and never
+//! panics: see [`crate::encoding`].
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::ByteBuf;
+use crate::catalog::{CatalogItem, SyncDigest, SyncEntry};
+use crate::descriptor::ProductId;
+use crate::encoding::{self, DecodeError};
+use crate::governance::{Certificate, FederationId, Proposal, Vote};
+use crate::identity::NodeBinding;
+use crate::manifest::{MAX_CHUNK_SIZE, Manifest};
+use crate::signed::Signed;
+use crate::{Hash, PROTOCOL_VERSION};
+
+/// Request-response protocol for data and catalog requests.
+pub const DATA_PROTOCOL: &str = "/meshd/data/1";
+/// Kademlia protocol name of the mesh's DHT.
+pub const KAD_PROTOCOL: &str = "/meshd/kad/1";
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/meshd/id/1";
+
+/// Largest gossip message.
+pub const MAX_GOSSIP_BYTES: usize = 256 * 1024;
+/// Largest request.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest response: one maximal chunk plus framing.
+pub const MAX_RESPONSE_BYTES: usize = MAX_CHUNK_SIZE as usize + 64 * 1024;
+/// Most products asked for in one [`Request::CatalogFetch`].
+pub const MAX_FETCH_BATCH: usize = 512;
+/// Most items in one catalog response.
+pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
+
+/// The gossip topic for one kind of traffic in one network.
+pub fn topic(network: &str, kind: &str) -> String {
+    format!("meshd/{network}/{kind}/v{PROTOCOL_VERSION}")
+}
+
+/// A gossip message with the binding of the node that first sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GossipEnvelope {
+    /// Protocol version of the sender.
+    pub version: u16,
+    /// Proof that the originating node speaks for its domain.
+    pub origin: Signed<NodeBinding>,
+    /// The message.
+    pub message: GossipMessage,
+}
+
+/// What gossip carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "catalog items are most of the traffic; the enum lives briefly on the stack"
+)]
+pub enum GossipMessage {
+    /// A descriptor or withdrawal.
+    Catalog(CatalogItem),
+    /// A governance proposal.
+    Proposal(Signed<Proposal>),
+    /// A vote.
+    Vote(Signed<Vote>),
+    /// A ratified certificate.
+    Certificate(Box<Certificate>),
+}
+
+/// A request with the requester's optional node binding (needed where the
+/// answer depends on who asks, e.g. access-controlled chunks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    /// Protocol version of the requester.
+    pub version: u16,
+    /// Proof of the requester's domain.
+    pub requester: Option<Signed<NodeBinding>>,
+    /// The request.
+    pub request: Request,
+}
+
+/// Requests between nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// A product's current descriptor, or a given version.
+    GetDescriptor {
+        /// The product.
+        product: ProductId,
+        /// A specific version, or the current one.
+        version: Option<u64>,
+    },
+    /// The manifest with this hash.
+    GetManifest {
+        /// The product (for access checks).
+        product: ProductId,
+        /// The manifest hash from the descriptor.
+        manifest: Hash,
+    },
+    /// One chunk.
+    GetChunk {
+        /// The product (for access checks).
+        product: ProductId,
+        /// The manifest hash.
+        manifest: Hash,
+        /// Chunk index.
+        index: u32,
+    },
+    /// Catalog sync, step 1: here are my bucket digests.
+    CatalogDigest(SyncDigest),
+    /// Catalog sync, step 2: send me these products' current items.
+    CatalogFetch(BTreeSet<ProductId>),
+    /// Governance catch-up: certificates after `from_version`, and open
+    /// proposals and votes.
+    GovernanceCatchUp {
+        /// The federation.
+        federation: FederationId,
+        /// The requester's current version.
+        from_version: u64,
+    },
+}
+
+/// Typed refusal codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// No such product.
+    UnknownProduct,
+    /// No such version or manifest.
+    UnknownVersion,
+    /// The chunk is not held here.
+    NotHeld,
+    /// The requester may not read this product.
+    Denied,
+    /// The server is over a limit; retry later or elsewhere.
+    Busy,
+    /// The request is malformed or too large.
+    BadRequest,
+    /// Unknown federation.
+    UnknownFederation,
+}
+
+/// Responses between nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// A catalog item.
+    Item(Box<CatalogItem>),
+    /// A manifest.
+    Manifest(Manifest),
+    /// Chunk bytes.
+    Chunk(ByteBuf),
+    /// Catalog sync: summaries of the entries in the buckets that differ.
+    CatalogSummary(Vec<SyncEntry>),
+    /// Catalog sync: the requested items.
+    CatalogItems(Vec<CatalogItem>),
+    /// Governance catch-up.
+    Governance {
+        /// Certificates after the requested version, in order.
+        certificates: Vec<Certificate>,
+        /// Open proposals.
+        proposals: Vec<Signed<Proposal>>,
+        /// Votes on open proposals.
+        votes: Vec<Signed<Vote>>,
+    },
+    /// A refusal.
+    Error {
+        /// What kind.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+impl Response {
+    /// A refusal.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a received message was refused before it reached the node's logic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Bytes did not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The sender speaks another protocol version.
+    #[error("protocol version {got} is not supported (this node speaks {PROTOCOL_VERSION})")]
+    Version {
+        /// The version received.
+        got: u16,
+    },
+}
+
+/// Encodes a gossip envelope.
+pub fn encode_gossip(envelope: &GossipEnvelope) -> Vec<u8> {
+    encoding::to_bytes(envelope)
+}
+
+/// Decodes a gossip envelope from untrusted bytes.
+pub fn decode_gossip(bytes: &[u8]) -> Result<GossipEnvelope, WireError> {
+    let envelope: GossipEnvelope = encoding::from_bytes(bytes, MAX_GOSSIP_BYTES)?;
+    if envelope.version != PROTOCOL_VERSION {
+        return Err(WireError::Version {
+            got: envelope.version,
+        });
+    }
+    Ok(envelope)
+}
+
+/// Encodes a request frame.
+pub fn encode_request(frame: &RequestFrame) -> Vec<u8> {
+    encoding::to_bytes(frame)
+}
+
+/// Decodes a request frame from untrusted bytes.
+pub fn decode_request(bytes: &[u8]) -> Result<RequestFrame, WireError> {
+    let frame: RequestFrame = encoding::from_bytes(bytes, MAX_REQUEST_BYTES)?;
+    if frame.version != PROTOCOL_VERSION {
+        return Err(WireError::Version { got: frame.version });
+    }
+    Ok(frame)
+}
+
+/// Encodes a response.
+pub fn encode_response(response: &Response) -> Vec<u8> {
+    encoding::to_bytes(response)
+}
+
+/// Decodes a response from untrusted bytes.
+pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
+    Ok(encoding::from_bytes(bytes, MAX_RESPONSE_BYTES)?)
+}
