@@ -1,1 +1,34 @@
-//! meshd: placeholder until the node lands.
+//! # mesh-node: the meshd daemon, as a library
+//!
+//! A node publishes its domain's data products, holds the whole mesh's
+//! catalog, and serves what it holds, over libp2p, with its state in RocksDB.
+//! The `meshd` binary is a thin wrapper; tests and the simulator start nodes
+//! in-process with [`start`].
+//!
+//! ## Layout
+//!
+//! - [`config`]: the TOML config, its defaults and checks.
+//! - [`identity`]: domain key, node key and binding files.
+//! - [`store`]: the [`store::Store`] trait, RocksDB and in-memory stores.
+//! - [`blobs`]: content files, named by manifest hash.
+//! - [`network`]: libp2p behaviours and the request-response codec.
+//! - [`event_loop`]: the one task that owns the swarm and the node state.
+//! - [`node`]: [`start`], [`NodeHandle`] and the events a node emits.
+//! - [`draft`]: what a publisher writes about a product.
+//! - [`clock`]: wall-clock time for the protocol.
+
+pub mod blobs;
+pub mod clock;
+pub mod config;
+pub mod draft;
+pub mod event_loop;
+pub mod identity;
+pub mod network;
+pub mod node;
+pub mod store;
+
+pub use config::Config;
+pub use draft::ProductDraft;
+pub use node::{
+    NodeError, NodeEvent, NodeHandle, NodeOptions, PublishReceipt, RunningNode, Status, start,
+};

@@ -1,0 +1,272 @@
+//! Node configuration: the TOML file `meshd init` writes, its embedded
+//! defaults, and the command-line overrides of `meshd run`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// Name of the config file inside the data directory.
+pub const CONFIG_FILE: &str = "meshd.toml";
+/// Default address of the local HTTP API.
+pub const DEFAULT_API: &str = "127.0.0.1:7420";
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Network settings.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Catalog bounds.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    /// Local API.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// Network settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Addresses to listen on (TCP and QUIC multiaddrs).
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    #[serde(default)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS.
+    #[serde(default = "yes")]
+    pub mdns: bool,
+    /// Namespace of the gossip topics; nodes of different networks never mix.
+    #[serde(default = "default_network_id")]
+    pub network_id: String,
+    /// Most established connections in total.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Most established connections to one peer.
+    #[serde(default = "default_max_per_peer")]
+    pub max_connections_per_peer: u32,
+    /// Milliseconds between anti-entropy catalog syncs with one peer.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_ms: u64,
+}
+
+/// Catalog bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Most products held in total.
+    #[serde(default = "default_max_products")]
+    pub max_products: usize,
+    /// Most products of any one domain.
+    #[serde(default = "default_max_per_domain")]
+    pub max_per_domain: usize,
+}
+
+/// Local API settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Loopback address of the HTTP API.
+    #[serde(default = "default_api")]
+    pub listen: SocketAddr,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> Vec<Multiaddr> {
+    ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+fn default_network_id() -> String {
+    "default".to_owned()
+}
+fn default_max_connections() -> u32 {
+    512
+}
+fn default_max_per_peer() -> u32 {
+    2
+}
+fn default_sync_interval() -> u64 {
+    30_000
+}
+fn default_max_products() -> usize {
+    200_000
+}
+fn default_max_per_domain() -> usize {
+    20_000
+}
+fn default_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7420))
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            network_id: default_network_id(),
+            max_connections: default_max_connections(),
+            max_connections_per_peer: default_max_per_peer(),
+            sync_interval_ms: default_sync_interval(),
+        }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            max_products: default_max_products(),
+            max_per_domain: default_max_per_domain(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_api(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            network: NetworkConfig::default(),
+            catalog: CatalogConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+/// Why the config could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this config.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads the config file of a data directory; a missing file means
+    /// embedded defaults.
+    pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.network.listen.is_empty() {
+            return Err(ConfigError::Invalid("network.listen is empty".into()));
+        }
+        if self.network.network_id.is_empty()
+            || !self
+                .network
+                .network_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::Invalid(
+                "network.network_id must be letters, digits, '-' or '_'".into(),
+            ));
+        }
+        if !self.api.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "api.listen {} is not a loopback address; the API only serves this machine",
+                self.api.listen
+            )));
+        }
+        if self.catalog.max_products == 0 || self.catalog.max_per_domain == 0 {
+            return Err(ConfigError::Invalid(
+                "catalog limits must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The commented config file `meshd init` writes.
+pub fn template(domain: &str) -> String {
+    format!(
+        r#"# meshd configuration for domain "{domain}".
+# Every value shown is the default; command-line flags of `meshd run` override them.
+
+[network]
+# Addresses to listen on: TCP and QUIC on all interfaces, ports chosen by the OS.
+listen = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+# Peers to dial at start, e.g. ["/ip4/10.0.0.5/tcp/4001/p2p/12D3Koo..."].
+bootstrap = []
+# Find peers on the local network.
+mdns = true
+# Gossip namespace: nodes of different networks never exchange messages.
+network_id = "default"
+max_connections = 512
+max_connections_per_peer = 2
+# Anti-entropy: every this many milliseconds, reconcile the catalog with one peer.
+sync_interval_ms = 30000
+
+[catalog]
+# Memory bounds: products beyond these are refused, not crashed on.
+max_products = 200000
+max_per_domain = 20000
+
+[api]
+# The local HTTP API (loopback only).
+listen = "{DEFAULT_API}"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_to_defaults() {
+        let parsed: Config = toml::from_str(&template("sales")).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = Config::default();
+        c.api.listen = "0.0.0.0:7420".parse().unwrap();
+        assert!(c.validate().is_err());
+        assert!(toml::from_str::<Config>("[network]\nlisen = []\n").is_err());
+    }
+}

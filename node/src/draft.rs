@@ -1,0 +1,104 @@
+//! What a user says about a product before the node fills in the rest.
+//!
+//! A [`ProductDraft`] is a descriptor without the fields the node decides:
+//! the domain (from its key), the version (one above the current one), the
+//! content (from the file it reads) and the creation time.
+
+use std::collections::BTreeSet;
+
+use mesh_protocol::descriptor::{
+    AccessPolicy, Content, Deprecation, Descriptor, Format, Owner, Quality, Schema,
+};
+use mesh_protocol::{DomainId, ProductId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A descriptor as a publisher writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDraft {
+    /// Product name within the domain.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Owner.
+    #[serde(default)]
+    pub owner: Owner,
+    /// Schema.
+    #[serde(default)]
+    pub schema: Schema,
+    /// Format.
+    pub format: Format,
+    /// Tags.
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
+    /// Quality promises.
+    #[serde(default)]
+    pub quality: Quality,
+    /// Inputs.
+    #[serde(default)]
+    pub lineage: Vec<ProductId>,
+    /// Access policy.
+    #[serde(default)]
+    pub access: AccessPolicy,
+    /// Retention in days.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Chunk size (default 1 MiB).
+    #[serde(default)]
+    pub chunk_size: Option<u32>,
+}
+
+impl ProductDraft {
+    /// A minimal draft: name, title and format.
+    pub fn new(name: impl Into<String>, title: impl Into<String>, format: Format) -> Self {
+        Self {
+            name: name.into(),
+            title: title.into(),
+            description: String::new(),
+            owner: Owner::default(),
+            schema: Schema::default(),
+            format,
+            tags: BTreeSet::new(),
+            quality: Quality::default(),
+            lineage: Vec::new(),
+            access: AccessPolicy::default(),
+            retention_days: None,
+            chunk_size: None,
+        }
+    }
+
+    /// The full descriptor once the node knows domain, version and content.
+    pub fn into_descriptor(
+        self,
+        domain: DomainId,
+        domain_name: &str,
+        version: u64,
+        content: Content,
+        now: Timestamp,
+        deprecation: Option<Deprecation>,
+    ) -> Descriptor {
+        Descriptor {
+            id: ProductId {
+                domain,
+                name: self.name,
+            },
+            domain_name: domain_name.to_owned(),
+            version,
+            title: self.title,
+            description: self.description,
+            owner: self.owner,
+            schema: self.schema,
+            format: self.format,
+            content,
+            tags: self.tags,
+            quality: self.quality,
+            lineage: self.lineage,
+            access: self.access,
+            retention_days: self.retention_days,
+            created_at: now,
+            deprecation,
+        }
+    }
+}

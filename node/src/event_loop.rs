@@ -1,0 +1,854 @@
+//! The node's single task: it owns the libp2p swarm and the node state
+//! (catalog, store, blobs), feeds what it hears into mesh-protocol and
+//! carries out what comes back: persist, then forward or answer.
+//!
+//! **Invariants:**
+//! - nothing is forwarded (gossip `Accept`) or acknowledged to a caller
+//!   before the store has made it durable;
+//! - every gossip message gets exactly one validation verdict: `Accept`
+//!   for news, `Ignore` for stale or duplicate, `Reject` (which costs the
+//!   sender peer score) for forged or malformed;
+//! - every map of pending work is bounded by the swarm's own limits (one
+//!   entry per in-flight request or query).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, GetRecordOk, QueryResult, Record, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, tcp, yamux};
+use mesh_protocol::catalog::{Catalog, CatalogLimits, Merge, MergeError};
+use mesh_protocol::descriptor::{AccessMode, Deprecation, Withdrawal};
+use mesh_protocol::wire::{
+    self, ErrorCode, GossipEnvelope, GossipMessage, MAX_FETCH_BATCH, MAX_ITEMS_PER_RESPONSE,
+    Request, RequestFrame, Response,
+};
+use mesh_protocol::{
+    CatalogItem, DomainKeypair, NodeBinding, PROTOCOL_VERSION, ProductId, Signed, encoding,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, info_span, warn};
+
+use crate::blobs::Blobs;
+use crate::clock::now;
+use crate::config::Config;
+use crate::identity::Identity;
+use crate::network::MeshBehaviour;
+use crate::network::behaviour::{MeshBehaviourEvent, catalog_topic};
+use crate::node::{Command, Counters, NodeError, NodeEvent, PublishReceipt, Status};
+use crate::store::Store;
+
+/// File in the data directory with the running node's PeerId and addresses.
+pub const NODE_INFO_FILE: &str = "node-info.json";
+
+/// Most summary entries answered to one catalog digest.
+const MAX_SUMMARY_ENTRIES: usize = 150_000;
+
+/// What an outbound request was for.
+enum Pending {
+    SyncDigest,
+    SyncFetch,
+}
+
+/// The swarm task.
+pub(crate) struct EventLoop {
+    swarm: Swarm<MeshBehaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    store: Arc<dyn Store>,
+    blobs: Blobs,
+    catalog: Catalog,
+    domain: DomainKeypair,
+    domain_name: String,
+    binding: Signed<NodeBinding>,
+    topic: IdentTopic,
+    config: Config,
+    data_dir: PathBuf,
+    listen_addrs: Vec<Multiaddr>,
+    pending: HashMap<OutboundRequestId, (PeerId, Pending)>,
+    sync_received: HashMap<PeerId, usize>,
+    lookups: HashMap<kad::QueryId, oneshot::Sender<Option<CatalogItem>>>,
+    counters: Counters,
+}
+
+fn record_key(product: &ProductId) -> RecordKey {
+    RecordKey::new(&format!("meshd/product/{product}"))
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        identity: Identity,
+        config: Config,
+        store: Arc<dyn Store>,
+        blobs: Blobs,
+        data_dir: PathBuf,
+        commands: mpsc::Receiver<Command>,
+        events: broadcast::Sender<NodeEvent>,
+    ) -> Result<Self, NodeError> {
+        let behaviour = MeshBehaviour::new(&identity.node, &config.network)?;
+        let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity.node.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| net(&e))?
+            .with_quic()
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
+            })
+            .build();
+        let topic = catalog_topic(&config.network.network_id);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| net(&e))?;
+        for addr in &config.network.listen {
+            swarm.listen_on(addr.clone()).map_err(|e| net(&e))?;
+        }
+        for addr in &config.network.bootstrap {
+            if let Err(e) = swarm.dial(addr.clone()) {
+                warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+
+        let mut catalog = Catalog::new(CatalogLimits {
+            max_products: config.catalog.max_products,
+            max_per_domain: config.catalog.max_per_domain,
+        });
+        for item in store.items()? {
+            // Items in the store were verified before they were written.
+            if let Err(e) = catalog.insert_verified(item) {
+                warn!(error = %e, "stored catalog item not loaded");
+            }
+        }
+        info!(products = catalog.len(), "catalog loaded");
+
+        Ok(Self {
+            swarm,
+            commands,
+            events,
+            store,
+            blobs,
+            catalog,
+            domain: identity.domain,
+            domain_name: identity.domain_name,
+            binding: identity.binding,
+            topic,
+            config,
+            data_dir,
+            listen_addrs: Vec::new(),
+            pending: HashMap::new(),
+            sync_received: HashMap::new(),
+            lookups: HashMap::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Runs until a shutdown command or until every handle is dropped.
+    pub(crate) async fn run(mut self) -> Result<(), NodeError> {
+        let peer_id = *self.swarm.local_peer_id();
+        info!(%peer_id, domain = %self.domain.domain_id(), name = %self.domain_name, "node started");
+        let period =
+            std::time::Duration::from_millis(self.config.network.sync_interval_ms.max(100));
+        let mut anti_entropy = tokio::time::interval(period);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round: usize = 0;
+        loop {
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.handle_command(command),
+                },
+                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                _ = anti_entropy.tick() => {
+                    // Sync with one connected peer per period, in turn, so a
+                    // gossip message lost to a race is repaired without any
+                    // re-broadcast.
+                    let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                    if !peers.is_empty() {
+                        round = round.wrapping_add(1);
+                        let peer = peers[round % peers.len()];
+                        if !self.sync_received.contains_key(&peer) {
+                            self.start_sync(peer);
+                        }
+                    }
+                }
+            }
+        }
+        info!("shutting down");
+        self.store.flush()?;
+        let _ = std::fs::remove_file(self.data_dir.join(NODE_INFO_FILE));
+        Ok(())
+    }
+
+    fn write_node_info(&self) {
+        let info = serde_json::json!({
+            "peer_id": self.swarm.local_peer_id().to_string(),
+            "domain_id": self.domain.domain_id().to_string(),
+            "domain_name": self.domain_name,
+            "listen_addrs": self.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "api": self.config.api.listen.to_string(),
+            "pid": std::process::id(),
+        });
+        let path = self.data_dir.join(NODE_INFO_FILE);
+        let tmp = self.data_dir.join(format!("{NODE_INFO_FILE}.tmp"));
+        let written =
+            std::fs::write(&tmp, info.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            warn!(error = %e, "cannot write node info file");
+        }
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Publish {
+                draft,
+                content,
+                manifest,
+                reply,
+            } => {
+                let result = self.publish(*draft, content, &manifest);
+                let _ = reply.send(result);
+            }
+            Command::Withdraw {
+                name,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.withdraw(name, reason));
+            }
+            Command::Deprecate {
+                name,
+                reason,
+                successor,
+                reply,
+            } => {
+                let _ = reply.send(self.deprecate(name, reason, successor));
+            }
+            Command::Query { query, reply } => {
+                let _ = reply.send(self.catalog.query(&query).cloned().collect());
+            }
+            Command::Get { product, reply } => {
+                let _ = reply.send(self.catalog.get(&product).cloned());
+            }
+            Command::Lookup { product, reply } => {
+                if let Some(item) = self.catalog.get(&product) {
+                    let _ = reply.send(Some(item.clone()));
+                } else {
+                    let id = self
+                        .swarm
+                        .behaviour_mut()
+                        .kad
+                        .get_record(record_key(&product));
+                    self.lookups.insert(id, reply);
+                }
+            }
+            Command::Dial { addr, reply } => {
+                let result = self
+                    .swarm
+                    .dial(addr)
+                    .map_err(|e| NodeError::Network(e.to_string()));
+                let _ = reply.send(result);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            domain_name: self.domain_name.clone(),
+            domain_id: self.domain.domain_id().to_string(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
+            peers: self.swarm.connected_peers().count(),
+            catalog_size: self.catalog.len(),
+            counters: self.counters.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    fn own_product(&self, name: &str) -> ProductId {
+        ProductId {
+            domain: self.domain.domain_id(),
+            name: name.to_owned(),
+        }
+    }
+
+    fn next_version(&self, product: &ProductId) -> u64 {
+        self.catalog.get(product).map_or(1, |i| i.version() + 1)
+    }
+
+    fn publish(
+        &mut self,
+        draft: crate::draft::ProductDraft,
+        content: mesh_protocol::descriptor::Content,
+        manifest: &mesh_protocol::Manifest,
+    ) -> Result<PublishReceipt, NodeError> {
+        let product = self.own_product(&draft.name);
+        let version = self.next_version(&product);
+        let descriptor = draft.into_descriptor(
+            self.domain.domain_id(),
+            &self.domain_name,
+            version,
+            content,
+            now(),
+            None,
+        );
+        descriptor.validate()?;
+        let receipt = PublishReceipt {
+            product: product.clone(),
+            version,
+            manifest_hash: descriptor.content.manifest_hash,
+            size: descriptor.content.size,
+        };
+        self.store.put_manifest(manifest)?;
+        let item = CatalogItem::Descriptor(Signed::sign(descriptor, &self.domain));
+        self.commit_own(item)?;
+        info!(%product, version, size = receipt.size, "published");
+        Ok(receipt)
+    }
+
+    fn withdraw(&mut self, name: String, reason: String) -> Result<u64, NodeError> {
+        let product = self.own_product(&name);
+        match self.catalog.get(&product) {
+            Some(CatalogItem::Descriptor(_)) => {}
+            _ => return Err(NodeError::UnknownProduct(product.to_string())),
+        }
+        let version = self.next_version(&product);
+        let withdrawal = Withdrawal {
+            product: product.clone(),
+            version,
+            reason,
+            at: now(),
+        };
+        withdrawal.validate()?;
+        self.commit_own(CatalogItem::Withdrawal(Signed::sign(
+            withdrawal,
+            &self.domain,
+        )))?;
+        info!(%product, version, "withdrawn");
+        Ok(version)
+    }
+
+    fn deprecate(
+        &mut self,
+        name: String,
+        reason: String,
+        successor: Option<ProductId>,
+    ) -> Result<u64, NodeError> {
+        let product = self.own_product(&name);
+        let Some(CatalogItem::Descriptor(current)) = self.catalog.get(&product) else {
+            return Err(NodeError::UnknownProduct(product.to_string()));
+        };
+        let mut next = current.value.clone();
+        next.version += 1;
+        next.created_at = now();
+        next.deprecation = Some(Deprecation { reason, successor });
+        next.validate()?;
+        let version = next.version;
+        self.commit_own(CatalogItem::Descriptor(Signed::sign(next, &self.domain)))?;
+        info!(%product, version, "deprecated");
+        Ok(version)
+    }
+
+    /// Merges, persists and announces an item this node signed.
+    fn commit_own(&mut self, item: CatalogItem) -> Result<(), NodeError> {
+        self.store.put_item(&item, true)?;
+        self.catalog.insert_verified(item.clone())?;
+        self.emit_update(&item);
+        self.announce(&item);
+        Ok(())
+    }
+
+    fn emit_update(&self, item: &CatalogItem) {
+        self.emit(NodeEvent::CatalogUpdated {
+            product: item.product().clone(),
+            version: item.version(),
+            withdrawn: matches!(item, CatalogItem::Withdrawal(_)),
+        });
+    }
+
+    fn announce(&mut self, item: &CatalogItem) {
+        let envelope = GossipEnvelope {
+            version: PROTOCOL_VERSION,
+            origin: self.binding.clone(),
+            message: GossipMessage::Catalog(item.clone()),
+        };
+        let bytes = wire::encode_gossip(&envelope);
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            debug!(error = %e, "gossip publish deferred; peers will catch up by sync");
+        }
+        let record = Record::new(record_key(item.product()), encoding::to_bytes(item));
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, kad::Quorum::One)
+        {
+            debug!(error = %e, "kademlia put failed");
+        }
+    }
+
+    // ---- network --------------------------------------------------------
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.listen_addrs.push(address.clone());
+                self.write_node_info();
+                self.emit(NodeEvent::Listening(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                    self.start_sync(peer_id);
+                    self.emit(NodeEvent::PeerConnected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.emit(NodeEvent::PeerDisconnected(peer_id));
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn handle_behaviour_event(&mut self, event: MeshBehaviourEvent) {
+        match event {
+            MeshBehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let verdict = self.handle_gossip(propagation_source, &message);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            MeshBehaviourEvent::Mdns(mdns::Event::Discovered(peers)) => {
+                for (peer, addr) in peers {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for addr in info.listen_addrs.into_iter().take(16) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            MeshBehaviourEvent::Kad(event) => self.handle_kad(event),
+            MeshBehaviourEvent::Rr(event) => self.handle_rr(event),
+            _ => {}
+        }
+    }
+
+    /// Checks a gossip message and merges it; returns the verdict.
+    fn handle_gossip(&mut self, peer: PeerId, message: &gossipsub::Message) -> MessageAcceptance {
+        let span = info_span!("gossip", %peer);
+        let _guard = span.enter();
+        let verdict = match self.check_gossip(message) {
+            Ok(true) => MessageAcceptance::Accept,
+            Ok(false) => MessageAcceptance::Ignore,
+            Err(reason) => {
+                warn!(%reason, "gossip rejected");
+                self.emit(NodeEvent::Rejected {
+                    peer,
+                    reason: reason.clone(),
+                });
+                MessageAcceptance::Reject
+            }
+        };
+        match verdict {
+            MessageAcceptance::Accept => self.counters.gossip_accepted += 1,
+            MessageAcceptance::Ignore => self.counters.gossip_ignored += 1,
+            MessageAcceptance::Reject => self.counters.gossip_rejected += 1,
+        }
+        verdict
+    }
+
+    /// `Ok(true)`: news, forward. `Ok(false)`: harmless, drop. `Err`: forged
+    /// or malformed, drop and penalise.
+    fn check_gossip(&mut self, message: &gossipsub::Message) -> Result<bool, String> {
+        let envelope = wire::decode_gossip(&message.data).map_err(|e| e.to_string())?;
+        let source = message.source.ok_or("unsigned gossip message")?;
+        let origin_domain = envelope
+            .origin
+            .authorises(&source.to_bytes(), now())
+            .map_err(|e| format!("origin binding: {e}"))?;
+        match envelope.message {
+            GossipMessage::Catalog(item) => {
+                if item.product().domain != origin_domain {
+                    return Err(format!(
+                        "node of domain {origin_domain} sent an item of domain {}",
+                        item.product().domain
+                    ));
+                }
+                match self.merge_remote(item) {
+                    Ok(news) => Ok(news),
+                    Err(MergeError::Item(e)) => Err(e.to_string()),
+                    Err(e @ (MergeError::Stale { .. } | MergeError::Full(_))) => {
+                        debug!(reason = %e, "gossip item dropped");
+                        Ok(false)
+                    }
+                }
+            }
+            // Governance traffic is not handled by this node version.
+            _ => Ok(false),
+        }
+    }
+
+    /// Verifies and merges an item from another node; persists news.
+    fn merge_remote(&mut self, item: CatalogItem) -> Result<bool, MergeError> {
+        item.verify()?;
+        let product = item.product().clone();
+        let merge = self.catalog.insert_verified(item.clone())?;
+        match merge {
+            Merge::Duplicate => return Ok(false),
+            Merge::Equivocation => {
+                warn!(%product, version = item.version(), "equivocation: two items for one version");
+                if let Some(conflict) = self
+                    .catalog
+                    .evidence()
+                    .get(&(product.clone(), item.version()))
+                {
+                    let items: Vec<CatalogItem> = conflict.values().cloned().collect();
+                    if let Err(e) = self.store.put_evidence(&items) {
+                        warn!(error = %e, "cannot store evidence");
+                    }
+                }
+            }
+            Merge::Added | Merge::Replaced { .. } => {}
+        }
+        if let Some(current) = self.catalog.get(&product).cloned()
+            && let Err(e) = self.store.put_item(&current, false)
+        {
+            warn!(error = %e, "cannot persist catalog item");
+        }
+        self.emit_update(&item);
+        Ok(true)
+    }
+
+    fn handle_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                let valid =
+                    encoding::from_bytes::<CatalogItem>(&record.value, wire::MAX_GOSSIP_BYTES)
+                        .ok()
+                        .filter(|item| {
+                            item.verify().is_ok() && record.key == record_key(item.product())
+                        });
+                match valid {
+                    Some(item) => {
+                        let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+                        let _ = self.merge_remote(item);
+                    }
+                    None => debug!("invalid kademlia record refused"),
+                }
+            }
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => {
+                if let QueryResult::GetRecord(result) = result {
+                    let found = match result {
+                        Ok(GetRecordOk::FoundRecord(peer_record)) => {
+                            encoding::from_bytes::<CatalogItem>(
+                                &peer_record.record.value,
+                                wire::MAX_GOSSIP_BYTES,
+                            )
+                            .ok()
+                            .filter(|item| item.verify().is_ok())
+                        }
+                        _ => None,
+                    };
+                    if let Some(item) = found {
+                        let _ = self.merge_remote(item.clone());
+                        if let Some(reply) = self.lookups.remove(&id) {
+                            let _ = reply.send(self.catalog.get(item.product()).cloned());
+                        }
+                    } else if step.last
+                        && let Some(reply) = self.lookups.remove(&id)
+                    {
+                        let _ = reply.send(None);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- catalog sync and requests -------------------------------------
+
+    fn frame(&self, request: Request) -> RequestFrame {
+        RequestFrame {
+            version: PROTOCOL_VERSION,
+            requester: Some(self.binding.clone()),
+            request,
+        }
+    }
+
+    fn start_sync(&mut self, peer: PeerId) {
+        let frame = self.frame(Request::CatalogDigest(self.catalog.digest()));
+        let id = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
+        self.pending.insert(id, (peer, Pending::SyncDigest));
+        self.sync_received.insert(peer, 0);
+    }
+
+    fn handle_rr(&mut self, event: request_response::Event<RequestFrame, Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let response = self.answer(peer, request);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .rr
+                        .send_response(channel, response);
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some((peer, kind)) = self.pending.remove(&request_id) {
+                        self.handle_response(peer, kind, response);
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                if self.pending.remove(&request_id).is_some() {
+                    debug!(%peer, %error, "request failed");
+                    self.sync_received.remove(&peer);
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn handle_response(&mut self, peer: PeerId, kind: Pending, response: Response) {
+        match (kind, response) {
+            (Pending::SyncDigest, Response::CatalogSummary(entries)) => {
+                let wanted = self.catalog.wanted(&entries);
+                if wanted.is_empty() {
+                    self.finish_sync(peer);
+                    return;
+                }
+                for batch in wanted.chunks(MAX_FETCH_BATCH) {
+                    let set: BTreeSet<ProductId> = batch.iter().cloned().collect();
+                    let frame = self.frame(Request::CatalogFetch(set));
+                    let id = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
+                    self.pending.insert(id, (peer, Pending::SyncFetch));
+                }
+            }
+            (Pending::SyncFetch, Response::CatalogItems(items)) => {
+                let mut taken = 0;
+                for item in items.into_iter().take(MAX_ITEMS_PER_RESPONSE) {
+                    match self.merge_remote(item) {
+                        Ok(true) => taken += 1,
+                        Ok(false) | Err(MergeError::Stale { .. } | MergeError::Full(_)) => {}
+                        Err(e) => {
+                            self.counters.sync_rejected += 1;
+                            warn!(%peer, error = %e, "sync item rejected");
+                        }
+                    }
+                }
+                self.counters.sync_items += taken as u64;
+                *self.sync_received.entry(peer).or_default() += taken;
+                let still_pending = self
+                    .pending
+                    .values()
+                    .any(|(p, k)| *p == peer && matches!(k, Pending::SyncFetch));
+                if !still_pending {
+                    self.finish_sync(peer);
+                }
+            }
+            (_, Response::Error { code, message }) => {
+                debug!(%peer, ?code, %message, "peer refused request");
+                self.sync_received.remove(&peer);
+            }
+            _ => {
+                warn!(%peer, "unexpected response kind");
+                self.sync_received.remove(&peer);
+            }
+        }
+    }
+
+    fn finish_sync(&mut self, peer: PeerId) {
+        let received = self.sync_received.remove(&peer).unwrap_or(0);
+        info!(%peer, received, "catalog sync done");
+        self.emit(NodeEvent::SyncCompleted { peer, received });
+    }
+
+    /// The manifest of a product's current version, if the requester may
+    /// read it and this node holds the bytes.
+    fn readable_manifest(
+        &self,
+        peer: PeerId,
+        requester: Option<&Signed<NodeBinding>>,
+        product: &ProductId,
+        manifest: &mesh_protocol::Hash,
+    ) -> Result<mesh_protocol::Manifest, Response> {
+        let Some(CatalogItem::Descriptor(d)) = self.catalog.get(product) else {
+            return Err(Response::error(
+                ErrorCode::UnknownProduct,
+                product.to_string(),
+            ));
+        };
+        if d.value.content.manifest_hash != *manifest {
+            return Err(Response::error(
+                ErrorCode::UnknownVersion,
+                "manifest is not the current version's",
+            ));
+        }
+        let reader = requester.and_then(|b| b.authorises(&peer.to_bytes(), now()).ok());
+        let allowed = match &d.value.access.mode {
+            AccessMode::Public => true,
+            AccessMode::Domains(domains) => {
+                reader.is_some_and(|r| r == product.domain || domains.contains(&r))
+            }
+            AccessMode::OwnerGranted => reader == Some(product.domain),
+        };
+        if !allowed {
+            return Err(Response::error(
+                ErrorCode::Denied,
+                format!("{product} is not readable by this domain"),
+            ));
+        }
+        if !self.blobs.has(manifest) {
+            return Err(Response::error(ErrorCode::NotHeld, "bytes not held here"));
+        }
+        match self.store.manifest(manifest) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(Response::error(
+                ErrorCode::NotHeld,
+                "manifest not held here",
+            )),
+            Err(e) => Err(Response::error(ErrorCode::Busy, e.to_string())),
+        }
+    }
+
+    fn answer(&mut self, peer: PeerId, frame: RequestFrame) -> Response {
+        let span = info_span!("request", %peer);
+        let _guard = span.enter();
+        match frame.request {
+            Request::CatalogDigest(digest) => {
+                let buckets = self.catalog.differing_buckets(&digest);
+                let mut entries = self.catalog.summaries_in(&buckets);
+                entries.truncate(MAX_SUMMARY_ENTRIES);
+                Response::CatalogSummary(entries)
+            }
+            Request::CatalogFetch(products) => {
+                if products.len() > MAX_FETCH_BATCH {
+                    return Response::error(
+                        ErrorCode::BadRequest,
+                        "too many products in one fetch",
+                    );
+                }
+                let items = products
+                    .iter()
+                    .filter_map(|p| self.catalog.get(p).cloned())
+                    .take(MAX_ITEMS_PER_RESPONSE)
+                    .collect();
+                Response::CatalogItems(items)
+            }
+            Request::GetDescriptor { product, version } => match self.catalog.get(&product) {
+                None => Response::error(ErrorCode::UnknownProduct, product.to_string()),
+                Some(item) if version.is_some_and(|v| v != item.version()) => Response::error(
+                    ErrorCode::UnknownVersion,
+                    format!("{product} is at version {}", item.version()),
+                ),
+                Some(item) => Response::Item(Box::new(item.clone())),
+            },
+            Request::GetManifest { product, manifest } => {
+                match self.readable_manifest(peer, frame.requester.as_ref(), &product, &manifest) {
+                    Ok(m) => Response::Manifest(m),
+                    Err(refusal) => refusal,
+                }
+            }
+            Request::GetChunk {
+                product,
+                manifest,
+                index,
+            } => {
+                let m = match self.readable_manifest(
+                    peer,
+                    frame.requester.as_ref(),
+                    &product,
+                    &manifest,
+                ) {
+                    Ok(m) => m,
+                    Err(refusal) => return refusal,
+                };
+                match self.blobs.read_chunk(&m, index) {
+                    Ok(bytes) => Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes)),
+                    Err(e) => Response::error(ErrorCode::NotHeld, e.to_string()),
+                }
+            }
+            Request::GovernanceCatchUp { .. } => {
+                Response::error(ErrorCode::UnknownFederation, "this node runs no federation")
+            }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The node's public face: [`start`] a node, then drive it through the
+//! cloneable [`NodeHandle`].
+//!
+//! The swarm and all node state live in one task (see [`crate::event_loop`]);
+//! the handle reaches it through a bounded command channel, each command
+//! carrying a `oneshot` for its reply, and observes it through a broadcast
+//! stream of [`NodeEvent`]s. Heavy work that needs no node state (reading
+//! and hashing a file to publish) runs on blocking threads in the handle,
+//! before the command is sent.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use libp2p::{Multiaddr, PeerId};
+use mesh_protocol::catalog::{MergeError, Query};
+use mesh_protocol::descriptor::{Content, DescriptorError, Format};
+use mesh_protocol::manifest::DEFAULT_CHUNK_SIZE;
+use mesh_protocol::{CatalogItem, DomainId, Hash, ProductId, SignedDescriptor};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::blobs::Blobs;
+use crate::config::Config;
+use crate::draft::ProductDraft;
+use crate::event_loop::EventLoop;
+use crate::identity::{self, Identity, IdentityError};
+use crate::network::behaviour::BehaviourError;
+use crate::store::{RocksStore, Store, StoreError};
+
+/// Capacity of the command channel.
+const COMMAND_QUEUE: usize = 256;
+/// Capacity of the event stream (slow subscribers lag, never block the node).
+const EVENT_QUEUE: usize = 4096;
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Identity files.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Config.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Network set-up.
+    #[error("network: {0}")]
+    Network(String),
+    /// Behaviour set-up.
+    #[error(transparent)]
+    Behaviour(#[from] BehaviourError),
+    /// File IO while publishing.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The descriptor is invalid.
+    #[error("invalid descriptor: {0}")]
+    Descriptor(#[from] DescriptorError),
+    /// The catalog refused the item.
+    #[error("catalog refused: {0}")]
+    Catalog(#[from] MergeError),
+    /// The product is unknown.
+    #[error("unknown product {0}")]
+    UnknownProduct(String),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Something that happened in the node, for observers (tests, API, CLI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// Listening on a new address.
+    Listening(Multiaddr),
+    /// A connection to a peer opened.
+    PeerConnected(PeerId),
+    /// The last connection to a peer closed.
+    PeerDisconnected(PeerId),
+    /// The catalog took a new item.
+    CatalogUpdated {
+        /// The product.
+        product: ProductId,
+        /// Its new version.
+        version: u64,
+        /// Whether it is now withdrawn.
+        withdrawn: bool,
+    },
+    /// A message or item was refused.
+    Rejected {
+        /// Who sent it.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A catalog sync with a peer finished.
+    SyncCompleted {
+        /// The peer.
+        peer: PeerId,
+        /// Items taken in.
+        received: usize,
+    },
+}
+
+/// A snapshot of the node's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Domain name.
+    pub domain_name: String,
+    /// Domain id.
+    pub domain_id: String,
+    /// libp2p PeerId.
+    pub peer_id: String,
+    /// Listen addresses.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Products in the catalog (including withdrawn).
+    pub catalog_size: usize,
+    /// Counters.
+    pub counters: Counters,
+    /// Software version.
+    pub version: String,
+}
+
+/// Counters of what the node refused and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Gossip messages accepted and forwarded.
+    pub gossip_accepted: u64,
+    /// Gossip messages rejected as forged or malformed.
+    pub gossip_rejected: u64,
+    /// Gossip messages ignored (stale, duplicate, over capacity).
+    pub gossip_ignored: u64,
+    /// Items taken in through catalog sync.
+    pub sync_items: u64,
+    /// Items refused in catalog sync.
+    pub sync_rejected: u64,
+}
+
+/// The result of a publish.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishReceipt {
+    /// The product.
+    pub product: ProductId,
+    /// Its new version.
+    pub version: u64,
+    /// The manifest hash.
+    pub manifest_hash: Hash,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A request to the event loop.
+pub(crate) enum Command {
+    Publish {
+        draft: Box<ProductDraft>,
+        content: Content,
+        manifest: mesh_protocol::Manifest,
+        reply: oneshot::Sender<Result<PublishReceipt, NodeError>>,
+    },
+    Withdraw {
+        name: String,
+        reason: String,
+        reply: oneshot::Sender<Result<u64, NodeError>>,
+    },
+    Deprecate {
+        name: String,
+        reason: String,
+        successor: Option<ProductId>,
+        reply: oneshot::Sender<Result<u64, NodeError>>,
+    },
+    Query {
+        query: Box<Query>,
+        reply: oneshot::Sender<Vec<SignedDescriptor>>,
+    },
+    Get {
+        product: ProductId,
+        reply: oneshot::Sender<Option<CatalogItem>>,
+    },
+    Lookup {
+        product: ProductId,
+        reply: oneshot::Sender<Option<CatalogItem>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Shutdown,
+}
+
+/// A cloneable handle to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    blobs: Blobs,
+    domain: DomainId,
+    peer_id: PeerId,
+}
+
+/// Options for starting a node in-process.
+pub struct NodeOptions {
+    /// The data directory (identity, config, database, blobs).
+    pub data_dir: PathBuf,
+    /// The configuration (usually [`Config::load`] plus overrides).
+    pub config: Config,
+    /// The store; `None` opens RocksDB under the data directory.
+    pub store: Option<Arc<dyn Store>>,
+}
+
+/// A started node: its handle and the task running it.
+pub struct RunningNode {
+    /// The handle.
+    pub handle: NodeHandle,
+    /// The event loop task; resolves when the node stopped.
+    pub task: JoinHandle<Result<(), NodeError>>,
+    /// Events from the very start (subscribed before the task was spawned,
+    /// so the first `Listening` events are not missed).
+    pub events: broadcast::Receiver<NodeEvent>,
+}
+
+/// Starts a node from an initialised data directory.
+pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
+    options.config.validate()?;
+    let data_dir = options.data_dir;
+    let store: Arc<dyn Store> = match options.store {
+        Some(store) => store,
+        None => Arc::new(RocksStore::open(&data_dir.join("db"))?),
+    };
+    let identity: Identity = identity::load(&data_dir)?;
+    let blobs = Blobs::open(&data_dir).map_err(|source| NodeError::File {
+        path: data_dir.join("blobs"),
+        source,
+    })?;
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
+    let domain = identity.domain.domain_id();
+    let peer_id = identity.node.public().to_peer_id();
+    let event_loop = EventLoop::new(
+        identity,
+        options.config,
+        store,
+        blobs.clone(),
+        data_dir,
+        commands_rx,
+        events_tx.clone(),
+    )?;
+    let events = events_tx.subscribe();
+    let task = tokio::spawn(event_loop.run());
+    Ok(RunningNode {
+        events,
+        handle: NodeHandle {
+            commands: commands_tx,
+            events: events_tx,
+            blobs,
+            domain,
+            peer_id,
+        },
+        task,
+    })
+}
+
+impl NodeHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The node's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The node's domain.
+    pub fn domain(&self) -> DomainId {
+        self.domain
+    }
+
+    /// Subscribes to node events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publishes the file at `path` as a new version of the draft's product.
+    /// Returns once the descriptor is durable in the store and announced.
+    pub async fn publish(
+        &self,
+        path: &Path,
+        draft: ProductDraft,
+    ) -> Result<PublishReceipt, NodeError> {
+        let chunk_size = draft.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
+        if !chunk_size.is_power_of_two()
+            || !(mesh_protocol::manifest::MIN_CHUNK_SIZE..=mesh_protocol::manifest::MAX_CHUNK_SIZE)
+                .contains(&chunk_size)
+        {
+            return Err(DescriptorError::ChunkSize(chunk_size).into());
+        }
+        mesh_protocol::descriptor::check_name(&draft.name).map_err(DescriptorError::Name)?;
+        let blobs = self.blobs.clone();
+        let source = path.to_owned();
+        let manifest = tokio::task::spawn_blocking(move || blobs.ingest(&source, chunk_size))
+            .await
+            .map_err(|_| NodeError::Stopped)?
+            .map_err(|source| NodeError::File {
+                path: path.to_owned(),
+                source,
+            })?;
+        let content = Content {
+            size: manifest.size,
+            chunk_size,
+            manifest_hash: manifest.hash(),
+        };
+        self.ask(|reply| Command::Publish {
+            draft: Box::new(draft),
+            content,
+            manifest,
+            reply,
+        })
+        .await?
+    }
+
+    /// Withdraws one of this domain's products; returns the withdrawal's version.
+    pub async fn withdraw(&self, name: &str, reason: &str) -> Result<u64, NodeError> {
+        self.ask(|reply| Command::Withdraw {
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+            reply,
+        })
+        .await?
+    }
+
+    /// Publishes a deprecated version of one of this domain's products.
+    pub async fn deprecate(
+        &self,
+        name: &str,
+        reason: &str,
+        successor: Option<ProductId>,
+    ) -> Result<u64, NodeError> {
+        self.ask(|reply| Command::Deprecate {
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+            successor,
+            reply,
+        })
+        .await?
+    }
+
+    /// Searches the local catalog.
+    pub async fn query(&self, query: Query) -> Result<Vec<SignedDescriptor>, NodeError> {
+        self.ask(|reply| Command::Query {
+            query: Box::new(query),
+            reply,
+        })
+        .await
+    }
+
+    /// The current catalog item of a product.
+    pub async fn get(&self, product: ProductId) -> Result<Option<CatalogItem>, NodeError> {
+        self.ask(|reply| Command::Get { product, reply }).await
+    }
+
+    /// Looks a product up in the DHT (for a node that knows nothing else).
+    pub async fn lookup(&self, product: ProductId) -> Result<Option<CatalogItem>, NodeError> {
+        self.ask(|reply| Command::Lookup { product, reply }).await
+    }
+
+    /// Dials a peer address.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.ask(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Asks the node to stop; await [`RunningNode::task`] to know it did.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}
+
+/// The default format name for files without one.
+pub fn guess_format(path: &Path) -> Format {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(Format::Other("bin".into()))
+}

@@ -1,0 +1,77 @@
+//! In-memory implementation of [`Store`], for unit tests and the simulator.
+//! Never used by the daemon: nothing here survives the process.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use mesh_protocol::{CatalogItem, Hash, Manifest};
+
+use super::{Store, StoreError, product_key};
+
+#[derive(Default)]
+struct Tables {
+    catalog: BTreeMap<Vec<u8>, CatalogItem>,
+    evidence: BTreeMap<Hash, CatalogItem>,
+    manifests: BTreeMap<Hash, Manifest>,
+    meta: BTreeMap<String, Vec<u8>>,
+}
+
+/// A store that lives in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> Result<T, StoreError> {
+        let mut guard = self
+            .tables
+            .lock()
+            .map_err(|_| StoreError::Db("memory store poisoned".into()))?;
+        Ok(f(&mut guard))
+    }
+}
+
+impl Store for MemoryStore {
+    fn put_item(&self, item: &CatalogItem, _own: bool) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.catalog.insert(product_key(item), item.clone());
+        })
+    }
+
+    fn items(&self) -> Result<Vec<CatalogItem>, StoreError> {
+        self.with(|t| t.catalog.values().cloned().collect())
+    }
+
+    fn put_evidence(&self, items: &[CatalogItem]) -> Result<(), StoreError> {
+        self.with(|t| {
+            for item in items {
+                t.evidence.insert(item.hash(), item.clone());
+            }
+        })
+    }
+
+    fn put_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.manifests.insert(manifest.hash(), manifest.clone());
+        })
+    }
+
+    fn manifest(&self, hash: &Hash) -> Result<Option<Manifest>, StoreError> {
+        self.with(|t| t.manifests.get(hash).cloned())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|t| t.meta.get(key).cloned())
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.meta.insert(key.to_owned(), value.to_vec());
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Persistent state of a node, behind the [`Store`] trait.
+//!
+//! The daemon always uses [`RocksStore`] (RocksDB on disk, one column family
+//! per kind of state, every acknowledged write synced). [`MemoryStore`]
+//! exists for unit tests and the simulator only.
+//!
+//! **Invariant:** a method that returns `Ok` has made its write durable; the
+//! node acknowledges an operation only after that.
+
+mod memory;
+mod rocks;
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use mesh_protocol::{CatalogItem, Hash, Manifest};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database: {0}")]
+    Db(String),
+    /// The data directory is used by another running meshd.
+    #[error("data directory {0} is locked by another running meshd")]
+    Locked(String),
+    /// A stored value does not decode: the store is damaged.
+    #[error("corrupt record in {table}: {reason}")]
+    Corrupt {
+        /// Column family.
+        table: &'static str,
+        /// Decode error.
+        reason: String,
+    },
+}
+
+/// Where a node keeps its state.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a verified catalog item (replacing the product's previous
+    /// item); `own` marks products this node's domain published.
+    fn put_item(&self, item: &CatalogItem, own: bool) -> Result<(), StoreError>;
+    /// Every stored catalog item.
+    fn items(&self) -> Result<Vec<CatalogItem>, StoreError>;
+    /// Keeps conflicting items as equivocation evidence.
+    fn put_evidence(&self, items: &[CatalogItem]) -> Result<(), StoreError>;
+    /// Stores a manifest by its hash.
+    fn put_manifest(&self, manifest: &Manifest) -> Result<(), StoreError>;
+    /// A manifest by hash.
+    fn manifest(&self, hash: &Hash) -> Result<Option<Manifest>, StoreError>;
+    /// A node metadata value.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets a node metadata value.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Flushes everything to disk (at shutdown).
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Key of a product in the catalog tables.
+pub(crate) fn product_key(item: &CatalogItem) -> Vec<u8> {
+    mesh_protocol::encoding::to_bytes(item.product())
+}

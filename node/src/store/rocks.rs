@@ -1,0 +1,205 @@
+//! RocksDB implementation of [`Store`].
+
+use std::path::Path;
+
+use mesh_protocol::{CatalogItem, Hash, Manifest, encoding};
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+
+use super::{Store, StoreError, product_key};
+
+const CF_OWN: &str = "own_products";
+const CF_CATALOG: &str = "catalog";
+const CF_EVIDENCE: &str = "evidence";
+const CF_MANIFESTS: &str = "manifests";
+const CF_GOVERNANCE: &str = "governance";
+const CF_META: &str = "meta";
+const FAMILIES: [&str; 6] = [
+    CF_OWN,
+    CF_CATALOG,
+    CF_EVIDENCE,
+    CF_MANIFESTS,
+    CF_GOVERNANCE,
+    CF_META,
+];
+
+/// Largest stored value decoded back (a manifest of the maximum size).
+const MAX_VALUE: usize = 16 * 1024 * 1024;
+
+/// The node's RocksDB database.
+pub struct RocksStore {
+    db: DB,
+}
+
+fn db_err(e: rocksdb::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn synced() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl RocksStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        options.set_max_open_files(256);
+        options.set_keep_log_file_num(4);
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("lock") {
+                StoreError::Locked(path.display().to_string())
+            } else {
+                StoreError::Db(text)
+            }
+        })?;
+        Ok(Self { db })
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Db(format!("column family {name} missing")))
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        table: &'static str,
+        bytes: &[u8],
+    ) -> Result<T, StoreError> {
+        encoding::from_bytes(bytes, MAX_VALUE).map_err(|e| StoreError::Corrupt {
+            table,
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl Store for RocksStore {
+    fn put_item(&self, item: &CatalogItem, own: bool) -> Result<(), StoreError> {
+        let key = product_key(item);
+        let value = encoding::to_bytes(item);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_CATALOG)?, &key, &value);
+        if own {
+            batch.put_cf(self.cf(CF_OWN)?, &key, item.version().to_be_bytes());
+        }
+        self.db.write_opt(batch, &synced()).map_err(db_err)
+    }
+
+    fn items(&self) -> Result<Vec<CatalogItem>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .db
+            .iterator_cf(self.cf(CF_CATALOG)?, rocksdb::IteratorMode::Start)
+        {
+            let (_, value) = entry.map_err(db_err)?;
+            out.push(Self::decode(CF_CATALOG, &value)?);
+        }
+        Ok(out)
+    }
+
+    fn put_evidence(&self, items: &[CatalogItem]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_EVIDENCE)?;
+        for item in items {
+            batch.put_cf(cf, item.hash().0, encoding::to_bytes(item));
+        }
+        self.db.write_opt(batch, &synced()).map_err(db_err)
+    }
+
+    fn put_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        self.db
+            .put_cf_opt(
+                self.cf(CF_MANIFESTS)?,
+                manifest.hash().0,
+                encoding::to_bytes(manifest),
+                &synced(),
+            )
+            .map_err(db_err)
+    }
+
+    fn manifest(&self, hash: &Hash) -> Result<Option<Manifest>, StoreError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_MANIFESTS)?, hash.0)
+            .map_err(db_err)?
+        {
+            Some(bytes) => Ok(Some(Self::decode(CF_MANIFESTS, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_META)?, key).map_err(db_err)
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .put_cf_opt(self.cf(CF_META)?, key, value, &synced())
+            .map_err(db_err)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        for name in FAMILIES {
+            self.db.flush_cf(self.cf(name)?).map_err(db_err)?;
+        }
+        self.db.flush_wal(true).map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_protocol::descriptor::Withdrawal;
+    use mesh_protocol::{DomainKeypair, ProductId, Signed, Timestamp};
+
+    fn item(version: u64) -> CatalogItem {
+        let key = DomainKeypair::from_secret([1; 32]);
+        CatalogItem::Withdrawal(Signed::sign(
+            Withdrawal {
+                product: ProductId {
+                    domain: key.domain_id(),
+                    name: "orders".into(),
+                },
+                version,
+                reason: String::new(),
+                at: Timestamp(1),
+            },
+            &key,
+        ))
+    }
+
+    #[test]
+    fn items_survive_reopen_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RocksStore::open(dir.path()).unwrap();
+            store.put_item(&item(1), true).unwrap();
+            store.put_item(&item(2), true).unwrap();
+            let m = Manifest::from_bytes(b"hello", 4096);
+            store.put_manifest(&m).unwrap();
+            store.put_meta("k", b"v").unwrap();
+        }
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(store.items().unwrap(), vec![item(2)]);
+        let m = Manifest::from_bytes(b"hello", 4096);
+        assert_eq!(store.manifest(&m.hash()).unwrap(), Some(m));
+        assert_eq!(store.meta("k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn second_open_is_refused_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RocksStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            RocksStore::open(dir.path()),
+            Err(StoreError::Locked(_))
+        ));
+    }
+}

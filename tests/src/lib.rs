@@ -1,0 +1,187 @@
+//! Harness for meshd's integration tests: start real nodes in-process on
+//! loopback (each with its own temp dir and OS-chosen ports), wait for their
+//! events with timeouts, and find the built `meshd` binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use mesh_node::node::NodeEvent;
+use mesh_node::{Config, NodeHandle, NodeOptions, RunningNode};
+use mesh_protocol::ProductId;
+use tokio::sync::broadcast;
+
+/// How long any wait in a test may take before it fails.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which transport a test node listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP + noise + yamux.
+    Tcp,
+    /// QUIC.
+    Quic,
+}
+
+/// A node running in this process.
+pub struct TestNode {
+    /// Its data directory (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// The handle.
+    pub handle: NodeHandle,
+    /// Its events, subscribed before start-up finished.
+    pub events: broadcast::Receiver<NodeEvent>,
+    /// Its dialable address, with `/p2p/PEERID`.
+    pub addr: Multiaddr,
+    /// The event loop task.
+    pub task: tokio::task::JoinHandle<Result<(), mesh_node::NodeError>>,
+}
+
+/// A config for a loopback test node.
+pub fn loopback_config(transport: Transport, bootstrap: Vec<Multiaddr>) -> Config {
+    let mut config = Config::default();
+    config.network.listen = vec![
+        match transport {
+            Transport::Tcp => "/ip4/127.0.0.1/tcp/0",
+            Transport::Quic => "/ip4/127.0.0.1/udp/0/quic-v1",
+        }
+        .parse()
+        .expect("valid multiaddr"),
+    ];
+    config.network.bootstrap = bootstrap;
+    config.network.mdns = false;
+    config.network.sync_interval_ms = 1_000;
+    config
+}
+
+impl TestNode {
+    /// Initialises a fresh data dir for `domain` and starts a node.
+    pub async fn start(domain: &str, transport: Transport, bootstrap: Vec<Multiaddr>) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        mesh_node::identity::init(dir.path(), domain).expect("init identity");
+        Self::start_in(dir, loopback_config(transport, bootstrap)).await
+    }
+
+    /// Starts a node on an existing data dir.
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestNode {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+        let RunningNode {
+            handle,
+            task,
+            mut events,
+        } = mesh_node::start(NodeOptions {
+            data_dir: dir.path().to_owned(),
+            config,
+            store: None,
+        })
+        .await
+        .expect("node starts");
+        let listen = wait_for(&mut events, |e| match e {
+            NodeEvent::Listening(a) => Some(a.clone()),
+            _ => None,
+        })
+        .await;
+        let addr = listen.with(Protocol::P2p(handle.peer_id()));
+        TestNode {
+            dir,
+            handle,
+            events,
+            addr,
+            task,
+        }
+    }
+
+    /// Stops the node and waits for it, returning its data dir.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.handle.shutdown().await;
+        tokio::time::timeout(TIMEOUT, self.task)
+            .await
+            .expect("node stops in time")
+            .expect("task joins")
+            .expect("clean shutdown");
+        self.dir
+    }
+
+    /// Waits until this node's catalog holds `product` at `version` or above.
+    pub async fn wait_for_version(&mut self, product: &ProductId, version: u64) {
+        if self.current_version(product).await >= version {
+            return;
+        }
+        let wanted = product.clone();
+        wait_for(&mut self.events, |e| match e {
+            NodeEvent::CatalogUpdated {
+                product,
+                version: v,
+                ..
+            } if *product == wanted && *v >= version => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+
+    /// The version of a product in this node's catalog (0 if absent).
+    pub async fn current_version(&self, product: &ProductId) -> u64 {
+        self.handle
+            .get(product.clone())
+            .await
+            .expect("node answers")
+            .map_or(0, |i| i.version())
+    }
+}
+
+/// Waits for the first event for which `pick` returns `Some`, failing the
+/// test after [`TIMEOUT`].
+pub async fn wait_for<T>(
+    events: &mut broadcast::Receiver<NodeEvent>,
+    mut pick: impl FnMut(&NodeEvent) -> Option<T>,
+) -> T {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("node stopped while waiting"),
+            }
+        }
+    };
+    tokio::time::timeout(TIMEOUT, wait)
+        .await
+        .expect("event did not arrive in time")
+}
+
+/// Writes `len` bytes of deterministic data to a file in `dir`.
+pub fn sample_file(dir: &std::path::Path, name: &str, len: usize) -> PathBuf {
+    let path = dir.join(name);
+    let data: Vec<u8> = (0..len)
+        .map(|i| u8::try_from(i % 251).unwrap_or(0))
+        .collect();
+    std::fs::write(&path, data).expect("write sample file");
+    path
+}
+
+/// The `meshd` binary built beside this test binary.
+pub fn meshd_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let bin = dir.join("meshd");
+    assert!(
+        bin.exists(),
+        "{} not built; run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
