@@ -13,7 +13,7 @@ pub const CONFIG_FILE: &str = "meshd.toml";
 pub const DEFAULT_API: &str = "127.0.0.1:7420";
 
 /// Everything a node needs to run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Network settings.
@@ -133,16 +133,6 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: default_api(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            network: NetworkConfig::default(),
-            catalog: CatalogConfig::default(),
-            api: ApiConfig::default(),
         }
     }
 }

@@ -233,7 +233,7 @@ impl EventLoop {
                 reason,
                 reply,
             } => {
-                let _ = reply.send(self.withdraw(name, reason));
+                let _ = reply.send(self.withdraw(&name, reason));
             }
             Command::Deprecate {
                 name,
@@ -241,7 +241,7 @@ impl EventLoop {
                 successor,
                 reply,
             } => {
-                let _ = reply.send(self.deprecate(name, reason, successor));
+                let _ = reply.send(self.deprecate(&name, reason, successor));
             }
             Command::Query { query, reply } => {
                 let _ = reply.send(self.catalog.query(&query).cloned().collect());
@@ -324,13 +324,13 @@ impl EventLoop {
         };
         self.store.put_manifest(manifest)?;
         let item = CatalogItem::Descriptor(Signed::sign(descriptor, &self.domain));
-        self.commit_own(item)?;
+        self.commit_own(&item)?;
         info!(%product, version, size = receipt.size, "published");
         Ok(receipt)
     }
 
-    fn withdraw(&mut self, name: String, reason: String) -> Result<u64, NodeError> {
-        let product = self.own_product(&name);
+    fn withdraw(&mut self, name: &str, reason: String) -> Result<u64, NodeError> {
+        let product = self.own_product(name);
         match self.catalog.get(&product) {
             Some(CatalogItem::Descriptor(_)) => {}
             _ => return Err(NodeError::UnknownProduct(product.to_string())),
@@ -343,7 +343,7 @@ impl EventLoop {
             at: now(),
         };
         withdrawal.validate()?;
-        self.commit_own(CatalogItem::Withdrawal(Signed::sign(
+        self.commit_own(&CatalogItem::Withdrawal(Signed::sign(
             withdrawal,
             &self.domain,
         )))?;
@@ -353,11 +353,11 @@ impl EventLoop {
 
     fn deprecate(
         &mut self,
-        name: String,
+        name: &str,
         reason: String,
         successor: Option<ProductId>,
     ) -> Result<u64, NodeError> {
-        let product = self.own_product(&name);
+        let product = self.own_product(name);
         let Some(CatalogItem::Descriptor(current)) = self.catalog.get(&product) else {
             return Err(NodeError::UnknownProduct(product.to_string()));
         };
@@ -367,17 +367,17 @@ impl EventLoop {
         next.deprecation = Some(Deprecation { reason, successor });
         next.validate()?;
         let version = next.version;
-        self.commit_own(CatalogItem::Descriptor(Signed::sign(next, &self.domain)))?;
+        self.commit_own(&CatalogItem::Descriptor(Signed::sign(next, &self.domain)))?;
         info!(%product, version, "deprecated");
         Ok(version)
     }
 
     /// Merges, persists and announces an item this node signed.
-    fn commit_own(&mut self, item: CatalogItem) -> Result<(), NodeError> {
-        self.store.put_item(&item, true)?;
+    fn commit_own(&mut self, item: &CatalogItem) -> Result<(), NodeError> {
+        self.store.put_item(item, true)?;
         self.catalog.insert_verified(item.clone())?;
-        self.emit_update(&item);
-        self.announce(&item);
+        self.emit_update(item);
+        self.announce(item);
         Ok(())
     }
 
@@ -430,26 +430,20 @@ impl EventLoop {
                 num_established,
                 endpoint,
                 ..
-            } => {
-                if num_established.get() == 1 {
-                    debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer_id, endpoint.get_remote_address().clone());
-                    self.start_sync(peer_id);
-                    self.emit(NodeEvent::PeerConnected(peer_id));
-                }
+            } if num_established.get() == 1 => {
+                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, endpoint.get_remote_address().clone());
+                self.start_sync(peer_id);
+                self.emit(NodeEvent::PeerConnected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
-            } => {
-                if num_established == 0 {
-                    self.emit(NodeEvent::PeerDisconnected(peer_id));
-                }
-            }
+            } => self.emit(NodeEvent::PeerDisconnected(peer_id)),
             SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
             _ => {}
         }
@@ -531,7 +525,7 @@ impl EventLoop {
                         item.product().domain
                     ));
                 }
-                match self.merge_remote(item) {
+                match self.merge_remote(&item) {
                     Ok(news) => Ok(news),
                     Err(MergeError::Item(e)) => Err(e.to_string()),
                     Err(e @ (MergeError::Stale { .. } | MergeError::Full(_))) => {
@@ -546,7 +540,7 @@ impl EventLoop {
     }
 
     /// Verifies and merges an item from another node; persists news.
-    fn merge_remote(&mut self, item: CatalogItem) -> Result<bool, MergeError> {
+    fn merge_remote(&mut self, item: &CatalogItem) -> Result<bool, MergeError> {
         item.verify()?;
         let product = item.product().clone();
         let merge = self.catalog.insert_verified(item.clone())?;
@@ -572,7 +566,7 @@ impl EventLoop {
         {
             warn!(error = %e, "cannot persist catalog item");
         }
-        self.emit_update(&item);
+        self.emit_update(item);
         Ok(true)
     }
 
@@ -591,39 +585,39 @@ impl EventLoop {
                         .filter(|item| {
                             item.verify().is_ok() && record.key == record_key(item.product())
                         });
-                match valid {
-                    Some(item) => {
-                        let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
-                        let _ = self.merge_remote(item);
-                    }
-                    None => debug!("invalid kademlia record refused"),
+                if let Some(item) = valid {
+                    let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+                    let _ = self.merge_remote(&item);
+                } else {
+                    debug!("invalid kademlia record refused");
                 }
             }
             kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
+                id,
+                result: QueryResult::GetRecord(result),
+                step,
+                ..
             } => {
-                if let QueryResult::GetRecord(result) = result {
-                    let found = match result {
-                        Ok(GetRecordOk::FoundRecord(peer_record)) => {
-                            encoding::from_bytes::<CatalogItem>(
-                                &peer_record.record.value,
-                                wire::MAX_GOSSIP_BYTES,
-                            )
-                            .ok()
-                            .filter(|item| item.verify().is_ok())
-                        }
-                        _ => None,
-                    };
-                    if let Some(item) = found {
-                        let _ = self.merge_remote(item.clone());
-                        if let Some(reply) = self.lookups.remove(&id) {
-                            let _ = reply.send(self.catalog.get(item.product()).cloned());
-                        }
-                    } else if step.last
-                        && let Some(reply) = self.lookups.remove(&id)
-                    {
-                        let _ = reply.send(None);
+                let found = match result {
+                    Ok(GetRecordOk::FoundRecord(peer_record)) => {
+                        encoding::from_bytes::<CatalogItem>(
+                            &peer_record.record.value,
+                            wire::MAX_GOSSIP_BYTES,
+                        )
+                        .ok()
+                        .filter(|item| item.verify().is_ok())
                     }
+                    _ => None,
+                };
+                if let Some(item) = found {
+                    let _ = self.merge_remote(&item);
+                    if let Some(reply) = self.lookups.remove(&id) {
+                        let _ = reply.send(self.catalog.get(item.product()).cloned());
+                    }
+                } else if step.last
+                    && let Some(reply) = self.lookups.remove(&id)
+                {
+                    let _ = reply.send(None);
                 }
             }
             _ => {}
@@ -705,7 +699,7 @@ impl EventLoop {
             (Pending::SyncFetch, Response::CatalogItems(items)) => {
                 let mut taken = 0;
                 for item in items.into_iter().take(MAX_ITEMS_PER_RESPONSE) {
-                    match self.merge_remote(item) {
+                    match self.merge_remote(&item) {
                         Ok(true) => taken += 1,
                         Ok(false) | Err(MergeError::Stale { .. } | MergeError::Full(_)) => {}
                         Err(e) => {

@@ -1,6 +1,11 @@
 //! Harness for meshd's integration tests: start real nodes in-process on
 //! loopback (each with its own temp dir and OS-chosen ports), wait for their
 //! events with timeouts, and find the built `meshd` binary.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test harness: a failed expectation is a failed test"
+)]
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,8 @@
 //! Catalog propagation between real nodes over loopback TCP and QUIC.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers shared by tests: a failed unwrap is a failed test"
+)]
 
 use mesh_node::ProductDraft;
 use mesh_node::node::NodeEvent;

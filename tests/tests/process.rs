@@ -1,4 +1,8 @@
 //! The `meshd` binary as an operator runs it: init, run, signals, crashes.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers shared by tests: a failed unwrap is a failed test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

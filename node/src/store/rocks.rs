@@ -30,6 +30,10 @@ pub struct RocksStore {
     db: DB,
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "a map_err adaptor takes the error by value"
+)]
 fn db_err(e: rocksdb::Error) -> StoreError {
     StoreError::Db(e.to_string())
 }
