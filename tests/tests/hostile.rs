@@ -1,0 +1,230 @@
+//! A hostile peer on the catalog topic: forged, stale, malformed and
+//! oversized gossip is refused by the node it reaches and never forwarded.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers shared by tests: a failed unwrap is a failed test"
+)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm, gossipsub, noise, tcp, yamux};
+use mesh_node::node::NodeEvent;
+use mesh_node::{Config, ProductDraft};
+use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
+use mesh_protocol::wire::{GossipEnvelope, GossipMessage, encode_gossip, topic};
+use mesh_protocol::{
+    CatalogItem, DomainKeypair, Hash, NodeBinding, PROTOCOL_VERSION, ProductId, Signed, Timestamp,
+};
+use mesh_tests::{TIMEOUT, TestNode, Transport, sample_file, wait_for};
+
+struct Hostile {
+    swarm: Swarm<gossipsub::Behaviour>,
+    domain: DomainKeypair,
+    binding: Signed<NodeBinding>,
+    topic: gossipsub::IdentTopic,
+}
+
+impl Hostile {
+    fn new() -> Self {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .max_transmit_size(2 * 1024 * 1024)
+            .build()
+            .unwrap();
+        let swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|k| {
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(k.clone()), config)
+                    .unwrap()
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        let domain = DomainKeypair::from_secret([66; 32]);
+        let binding = NodeBinding::issue(
+            &domain,
+            key.public().to_peer_id().to_bytes(),
+            mesh_node::clock::now(),
+            3_600_000,
+        );
+        let topic =
+            gossipsub::IdentTopic::new(topic(&Config::default().network.network_id, "catalog"));
+        Self {
+            swarm,
+            domain,
+            binding,
+            topic,
+        }
+    }
+
+    /// Dials `addr` and waits until the node there subscribes to the topic.
+    async fn join(&mut self, addr: Multiaddr) {
+        self.swarm.behaviour_mut().subscribe(&self.topic).unwrap();
+        self.swarm.dial(addr).unwrap();
+        let wait = async {
+            loop {
+                if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
+                    self.swarm.select_next_some().await
+                {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(TIMEOUT, wait).await.unwrap();
+    }
+
+    fn descriptor(&self, name: &str, version: u64) -> Descriptor {
+        Descriptor {
+            id: ProductId {
+                domain: self.domain.domain_id(),
+                name: name.into(),
+            },
+            domain_name: "mallory".into(),
+            version,
+            title: format!("{name} v{version}"),
+            description: String::new(),
+            owner: Owner::default(),
+            schema: Schema::default(),
+            format: Format::Csv,
+            content: Content {
+                size: 10,
+                chunk_size: 1 << 20,
+                manifest_hash: Hash::of(b"x"),
+            },
+            tags: std::collections::BTreeSet::default(),
+            quality: Quality::default(),
+            lineage: vec![],
+            access: mesh_protocol::descriptor::AccessPolicy::default(),
+            retention_days: None,
+            created_at: Timestamp(1),
+            deprecation: None,
+        }
+    }
+
+    fn envelope(&self, item: CatalogItem) -> Vec<u8> {
+        encode_gossip(&GossipEnvelope {
+            version: PROTOCOL_VERSION,
+            origin: self.binding.clone(),
+            message: GossipMessage::Catalog(item),
+        })
+    }
+
+    fn send(&mut self, bytes: Vec<u8>) {
+        // A publish error (e.g. the node dropped us) is part of the test's
+        // subject, not a test failure.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .publish(self.topic.clone(), bytes);
+    }
+
+    /// Drives the swarm for a moment so queued messages go out.
+    async fn flush(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                self.swarm.select_next_some().await;
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
+    let mut a = TestNode::start("sales", Transport::Tcp, vec![]).await;
+    let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
+    wait_for(&mut b.events, |e| {
+        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
+    })
+    .await;
+
+    let mut mallory = Hostile::new();
+    mallory.join(a.addr.clone()).await;
+    let product = mallory.descriptor("hprod", 2).id.clone();
+
+    // 1. A valid item: accepted and forwarded.
+    let v2 = CatalogItem::Descriptor(Signed::sign(
+        mallory.descriptor("hprod", 2),
+        &mallory.domain,
+    ));
+    mallory.send(mallory.envelope(v2));
+    // 2. A stale version: ignored, not forwarded.
+    let v1 = CatalogItem::Descriptor(Signed::sign(
+        mallory.descriptor("hprod", 1),
+        &mallory.domain,
+    ));
+    mallory.send(mallory.envelope(v1));
+    // 3. A tampered (forged) newer version: rejected.
+    let mut forged = Signed::sign(mallory.descriptor("hprod", 3), &mallory.domain);
+    forged.value.title = "tampered".into();
+    mallory.send(mallory.envelope(CatalogItem::Descriptor(forged)));
+    // 4. Bytes that are no message at all: rejected.
+    mallory.send(b"\xff\xfe definitely not a gossip envelope".to_vec());
+    // 5. An item of another domain sent under this node's binding: rejected.
+    let victim = DomainKeypair::from_secret([7; 32]);
+    let mut stolen = mallory.descriptor("victim", 1);
+    stolen.id.domain = victim.domain_id();
+    mallory.send(mallory.envelope(CatalogItem::Descriptor(Signed::sign(stolen, &victim))));
+    // 6. An oversized message (beyond the node's gossip limit).
+    mallory.send(vec![0u8; 400 * 1024]);
+    mallory.flush().await;
+
+    // A refuses at least the first two bad messages (after that its peer
+    // score may graylist mallory, which drops the rest unseen).
+    let mut rejections = 0;
+    while rejections < 2 {
+        wait_for(&mut a.events, |e| {
+            matches!(e, NodeEvent::Rejected { .. }).then_some(())
+        })
+        .await;
+        rejections += 1;
+    }
+    a.wait_for_version(&product, 2).await;
+
+    // A marker published by A after it judged mallory's messages.
+    let file = sample_file(a.dir.path(), "marker.csv", 100);
+    let marker = a
+        .handle
+        .publish(&file, ProductDraft::new("marker", "Marker", Format::Csv))
+        .await
+        .unwrap();
+    b.wait_for_version(&marker.product, 1).await;
+
+    assert_eq!(
+        b.current_version(&product).await,
+        2,
+        "only the valid version reached B"
+    );
+    let victim_product = ProductId {
+        domain: victim.domain_id(),
+        name: "victim".into(),
+    };
+    assert_eq!(a.current_version(&victim_product).await, 0);
+    assert_eq!(b.current_version(&victim_product).await, 0);
+    let b_status = b.handle.status().await.unwrap();
+    assert_eq!(
+        b_status.counters.gossip_rejected, 0,
+        "nothing bad was forwarded to B"
+    );
+    let a_status = a.handle.status().await.unwrap();
+    assert!(
+        a_status.counters.gossip_rejected >= 2,
+        "{:?}",
+        a_status.counters
+    );
+    assert!(
+        a_status.counters.gossip_ignored >= 1,
+        "stale version ignored: {:?}",
+        a_status.counters
+    );
+    assert_eq!(a_status.catalog_size, 2, "hprod and marker only");
+}
