@@ -699,11 +699,14 @@ pub(crate) mod tests {
         assert_eq!(sample(&key, "orders", 1).validate(), Ok(()));
     }
 
+    /// A change to a valid descriptor and the error it must cause.
+    type Case = (Box<dyn Fn(&mut Descriptor)>, DescriptorError);
+
     #[test]
     fn each_structural_rule_fails_with_its_own_error() {
         let key = DomainKeypair::from_secret([1; 32]);
         let base = sample(&key, "orders", 1);
-        let cases: Vec<(Box<dyn Fn(&mut Descriptor)>, DescriptorError)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 Box::new(|d| d.id.name = "Orders".into()),
                 DescriptorError::Name(NameError::BadStart("Orders".into())),

@@ -8,8 +8,13 @@
 //!
 //! Decoding is for hostile input: the caller states the largest input it will
 //! accept, bincode is told the same limit so no length prefix can make it
-//! allocate beyond it, and trailing bytes are refused so every accepted message
-//! has exactly one encoding.
+//! allocate beyond it, and trailing bytes are refused. [`from_canonical_bytes`]
+//! also demands that the decoded value encode back to exactly the input, so
+//! every message it accepts has exactly one encoding: bincode on its own also
+//! accepts over-long varints (5 spelled in three bytes) and sets or maps
+//! listed out of order or with a repeated key, all of which decode to a value
+//! whose canonical bytes differ. The wire decoders use it; use it for any
+//! bytes that come from the network.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +47,10 @@ pub enum DecodeError {
         /// How many bytes were left over.
         extra: usize,
     },
+    /// The bytes decode, but are not the canonical encoding of the value
+    /// (an over-long integer, a set out of order or with a repeated entry).
+    #[error("message is not in canonical encoding")]
+    NonCanonical,
 }
 
 /// Encodes a value into its canonical bytes.
@@ -61,6 +70,9 @@ pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes a value from exactly `bytes`, refusing inputs longer than `limit`.
+///
+/// This accepts some non-canonical spellings of a value (see the module
+/// doc); for network input prefer [`from_canonical_bytes`].
 pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, DecodeError> {
     if bytes.len() > limit {
         return Err(DecodeError::TooLarge {
@@ -76,6 +88,42 @@ pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, 
         });
     }
     Ok(value)
+}
+
+/// Decodes a value from exactly `bytes` as [`from_bytes`] does, and also
+/// refuses bytes that are not the value's canonical encoding, so every
+/// accepted message has exactly one encoding.
+pub fn from_canonical_bytes<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, DecodeError> {
+    let value = from_bytes(bytes, limit)?;
+    if !is_encoding_of(&value, bytes) {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(value)
+}
+
+/// Whether `bytes` are exactly the canonical encoding of `value`. Encodes into
+/// a writer that compares as it goes, so a large value (a chunk) is not copied.
+fn is_encoding_of<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> bool {
+    struct Compare<'a> {
+        rest: &'a [u8],
+    }
+    impl bincode::enc::write::Writer for Compare<'_> {
+        fn write(&mut self, written: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            match self.rest.strip_prefix(written) {
+                Some(rest) => {
+                    self.rest = rest;
+                    Ok(())
+                }
+                None => Err(bincode::error::EncodeError::Other("not canonical")),
+            }
+        }
+    }
+    let mut compare = Compare { rest: bytes };
+    bincode::serde::encode_into_writer(value, &mut compare, config()).is_ok()
+        && compare.rest.is_empty()
 }
 
 /// BLAKE3 hash of a domain-separation tag followed by the canonical bytes of
@@ -110,6 +158,36 @@ mod tests {
                 len: 100,
                 limit: 99
             }
+        );
+    }
+
+    #[test]
+    fn non_canonical_input_is_refused() {
+        type Set = std::collections::BTreeSet<u8>;
+        // 5 as a one-byte varint is canonical; as 251 + u16 it is not.
+        assert_eq!(from_canonical_bytes::<u32>(&[5], 16), Ok(5));
+        assert_eq!(from_bytes::<u32>(&[251, 5, 0], 16), Ok(5));
+        assert_eq!(
+            from_canonical_bytes::<u32>(&[251, 5, 0], 16),
+            Err(DecodeError::NonCanonical)
+        );
+        // A set listed out of order, or with a repeated entry.
+        let set = |items: &[u8]| to_bytes(&items.to_vec());
+        assert_eq!(
+            from_canonical_bytes::<Set>(&set(&[1, 2]), 16),
+            Ok([1, 2].into())
+        );
+        for bad in [&[2u8, 1][..], &[1, 1]] {
+            assert!(from_bytes::<Set>(&set(bad), 16).is_ok());
+            assert_eq!(
+                from_canonical_bytes::<Set>(&set(bad), 16),
+                Err(DecodeError::NonCanonical)
+            );
+        }
+        // The other checks come first.
+        assert_eq!(
+            from_canonical_bytes::<u32>(&[5, 0], 16),
+            Err(DecodeError::TrailingBytes { extra: 1 })
         );
     }
 

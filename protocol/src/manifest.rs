@@ -121,7 +121,12 @@ impl Manifest {
             return Err(ManifestError::NoSuchChunk { index, count });
         }
         let start = u64::from(index) * u64::from(self.chunk_size);
-        Ok((self.size - start).min(u64::from(self.chunk_size)))
+        // Saturating: a received manifest may claim more chunks than its size
+        // needs (until `check_consistent` has refused it).
+        Ok(self
+            .size
+            .saturating_sub(start)
+            .min(u64::from(self.chunk_size)))
     }
 
     /// Byte offset of chunk `index` in the product.
@@ -238,7 +243,9 @@ mod tests {
     const CS: u32 = MIN_CHUNK_SIZE;
 
     fn data(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+        (0..len)
+            .map(|i| u8::try_from(i * 31 % 251).expect("below 251"))
+            .collect()
     }
 
     #[test]

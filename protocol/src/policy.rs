@@ -271,7 +271,7 @@ fn check_compatibility(prev: &Descriptor, next: &Descriptor, reasons: &mut Vec<S
     for b in breaks {
         reasons.push(format!(
             "{b}: a breaking change needs schema major version {} (is {})",
-            prev.schema.major + 1,
+            u64::from(prev.schema.major) + 1,
             next.schema.major
         ));
     }
@@ -297,23 +297,23 @@ mod tests {
         sample(&DomainKeypair::from_secret([1; 32]), "orders", 1)
     }
 
-    fn violations(rule: PolicyRule, d: &Descriptor, prev: Option<&Descriptor>) -> usize {
-        evaluate(d, prev, [&rule]).len()
+    fn violations(rule: &PolicyRule, d: &Descriptor, prev: Option<&Descriptor>) -> usize {
+        evaluate(d, prev, [rule]).len()
     }
 
     #[test]
     fn require_owner() {
         let d = base();
-        assert_eq!(violations(PolicyRule::RequireOwner, &d, None), 0);
+        assert_eq!(violations(&PolicyRule::RequireOwner, &d, None), 0);
         let mut bad = d.clone();
         bad.owner.email.clear();
-        assert_eq!(violations(PolicyRule::RequireOwner, &bad, None), 1);
+        assert_eq!(violations(&PolicyRule::RequireOwner, &bad, None), 1);
     }
 
     #[test]
     fn require_classification() {
         let d = base();
-        assert_eq!(violations(PolicyRule::RequireClassification, &d, None), 0);
+        assert_eq!(violations(&PolicyRule::RequireClassification, &d, None), 0);
         let mut bad = d.clone();
         bad.schema.fields[1].classification = None;
         let v = evaluate(&bad, None, [&PolicyRule::RequireClassification]);
@@ -324,51 +324,51 @@ mod tests {
     #[test]
     fn pii_never_public() {
         let d = base();
-        assert_eq!(violations(PolicyRule::PiiNeverPublic, &d, None), 0);
+        assert_eq!(violations(&PolicyRule::PiiNeverPublic, &d, None), 0);
         let mut bad = d.clone();
         bad.access.mode = AccessMode::Public;
-        assert_eq!(violations(PolicyRule::PiiNeverPublic, &bad, None), 1);
+        assert_eq!(violations(&PolicyRule::PiiNeverPublic, &bad, None), 1);
         // Public without pii is fine.
         bad.schema.fields[1].classification = Some(Classification::Internal);
-        assert_eq!(violations(PolicyRule::PiiNeverPublic, &bad, None), 0);
+        assert_eq!(violations(&PolicyRule::PiiNeverPublic, &bad, None), 0);
     }
 
     #[test]
     fn allowed_formats() {
         let rule: PolicyRule = "allowed-formats=csv,parquet".parse().unwrap();
         let mut d = base();
-        assert_eq!(violations(rule.clone(), &d, None), 0);
+        assert_eq!(violations(&rule, &d, None), 0);
         d.format = Format::Json;
-        assert_eq!(violations(rule, &d, None), 1);
+        assert_eq!(violations(&rule, &d, None), 1);
     }
 
     #[test]
     fn max_retention() {
         let rule = PolicyRule::MaxRetentionDays(30);
         let mut d = base();
-        assert_eq!(violations(rule.clone(), &d, None), 0);
+        assert_eq!(violations(&rule, &d, None), 0);
         d.retention_days = Some(31);
-        assert_eq!(violations(rule.clone(), &d, None), 1);
+        assert_eq!(violations(&rule, &d, None), 1);
         d.retention_days = None;
-        assert_eq!(violations(rule, &d, None), 1);
+        assert_eq!(violations(&rule, &d, None), 1);
     }
 
     #[test]
     fn name_pattern() {
         let rule: PolicyRule = "name-pattern=[a-z]+_v[0-9]+".parse().unwrap();
         let mut d = base();
-        assert_eq!(violations(rule.clone(), &d, None), 1);
+        assert_eq!(violations(&rule, &d, None), 1);
         d.id.name = "orders_v2".into();
-        assert_eq!(violations(rule, &d, None), 0);
+        assert_eq!(violations(&rule, &d, None), 0);
         assert!("name-pattern=(".parse::<PolicyRule>().is_err());
     }
 
     #[test]
     fn require_quality() {
         let mut d = base();
-        assert_eq!(violations(PolicyRule::RequireQualityPromises, &d, None), 0);
+        assert_eq!(violations(&PolicyRule::RequireQualityPromises, &d, None), 0);
         d.quality.freshness_secs = None;
-        assert_eq!(violations(PolicyRule::RequireQualityPromises, &d, None), 1);
+        assert_eq!(violations(&PolicyRule::RequireQualityPromises, &d, None), 1);
     }
 
     #[test]
@@ -387,23 +387,23 @@ mod tests {
             classification: Some(Classification::Public),
             description: String::new(),
         });
-        assert_eq!(violations(rule.clone(), &ok, Some(&prev)), 0);
+        assert_eq!(violations(&rule, &ok, Some(&prev)), 0);
 
         // Removing a field, narrowing a type, making a field required: breaking.
         let mut removed = prev.clone();
         removed.schema.fields.pop();
-        assert_eq!(violations(rule.clone(), &removed, Some(&prev)), 1);
+        assert_eq!(violations(&rule, &removed, Some(&prev)), 1);
         let mut narrowed = prev.clone();
         narrowed.schema.fields[0].data_type = DataType::Int32;
-        assert_eq!(violations(rule.clone(), &narrowed, Some(&prev)), 1);
+        assert_eq!(violations(&rule, &narrowed, Some(&prev)), 1);
         let mut required = prev.clone();
         required.schema.fields[1].nullable = false;
-        assert_eq!(violations(rule.clone(), &required, Some(&prev)), 1);
+        assert_eq!(violations(&rule, &required, Some(&prev)), 1);
 
         // The same breaking change with a new major version is allowed.
         let mut major = removed.clone();
         major.schema.major = 2;
-        assert_eq!(violations(rule, &major, Some(&prev)), 0);
+        assert_eq!(violations(&rule, &major, Some(&prev)), 0);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //!   manifest and chunk fetches, catalog sync, governance catch-up.
 //!
 //! Every decoder takes untrusted bytes, refuses input over its limit before
-//! decoding, never lets a length prefix allocate beyond that limit and never
-//! panics: see [`crate::encoding`].
+//! decoding, never lets a length prefix allocate beyond that limit, accepts
+//! only the canonical encoding of a message and never panics: see
+//! [`crate::encoding`].
 
 use std::collections::BTreeSet;
 
@@ -209,7 +210,7 @@ pub fn encode_gossip(envelope: &GossipEnvelope) -> Vec<u8> {
 
 /// Decodes a gossip envelope from untrusted bytes.
 pub fn decode_gossip(bytes: &[u8]) -> Result<GossipEnvelope, WireError> {
-    let envelope: GossipEnvelope = encoding::from_bytes(bytes, MAX_GOSSIP_BYTES)?;
+    let envelope: GossipEnvelope = encoding::from_canonical_bytes(bytes, MAX_GOSSIP_BYTES)?;
     if envelope.version != PROTOCOL_VERSION {
         return Err(WireError::Version {
             got: envelope.version,
@@ -225,7 +226,7 @@ pub fn encode_request(frame: &RequestFrame) -> Vec<u8> {
 
 /// Decodes a request frame from untrusted bytes.
 pub fn decode_request(bytes: &[u8]) -> Result<RequestFrame, WireError> {
-    let frame: RequestFrame = encoding::from_bytes(bytes, MAX_REQUEST_BYTES)?;
+    let frame: RequestFrame = encoding::from_canonical_bytes(bytes, MAX_REQUEST_BYTES)?;
     if frame.version != PROTOCOL_VERSION {
         return Err(WireError::Version { got: frame.version });
     }
@@ -239,5 +240,5 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
 
 /// Decodes a response from untrusted bytes.
 pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
-    Ok(encoding::from_bytes(bytes, MAX_RESPONSE_BYTES)?)
+    Ok(encoding::from_canonical_bytes(bytes, MAX_RESPONSE_BYTES)?)
 }
