@@ -52,6 +52,10 @@ pub struct NetworkConfig {
     /// Milliseconds between anti-entropy catalog syncs with one peer.
     #[serde(default = "default_sync_interval")]
     pub sync_interval_ms: u64,
+    /// Mirror the whole catalog by syncing with peers. A light node (false)
+    /// keeps only what gossip brings and looks products up in the DHT.
+    #[serde(default = "yes")]
+    pub catalog_sync: bool,
 }
 
 /// Catalog bounds.
@@ -64,6 +68,9 @@ pub struct CatalogConfig {
     /// Most products of any one domain.
     #[serde(default = "default_max_per_domain")]
     pub max_per_domain: usize,
+    /// Most catalog bytes (encoded descriptors) of any one domain.
+    #[serde(default = "default_max_bytes_per_domain")]
+    pub max_bytes_per_domain: usize,
 }
 
 /// Local API settings.
@@ -102,6 +109,9 @@ fn default_max_products() -> usize {
 fn default_max_per_domain() -> usize {
     20_000
 }
+fn default_max_bytes_per_domain() -> usize {
+    64 * 1024 * 1024
+}
 fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7420))
 }
@@ -116,6 +126,7 @@ impl Default for NetworkConfig {
             max_connections: default_max_connections(),
             max_connections_per_peer: default_max_per_peer(),
             sync_interval_ms: default_sync_interval(),
+            catalog_sync: true,
         }
     }
 }
@@ -125,6 +136,7 @@ impl Default for CatalogConfig {
         Self {
             max_products: default_max_products(),
             max_per_domain: default_max_per_domain(),
+            max_bytes_per_domain: default_max_bytes_per_domain(),
         }
     }
 }
@@ -201,7 +213,10 @@ impl Config {
                 self.api.listen
             )));
         }
-        if self.catalog.max_products == 0 || self.catalog.max_per_domain == 0 {
+        if self.catalog.max_products == 0
+            || self.catalog.max_per_domain == 0
+            || self.catalog.max_bytes_per_domain == 0
+        {
             return Err(ConfigError::Invalid(
                 "catalog limits must be above 0".into(),
             ));
@@ -229,11 +244,14 @@ max_connections = 512
 max_connections_per_peer = 2
 # Anti-entropy: every this many milliseconds, reconcile the catalog with one peer.
 sync_interval_ms = 30000
+# Mirror the whole catalog from peers (false: a light node that looks products up in the DHT).
+catalog_sync = true
 
 [catalog]
 # Memory bounds: products beyond these are refused, not crashed on.
 max_products = 200000
 max_per_domain = 20000
+max_bytes_per_domain = 67108864
 
 [api]
 # The local HTTP API (loopback only).

@@ -125,6 +125,7 @@ impl EventLoop {
         let mut catalog = Catalog::new(CatalogLimits {
             max_products: config.catalog.max_products,
             max_per_domain: config.catalog.max_per_domain,
+            max_bytes_per_domain: config.catalog.max_bytes_per_domain,
         });
         for item in store.items()? {
             // Items in the store were verified before they were written.
@@ -579,12 +580,12 @@ impl EventLoop {
                         ..
                     },
             } => {
-                let valid =
-                    encoding::from_bytes::<CatalogItem>(&record.value, wire::MAX_GOSSIP_BYTES)
-                        .ok()
-                        .filter(|item| {
-                            item.verify().is_ok() && record.key == record_key(item.product())
-                        });
+                let valid = encoding::from_canonical_bytes::<CatalogItem>(
+                    &record.value,
+                    wire::MAX_GOSSIP_BYTES,
+                )
+                .ok()
+                .filter(|item| item.verify().is_ok() && record.key == record_key(item.product()));
                 if let Some(item) = valid {
                     let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
                     let _ = self.merge_remote(&item);
@@ -600,7 +601,7 @@ impl EventLoop {
             } => {
                 let found = match result {
                     Ok(GetRecordOk::FoundRecord(peer_record)) => {
-                        encoding::from_bytes::<CatalogItem>(
+                        encoding::from_canonical_bytes::<CatalogItem>(
                             &peer_record.record.value,
                             wire::MAX_GOSSIP_BYTES,
                         )
@@ -635,6 +636,9 @@ impl EventLoop {
     }
 
     fn start_sync(&mut self, peer: PeerId) {
+        if !self.config.network.catalog_sync {
+            return;
+        }
         let frame = self.frame(Request::CatalogDigest(self.catalog.digest()));
         let id = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
         self.pending.insert(id, (peer, Pending::SyncDigest));

@@ -167,6 +167,8 @@ pub struct CatalogLimits {
     pub max_products: usize,
     /// Most products of any one domain.
     pub max_per_domain: usize,
+    /// Most encoded bytes of current items of any one domain.
+    pub max_bytes_per_domain: usize,
 }
 
 impl Default for CatalogLimits {
@@ -174,8 +176,16 @@ impl Default for CatalogLimits {
         Self {
             max_products: 1_000_000,
             max_per_domain: 100_000,
+            max_bytes_per_domain: 256 * 1024 * 1024,
         }
     }
+}
+
+/// What one domain holds in the catalog.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct DomainUsage {
+    products: usize,
+    bytes: usize,
 }
 
 /// A summary of one entry, as exchanged by catalog sync.
@@ -254,7 +264,7 @@ impl Query {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
     entries: BTreeMap<ProductId, CatalogItem>,
-    per_domain: BTreeMap<DomainId, usize>,
+    per_domain: BTreeMap<DomainId, DomainUsage>,
     evidence: BTreeMap<(ProductId, u64), BTreeMap<Hash, CatalogItem>>,
     limits: CatalogLimits,
 }
@@ -303,15 +313,29 @@ impl Catalog {
     /// node's own store).
     pub fn insert_verified(&mut self, item: CatalogItem) -> Result<Merge, MergeError> {
         let product = item.product().clone();
+        let size = encoding::to_bytes(&item).len();
+        let usage = self
+            .per_domain
+            .get(&product.domain)
+            .copied()
+            .unwrap_or_default();
         let Some(current) = self.entries.get(&product) else {
             if self.entries.len() >= self.limits.max_products {
                 return Err(MergeError::Full("too many products"));
             }
-            let count = self.per_domain.get(&product.domain).copied().unwrap_or(0);
-            if count >= self.limits.max_per_domain {
+            if usage.products >= self.limits.max_per_domain {
                 return Err(MergeError::Full("too many products for this domain"));
             }
-            *self.per_domain.entry(product.domain).or_default() += 1;
+            if usage.bytes + size > self.limits.max_bytes_per_domain {
+                return Err(MergeError::Full("too many catalog bytes for this domain"));
+            }
+            self.per_domain.insert(
+                product.domain,
+                DomainUsage {
+                    products: usage.products + 1,
+                    bytes: usage.bytes + size,
+                },
+            );
             self.entries.insert(product, item);
             return Ok(Merge::Added);
         };
@@ -320,6 +344,13 @@ impl Catalog {
             return Err(MergeError::Stale { have, got });
         }
         if got > have {
+            let freed = encoding::to_bytes(current).len().min(usage.bytes);
+            let bytes = usage.bytes - freed + size;
+            if bytes > self.limits.max_bytes_per_domain {
+                return Err(MergeError::Full("too many catalog bytes for this domain"));
+            }
+            self.per_domain
+                .insert(product.domain, DomainUsage { bytes, ..usage });
             self.entries.insert(product, item);
             return Ok(Merge::Replaced { previous: have });
         }
@@ -518,6 +549,7 @@ mod tests {
         let mut cat = Catalog::new(CatalogLimits {
             max_products: 10,
             max_per_domain: 2,
+            ..CatalogLimits::default()
         });
         cat.insert(item(&key, "a", 1)).unwrap();
         cat.insert(item(&key, "b", 1)).unwrap();
@@ -526,6 +558,24 @@ mod tests {
             Err(MergeError::Full(_))
         ));
         // Updates of held products still go in.
+        assert!(cat.insert(item(&key, "a", 2)).is_ok());
+
+        // A byte budget per domain: room for two items, not three.
+        let one = crate::encoding::to_bytes(&item(&key, "a", 1)).len();
+        let mut cat = Catalog::new(CatalogLimits {
+            max_bytes_per_domain: 2 * one + one / 2,
+            ..CatalogLimits::default()
+        });
+        cat.insert(item(&key, "a", 1)).unwrap();
+        cat.insert(item(&key, "b", 1)).unwrap();
+        assert_eq!(
+            cat.insert(item(&key, "c", 1)),
+            Err(MergeError::Full("too many catalog bytes for this domain"))
+        );
+        // Another domain has its own budget.
+        let other = DomainKeypair::from_secret([2; 32]);
+        assert_eq!(cat.insert(item(&other, "c", 1)), Ok(Merge::Added));
+        // Replacing an item accounts for the bytes it frees.
         assert!(cat.insert(item(&key, "a", 2)).is_ok());
     }
 

@@ -205,3 +205,56 @@ async fn invalid_publish_changes_nothing() {
     assert!(matches!(missing, Err(mesh_node::NodeError::File { .. })));
     assert_eq!(a.handle.status().await.unwrap().catalog_size, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kademlia_lookup_finds_a_product_for_a_node_that_knows_nothing_else() {
+    let a = TestNode::start("sales", Transport::Tcp, vec![]).await;
+    let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
+    wait_for(&mut b.events, |e| {
+        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
+    })
+    .await;
+    let file = sample_file(a.dir.path(), "orders.csv", 1_000);
+    let r = a
+        .handle
+        .publish(&file, ProductDraft::new("orders", "Orders", Format::Csv))
+        .await
+        .unwrap();
+
+    // A light node: no catalog sync, and it joins after the gossip went by.
+    let dir = tempfile::tempdir().unwrap();
+    mesh_node::identity::init(dir.path(), "light").unwrap();
+    let mut config = mesh_tests::loopback_config(Transport::Tcp, vec![a.addr.clone()]);
+    config.network.catalog_sync = false;
+    let mut d = TestNode::start_in(dir, config).await;
+    wait_for(&mut d.events, |e| {
+        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        d.current_version(&r.product).await,
+        0,
+        "d knows nothing yet"
+    );
+
+    let found = tokio::time::timeout(mesh_tests::TIMEOUT, d.handle.lookup(r.product.clone()))
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("record found in the DHT");
+    assert_eq!(found.product(), &r.product);
+    assert_eq!(found.version(), 1);
+    // The verified item is now in d's catalog too.
+    assert_eq!(d.current_version(&r.product).await, 1);
+
+    // An unknown product: the query ends with nothing, not a hang.
+    let unknown = mesh_protocol::ProductId {
+        domain: a.handle.domain(),
+        name: "nope".into(),
+    };
+    let none = tokio::time::timeout(mesh_tests::TIMEOUT, d.handle.lookup(unknown))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_none());
+}
