@@ -74,6 +74,48 @@ impl Blobs {
         result
     }
 
+    /// Path of the partial file of an unfinished fetch.
+    pub fn partial_path(&self, manifest: &Hash) -> PathBuf {
+        self.dir.join(format!("{manifest}.partial"))
+    }
+
+    /// Opens (creating, sized) the partial file of a fetch.
+    pub fn open_partial(&self, manifest: &Hash, size: u64) -> std::io::Result<File> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.partial_path(manifest))?;
+        if file.metadata()?.len() != size {
+            file.set_len(size)?;
+        }
+        Ok(file)
+    }
+
+    /// Turns a complete, synced partial file into the blob.
+    pub fn finish_partial(&self, manifest: &Hash) -> std::io::Result<()> {
+        fs::rename(self.partial_path(manifest), self.path(manifest))?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Copies a blob to `output`: written beside it, synced, then renamed
+    /// into place, so `output` never holds a partial file.
+    pub fn export(&self, manifest: &Hash, output: &Path) -> std::io::Result<()> {
+        let name = output
+            .file_name()
+            .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = output.with_file_name(format!(".{name}.meshd-tmp"));
+        let result = fs::copy(self.path(manifest), &tmp).and_then(|_| {
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, output)
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Whether the blob of a manifest is present.
     pub fn has(&self, manifest: &Hash) -> bool {
         self.path(manifest).is_file()
@@ -88,6 +130,22 @@ impl Blobs {
         let file = File::open(self.path(&manifest.hash()))?;
         read_exact_at(&file, &mut buf, manifest.chunk_offset(index))?;
         Ok(buf)
+    }
+}
+
+/// Writes `data` at `offset` of `file`.
+pub fn write_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(data, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file.try_clone()?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(data)
     }
 }
 

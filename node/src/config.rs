@@ -25,6 +25,45 @@ pub struct Config {
     /// Local API.
     #[serde(default)]
     pub api: ApiConfig,
+    /// Serving limits.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// Limits on what a node serves to others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Sustained requests per second admitted from one peer.
+    #[serde(default = "default_rate")]
+    pub requests_per_sec: u32,
+    /// Requests one peer may send in a burst.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Concurrent inbound request streams per connection (bounds bytes in
+    /// flight to this many chunks).
+    #[serde(default = "default_streams")]
+    pub max_concurrent_streams: usize,
+}
+
+fn default_rate() -> u32 {
+    2_000
+}
+fn default_burst() -> u32 {
+    4_000
+}
+fn default_streams() -> usize {
+    64
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_sec: default_rate(),
+            burst: default_burst(),
+            max_concurrent_streams: default_streams(),
+        }
+    }
 }
 
 /// Network settings.
@@ -213,6 +252,12 @@ impl Config {
                 self.api.listen
             )));
         }
+        if self.serve.requests_per_sec == 0
+            || self.serve.burst == 0
+            || self.serve.max_concurrent_streams == 0
+        {
+            return Err(ConfigError::Invalid("serve limits must be above 0".into()));
+        }
         if self.catalog.max_products == 0
             || self.catalog.max_per_domain == 0
             || self.catalog.max_bytes_per_domain == 0
@@ -256,6 +301,14 @@ max_bytes_per_domain = 67108864
 [api]
 # The local HTTP API (loopback only).
 listen = "{DEFAULT_API}"
+
+[serve]
+# Per-peer admission: sustained requests per second and burst; a peer over
+# them gets a "busy" answer.
+requests_per_sec = 2000
+burst = 4000
+# Concurrent inbound request streams per connection.
+max_concurrent_streams = 64
 "#
     )
 }

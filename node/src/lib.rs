@@ -14,6 +14,7 @@
 //! - [`network`]: libp2p behaviours and the request-response codec.
 //! - [`event_loop`]: the one task that owns the swarm and the node state.
 //! - [`node`]: [`start`], [`NodeHandle`] and the events a node emits.
+//! - [`fetch`]: fetch progress, errors and the resumable fetch record.
 //! - [`draft`]: what a publisher writes about a product.
 //! - [`clock`]: wall-clock time for the protocol.
 
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod draft;
 pub mod event_loop;
+pub mod fetch;
 pub mod identity;
 pub mod network;
 pub mod node;

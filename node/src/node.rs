@@ -24,6 +24,7 @@ use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::draft::ProductDraft;
 use crate::event_loop::EventLoop;
+use crate::fetch::{FetchError, FetchHandle};
 use crate::identity::{self, Identity, IdentityError};
 use crate::network::behaviour::BehaviourError;
 use crate::store::{RocksStore, Store, StoreError};
@@ -98,6 +99,13 @@ pub enum NodeEvent {
         /// Why.
         reason: String,
     },
+    /// A fetch finished and its output file is in place.
+    FetchCompleted {
+        /// The product.
+        product: ProductId,
+        /// The output file.
+        path: PathBuf,
+    },
     /// A catalog sync with a peer finished.
     SyncCompleted {
         /// The peer.
@@ -141,6 +149,8 @@ pub struct Counters {
     pub sync_items: u64,
     /// Items refused in catalog sync.
     pub sync_rejected: u64,
+    /// Requests answered "busy" because a peer was over its rate.
+    pub requests_refused_busy: u64,
 }
 
 /// The result of a publish.
@@ -193,6 +203,15 @@ pub(crate) enum Command {
     },
     Status {
         reply: oneshot::Sender<Status>,
+    },
+    Fetch {
+        product: ProductId,
+        version: Option<u64>,
+        output: PathBuf,
+        reply: oneshot::Sender<Result<crate::event_loop::FetchStarted, FetchError>>,
+    },
+    CancelFetch {
+        id: crate::fetch::FetchId,
     },
     Shutdown,
 }
@@ -383,6 +402,39 @@ impl NodeHandle {
     /// Dials a peer address.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
         self.ask(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Starts fetching a product's bytes into `output`. The handle reports
+    /// progress and resolves when the file is complete and verified. A
+    /// fetch of bytes already held completes at once.
+    pub async fn fetch(
+        &self,
+        product: ProductId,
+        version: Option<u64>,
+        output: &Path,
+    ) -> Result<FetchHandle, FetchError> {
+        let output = if output.is_absolute() {
+            output.to_owned()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| FetchError::Local(e.to_string()))?
+                .join(output)
+        };
+        let (id, progress, result) = self
+            .ask(|reply| Command::Fetch {
+                product,
+                version,
+                output,
+                reply,
+            })
+            .await
+            .map_err(|_| FetchError::Stopped)??;
+        Ok(FetchHandle {
+            id,
+            progress,
+            result,
+            commands: self.commands.clone(),
+        })
     }
 
     /// The node's status.

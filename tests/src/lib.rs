@@ -68,6 +68,13 @@ impl TestNode {
         Self::start_in(dir, loopback_config(transport, bootstrap)).await
     }
 
+    /// Initialises a fresh data dir for `domain` and starts a node with `config`.
+    pub async fn start_with(domain: &str, config: Config) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        mesh_node::identity::init(dir.path(), domain).expect("init identity");
+        Self::start_in(dir, config).await
+    }
+
     /// Starts a node on an existing data dir.
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestNode {
         let _ = tracing_subscriber::fmt()
@@ -126,6 +133,20 @@ impl TestNode {
                 version: v,
                 ..
             } if *product == wanted && *v >= version => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+
+    /// Waits until this node's catalog holds `product` at any version.
+    pub async fn wait_known(&self, product: &ProductId) {
+        let mut events = self.handle.subscribe();
+        if self.current_version(product).await > 0 {
+            return;
+        }
+        let wanted = product.clone();
+        wait_for(&mut events, |e| match e {
+            NodeEvent::CatalogUpdated { product, .. } if *product == wanted => Some(()),
             _ => None,
         })
         .await;

@@ -15,7 +15,7 @@ use libp2p::{
 use mesh_protocol::wire::{DATA_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_GOSSIP_BYTES};
 
 use super::codec::MeshCodec;
-use crate::config::NetworkConfig;
+use crate::config::{NetworkConfig, ServeConfig};
 
 /// Everything the swarm speaks.
 #[derive(NetworkBehaviour)]
@@ -49,7 +49,11 @@ pub enum BehaviourError {
 
 impl MeshBehaviour {
     /// Builds the behaviours for a node key and network config.
-    pub fn new(key: &Keypair, config: &NetworkConfig) -> Result<Self, BehaviourError> {
+    pub fn new(
+        key: &Keypair,
+        config: &NetworkConfig,
+        serve: &ServeConfig,
+    ) -> Result<Self, BehaviourError> {
         let peer_id = key.public().to_peer_id();
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
@@ -113,7 +117,7 @@ impl MeshBehaviour {
             )],
             request_response::Config::default()
                 .with_request_timeout(Duration::from_secs(30))
-                .with_max_concurrent_streams(64),
+                .with_max_concurrent_streams(serve.max_concurrent_streams),
         );
 
         Ok(Self {

@@ -71,6 +71,22 @@ impl Store for MemoryStore {
         })
     }
 
+    fn metas(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.with(|t| {
+            t.meta
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.meta.remove(key);
+        })
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -51,6 +51,10 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a node metadata value.
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Every metadata entry whose key starts with `prefix`.
+    fn metas(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Deletes a metadata value.
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError>;
     /// Flushes everything to disk (at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
 }

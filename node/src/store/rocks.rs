@@ -149,6 +149,25 @@ impl Store for RocksStore {
             .map_err(db_err)
     }
 
+    fn metas(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        let mode = rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward);
+        for entry in self.db.iterator_cf(self.cf(CF_META)?, mode) {
+            let (key, value) = entry.map_err(db_err)?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            out.push((String::from_utf8_lossy(&key).into_owned(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        self.db
+            .delete_cf_opt(self.cf(CF_META)?, key, &synced())
+            .map_err(db_err)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         for name in FAMILIES {
             self.db.flush_cf(self.cf(name)?).map_err(db_err)?;
@@ -195,6 +214,16 @@ mod tests {
         let m = Manifest::from_bytes(b"hello", 4096);
         assert_eq!(store.manifest(&m.hash()).unwrap(), Some(m));
         assert_eq!(store.meta("k").unwrap(), Some(b"v".to_vec()));
+        store.put_meta("fetch/a", b"1").unwrap();
+        store.put_meta("fetch/b", b"2").unwrap();
+        store.put_meta("fetcx", b"3").unwrap();
+        let found = store.metas("fetch/").unwrap();
+        assert_eq!(found.len(), 2);
+        store.delete_meta("fetch/a").unwrap();
+        assert_eq!(
+            store.metas("fetch/").unwrap(),
+            vec![("fetch/b".to_owned(), b"2".to_vec())]
+        );
     }
 
     #[test]

@@ -49,10 +49,17 @@ pub const NODE_INFO_FILE: &str = "node-info.json";
 /// Most summary entries answered to one catalog digest.
 const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
+mod fetching;
+mod limits;
+
+pub(crate) use fetching::FetchStarted;
+
 /// What an outbound request was for.
 enum Pending {
     SyncDigest,
     SyncFetch,
+    Probe(crate::fetch::FetchId),
+    Chunk(crate::fetch::FetchId, u32),
 }
 
 /// The swarm task.
@@ -74,6 +81,10 @@ pub(crate) struct EventLoop {
     sync_received: HashMap<PeerId, usize>,
     lookups: HashMap<kad::QueryId, oneshot::Sender<Option<CatalogItem>>>,
     counters: Counters,
+    jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
+    next_job: crate::fetch::FetchId,
+    provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
+    limiter: limits::Limiter,
 }
 
 fn record_key(product: &ProductId) -> RecordKey {
@@ -90,7 +101,7 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<NodeEvent>,
     ) -> Result<Self, NodeError> {
-        let behaviour = MeshBehaviour::new(&identity.node, &config.network)?;
+        let behaviour = MeshBehaviour::new(&identity.node, &config.network, &config.serve)?;
         let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity.node.clone())
             .with_tokio()
@@ -146,13 +157,17 @@ impl EventLoop {
             domain_name: identity.domain_name,
             binding: identity.binding,
             topic,
-            config,
             data_dir,
             listen_addrs: Vec::new(),
             pending: HashMap::new(),
             sync_received: HashMap::new(),
             lookups: HashMap::new(),
             counters: Counters::default(),
+            jobs: HashMap::new(),
+            next_job: 1,
+            provider_queries: HashMap::new(),
+            limiter: limits::Limiter::new(config.serve.clone()),
+            config,
         })
     }
 
@@ -169,6 +184,9 @@ impl EventLoop {
         let mut anti_entropy = tokio::time::interval(period);
         anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: usize = 0;
+        let mut upkeep = tokio::time::interval(std::time::Duration::from_millis(500));
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.resume_fetches();
         loop {
             tokio::select! {
                 biased;
@@ -177,6 +195,10 @@ impl EventLoop {
                     Some(command) => self.handle_command(command),
                 },
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                _ = upkeep.tick() => {
+                    self.tick_fetches();
+                    self.limiter.forget_idle();
+                }
                 _ = anti_entropy.tick() => {
                     // Sync with one connected peer per period, in turn, so a
                     // gossip message lost to a race is repaired without any
@@ -272,6 +294,15 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Fetch {
+                product,
+                version,
+                output,
+                reply,
+            } => {
+                let _ = reply.send(self.start_fetch(&product, version, output));
+            }
+            Command::CancelFetch { id } => self.cancel_fetch(id),
             Command::Shutdown => {}
         }
     }
@@ -404,6 +435,14 @@ impl EventLoop {
             .publish(self.topic.clone(), bytes)
         {
             debug!(error = %e, "gossip publish deferred; peers will catch up by sync");
+        }
+        if let CatalogItem::Descriptor(d) = item
+            && self.blobs.has(&d.value.content.manifest_hash)
+        {
+            let key = fetching::provider_key(&d.value.content.manifest_hash);
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+                debug!(error = %e, "cannot announce as provider");
+            }
         }
         let record = Record::new(record_key(item.product()), encoding::to_bytes(item));
         if let Err(e) = self
@@ -595,6 +634,23 @@ impl EventLoop {
             }
             kad::Event::OutboundQueryProgressed {
                 id,
+                result: QueryResult::GetProviders(result),
+                step,
+                ..
+            } => {
+                if let Some(&job) = self.provider_queries.get(&id) {
+                    if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                        let local = *self.swarm.local_peer_id();
+                        let peers = providers.into_iter().filter(|p| *p != local).collect();
+                        self.probe_peers(job, peers);
+                    }
+                    if step.last {
+                        self.provider_queries.remove(&id);
+                    }
+                }
+            }
+            kad::Event::OutboundQueryProgressed {
+                id,
                 result: QueryResult::GetRecord(result),
                 step,
                 ..
@@ -672,12 +728,21 @@ impl EventLoop {
                 error,
                 peer,
                 ..
-            } => {
-                if self.pending.remove(&request_id).is_some() {
+            } => match self.pending.remove(&request_id) {
+                Some((_, Pending::Chunk(job, index))) => self.on_chunk(job, index, peer, None),
+                Some((_, Pending::Probe(job))) => {
+                    self.on_probe(
+                        job,
+                        peer,
+                        Response::error(ErrorCode::NotHeld, error.to_string()),
+                    );
+                }
+                Some(_) => {
                     debug!(%peer, %error, "request failed");
                     self.sync_received.remove(&peer);
                 }
-            }
+                None => {}
+            },
             request_response::Event::InboundFailure { peer, error, .. } => {
                 debug!(%peer, %error, "inbound request failed");
             }
@@ -687,6 +752,10 @@ impl EventLoop {
 
     fn handle_response(&mut self, peer: PeerId, kind: Pending, response: Response) {
         match (kind, response) {
+            (Pending::Probe(job), response) => self.on_probe(job, peer, response),
+            (Pending::Chunk(job, index), response) => {
+                self.on_chunk(job, index, peer, Some(response));
+            }
             (Pending::SyncDigest, Response::CatalogSummary(entries)) => {
                 let wanted = self.catalog.wanted(&entries);
                 if wanted.is_empty() {
@@ -774,6 +843,12 @@ impl EventLoop {
                 format!("{product} is not readable by this domain"),
             ));
         }
+        if product.domain != self.domain.domain_id() && !d.value.access.reshare {
+            return Err(Response::error(
+                ErrorCode::NotHeld,
+                "the owner does not allow re-serving",
+            ));
+        }
         if !self.blobs.has(manifest) {
             return Err(Response::error(ErrorCode::NotHeld, "bytes not held here"));
         }
@@ -790,6 +865,13 @@ impl EventLoop {
     fn answer(&mut self, peer: PeerId, frame: RequestFrame) -> Response {
         let span = info_span!("request", %peer);
         let _guard = span.enter();
+        if !self.limiter.admit(peer) {
+            self.counters.requests_refused_busy += 1;
+            return Response::error(
+                ErrorCode::Busy,
+                "request rate over this node's per-peer limit; retry later",
+            );
+        }
         match frame.request {
             Request::CatalogDigest(digest) => {
                 let buckets = self.catalog.differing_buckets(&digest);

@@ -1,0 +1,276 @@
+//! Measurements of a real meshd mesh on loopback, printed as JSON lines.
+//!
+//! ```text
+//! cargo run --release -p mesh-node --example mesh_bench -- propagation --nodes 20 --publishes 20
+//! cargo run --release -p mesh-node --example mesh_bench -- catchup --descriptors 10000
+//! cargo run --release -p mesh-node --example mesh_bench -- publish --bytes 2147483648
+//! ```
+//!
+//! - `propagation`: N nodes in one process over loopback TCP, each dialing up
+//!   to three earlier ones; each publish is timed until every other node's
+//!   catalog holds it (gossip only: anti-entropy sync is slowed to a minute).
+//! - `catchup`: one node publishes D descriptors, then a new node joins and is
+//!   timed until its catalog holds all of them (catalog sync only).
+//! - `publish`: one node publishes a file of B bytes; reports throughput and
+//!   the process's peak RSS (VmHWM).
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    reason = "a measuring tool: figures are printed, not computed on; constants parse"
+)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use mesh_node::node::NodeEvent;
+use mesh_node::{Config, NodeOptions, ProductDraft, RunningNode};
+use mesh_protocol::descriptor::Format;
+use tokio::sync::broadcast;
+
+const WAIT: Duration = Duration::from_secs(600);
+
+struct BenchNode {
+    _dir: tempfile::TempDir,
+    node: RunningNode,
+    addr: Multiaddr,
+}
+
+fn config(bootstrap: Vec<Multiaddr>, sync_ms: u64) -> Config {
+    let mut c = Config::default();
+    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
+    c.network.bootstrap = bootstrap;
+    c.network.mdns = false;
+    c.network.sync_interval_ms = sync_ms;
+    c
+}
+
+async fn start(name: &str, bootstrap: Vec<Multiaddr>, sync_ms: u64) -> anyhow::Result<BenchNode> {
+    let dir = tempfile::tempdir()?;
+    mesh_node::identity::init(dir.path(), name)?;
+    let mut node = mesh_node::start(NodeOptions {
+        data_dir: dir.path().to_owned(),
+        config: config(bootstrap, sync_ms),
+        store: None,
+    })
+    .await?;
+    let listen = wait(&mut node.events, |e| match e {
+        NodeEvent::Listening(a) => Some(a.clone()),
+        _ => None,
+    })
+    .await?;
+    let addr = listen.with(Protocol::P2p(node.handle.peer_id()));
+    Ok(BenchNode {
+        _dir: dir,
+        node,
+        addr,
+    })
+}
+
+async fn wait<T>(
+    events: &mut broadcast::Receiver<NodeEvent>,
+    mut pick: impl FnMut(&NodeEvent) -> Option<T>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(found) = pick(&e) {
+                        return Ok(found);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => bail!("node stopped"),
+            }
+        }
+    })
+    .await
+    .context("timed out")?
+}
+
+fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut left = len;
+    while left > 0 {
+        for b in &mut block {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state.to_le_bytes()[0];
+        }
+        let n = usize::try_from(left.min(block.len() as u64))?;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round();
+    sorted[usize::try_from(rank as i64)
+        .unwrap_or(0)
+        .min(sorted.len() - 1)]
+}
+
+async fn propagation(nodes: usize, publishes: usize) -> anyhow::Result<()> {
+    let mut mesh: Vec<BenchNode> = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let bootstrap = mesh.iter().rev().take(3).map(|n| n.addr.clone()).collect();
+        mesh.push(start(&format!("d{i}"), bootstrap, 60_000).await?);
+    }
+    // Let connections settle and gossipsub meshes form (a few heartbeats).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut receivers: Vec<broadcast::Receiver<NodeEvent>> =
+        mesh.iter().map(|n| n.node.handle.subscribe()).collect();
+    let dir = tempfile::tempdir()?;
+    let mut times = Vec::new();
+    for p in 0..publishes {
+        let origin = p % nodes;
+        let file = dir.path().join(format!("p{p}"));
+        std::fs::write(&file, format!("product {p}"))?;
+        let start = Instant::now();
+        let receipt = mesh[origin]
+            .node
+            .handle
+            .publish(
+                &file,
+                ProductDraft::new(format!("p{p}"), "Bench", Format::Csv),
+            )
+            .await?;
+        let mut arrival: HashMap<usize, f64> = HashMap::new();
+        for (i, rx) in receivers.iter_mut().enumerate() {
+            if i == origin {
+                continue;
+            }
+            let product = receipt.product.clone();
+            wait(rx, |e| match e {
+                NodeEvent::CatalogUpdated { product: got, .. } if *got == product => Some(()),
+                _ => None,
+            })
+            .await?;
+            arrival.insert(i, start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let all = arrival.values().copied().fold(0.0, f64::max);
+        times.push(all);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{{\"bench\":\"propagation\",\"nodes\":{nodes},\"publishes\":{publishes},\"reach_all_ms_p50\":{:.1},\"reach_all_ms_max\":{:.1},\"peak_rss_mib\":{:.0}}}",
+        percentile(&times, 50.0),
+        times.last().copied().unwrap_or(0.0),
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+async fn catchup(descriptors: usize) -> anyhow::Result<()> {
+    let a = start("origin", vec![], 60_000).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("tiny.csv");
+    std::fs::write(&file, "a,b\n1,2\n")?;
+    let t = Instant::now();
+    for i in 0..descriptors {
+        a.node
+            .handle
+            .publish(
+                &file,
+                ProductDraft::new(format!("p{i}"), "Bench", Format::Csv),
+            )
+            .await?;
+    }
+    let publish_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut late = start("late", vec![a.addr.clone()], 60_000).await?;
+    let mut have = 0;
+    while have < descriptors {
+        wait(&mut late.node.events, |e| match e {
+            NodeEvent::CatalogUpdated { .. } => Some(()),
+            _ => None,
+        })
+        .await?;
+        have += 1;
+    }
+    let catchup_s = t.elapsed().as_secs_f64();
+    let size = late.node.handle.status().await?.catalog_size;
+    println!(
+        "{{\"bench\":\"catchup\",\"descriptors\":{descriptors},\"held_after\":{size},\"catchup_s\":{catchup_s:.2},\"publish_all_s\":{publish_s:.1},\"publishes_per_s\":{:.0}}}",
+        descriptors as f64 / publish_s
+    );
+    Ok(())
+}
+
+async fn publish(bytes: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("big.bin");
+    write_file(&file, bytes)?;
+    let before = peak_rss_mib();
+    let a = start("origin", vec![], 60_000).await?;
+    let t = Instant::now();
+    let receipt = a
+        .node
+        .handle
+        .publish(
+            &file,
+            ProductDraft::new("big", "Big file", Format::Other("bin".into())),
+        )
+        .await?;
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "{{\"bench\":\"publish\",\"bytes\":{},\"seconds\":{s:.2},\"mb_per_s\":{:.0},\"peak_rss_mib\":{:.0},\"peak_rss_mib_before_publish\":{before:.0}}}",
+        receipt.size,
+        receipt.size as f64 / s / 1e6,
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("propagation") => {
+            propagation(
+                usize::try_from(arg(&args, "--nodes", 20)?)?,
+                usize::try_from(arg(&args, "--publishes", 20)?)?,
+            )
+            .await
+        }
+        Some("catchup") => catchup(usize::try_from(arg(&args, "--descriptors", 10_000)?)?).await,
+        Some("publish") => publish(arg(&args, "--bytes", 2 << 30)?).await,
+        _ => bail!(
+            "usage: mesh_bench propagation|catchup|publish [--nodes N] [--publishes N] [--descriptors N] [--bytes N]"
+        ),
+    }
+}

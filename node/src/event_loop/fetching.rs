@@ -1,0 +1,644 @@
+//! The fetch side of the data plane, run inside the event loop.
+//!
+//! Per job: probe candidate providers (connected peers, DHT providers) with
+//! `GetManifest`; take the first manifest that matches the descriptor; keep
+//! at most [`WINDOW_PER_PEER`] chunk requests per provider and
+//! [`WINDOW`] per job in flight; verify each chunk before writing it at its
+//! offset; requeue a failed or bad chunk for another provider and stop using
+//! a provider that served bad data. Every [`SYNC_EVERY`] chunks the partial
+//! file is synced and the job's record (its bitmap of verified chunks) is
+//! written to the store, which is what makes a restart resume.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::kad::RecordKey;
+use mesh_protocol::descriptor::Descriptor;
+use mesh_protocol::wire::{ErrorCode, Request, Response};
+use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId, encoding};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::{EventLoop, Pending};
+use crate::blobs::write_at;
+use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
+use crate::node::NodeEvent;
+
+/// Most chunk requests in flight per job.
+const WINDOW: usize = 32;
+/// Most chunk requests in flight per provider per job.
+const WINDOW_PER_PEER: usize = 16;
+/// Sync and record progress every this many chunks.
+const SYNC_EVERY: u32 = 64;
+/// Most peers probed at once.
+const MAX_PROBES: usize = 32;
+/// A provider that fails this many requests in a row is dropped.
+const MAX_FAILURES: u32 = 3;
+/// Re-probe for providers this often while none is serving.
+const REPROBE: Duration = Duration::from_secs(1);
+/// Give up when no chunk arrived for this long.
+const STALL_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The DHT key under which holders of a manifest's bytes announce themselves.
+pub(crate) fn provider_key(manifest: &Hash) -> RecordKey {
+    RecordKey::new(&format!("meshd/blob/{manifest}"))
+}
+
+#[derive(Default)]
+struct Provider {
+    inflight: usize,
+    failures: u32,
+    /// Answered "busy": not asked again before this instant.
+    busy_until: Option<Instant>,
+}
+
+/// How long a provider that answered "busy" is left alone.
+const BUSY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One fetch in progress.
+pub(super) struct Job {
+    id: FetchId,
+    descriptor: Descriptor,
+    output: PathBuf,
+    manifest: Option<Manifest>,
+    providers: HashMap<PeerId, Provider>,
+    probing: HashSet<PeerId>,
+    bad: HashSet<PeerId>,
+    denied: HashSet<PeerId>,
+    queue: VecDeque<u32>,
+    inflight: usize,
+    record: FetchRecord,
+    file: Option<std::fs::File>,
+    unsynced: u32,
+    progress: FetchProgress,
+    watch: watch::Sender<FetchProgress>,
+    replies: Vec<oneshot::Sender<Result<PathBuf, FetchError>>>,
+    started: Instant,
+    last_probe: Instant,
+    last_chunk: Instant,
+}
+
+/// What `start_fetch` hands back to the caller.
+pub(crate) type FetchStarted = (
+    FetchId,
+    watch::Receiver<FetchProgress>,
+    oneshot::Receiver<Result<PathBuf, FetchError>>,
+);
+
+impl EventLoop {
+    /// Starts (or joins, or resumes) a fetch of a product's current version.
+    pub(crate) fn start_fetch(
+        &mut self,
+        product: &ProductId,
+        version: Option<u64>,
+        output: PathBuf,
+    ) -> Result<FetchStarted, FetchError> {
+        let descriptor = match self.catalog.get(product) {
+            None => return Err(FetchError::UnknownProduct(product.to_string())),
+            Some(CatalogItem::Withdrawal(_)) => {
+                return Err(FetchError::Withdrawn(product.to_string()));
+            }
+            Some(CatalogItem::Descriptor(d)) => d.value.clone(),
+        };
+        if let Some(wanted) = version
+            && wanted != descriptor.version
+        {
+            return Err(FetchError::UnknownVersion {
+                product: product.to_string(),
+                wanted,
+                current: descriptor.version,
+            });
+        }
+        let hash = descriptor.content.manifest_hash;
+        let (reply, result) = oneshot::channel();
+        // The same bytes already being fetched: join that job.
+        if let Some(job) = self.jobs.values_mut().find(|j| j.record.manifest == hash) {
+            job.replies.push(reply);
+            return Ok((job.id, job.watch.subscribe(), result));
+        }
+        let mut record = self.stored_record(&descriptor);
+        record.output = output.display().to_string();
+        let id = self.next_job;
+        self.next_job += 1;
+        let progress = new_progress(id, &descriptor);
+        let (watch, watch_rx) = watch::channel(progress.clone());
+        let now = Instant::now();
+        let job = Job {
+            id,
+            descriptor,
+            output,
+            manifest: None,
+            providers: HashMap::new(),
+            probing: HashSet::new(),
+            bad: HashSet::new(),
+            denied: HashSet::new(),
+            queue: VecDeque::new(),
+            inflight: 0,
+            record,
+            file: None,
+            unsynced: 0,
+            progress,
+            watch,
+            replies: vec![reply],
+            started: now,
+            last_probe: now,
+            last_chunk: now,
+        };
+        info!(%product, version = job.descriptor.version, fetch = id, "fetch started");
+        self.jobs.insert(id, job);
+        // Bytes already held (our own product, or fetched before).
+        if self.blobs.has(&hash) {
+            if let Some(job) = self.jobs.remove(&id) {
+                self.complete_from_blob(job);
+            }
+        } else {
+            let _ = self.store.put_meta(
+                &FetchRecord::key(&hash),
+                &encoding::to_bytes(&self.jobs[&id].record),
+            );
+            self.probe(id);
+            let query = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(provider_key(&hash));
+            self.provider_queries.insert(query, id);
+        }
+        Ok((id, watch_rx, result))
+    }
+
+    /// The record of an interrupted (active) or cancelled (paused) fetch of
+    /// these bytes, or a fresh one.
+    fn stored_record(&self, descriptor: &Descriptor) -> FetchRecord {
+        let hash = descriptor.content.manifest_hash;
+        let stored = |key: String| {
+            self.store
+                .meta(&key)
+                .ok()
+                .flatten()
+                .and_then(|b| encoding::from_bytes::<FetchRecord>(&b, 1 << 20).ok())
+        };
+        stored(FetchRecord::key(&hash))
+            .or_else(|| stored(FetchRecord::paused_key(&hash)))
+            .filter(|r| r.product == descriptor.id && r.version == descriptor.version)
+            .unwrap_or_else(|| FetchRecord {
+                product: descriptor.id.clone(),
+                version: descriptor.version,
+                manifest: hash,
+                output: String::new(),
+                done: Vec::new(),
+            })
+    }
+
+    /// Resumes every fetch recorded in the store (after a restart).
+    pub(super) fn resume_fetches(&mut self) {
+        let records = self.store.metas(FetchRecord::PREFIX).unwrap_or_default();
+        for (key, bytes) in records {
+            let Ok(record) = encoding::from_bytes::<FetchRecord>(&bytes, 1 << 20) else {
+                let _ = self.store.delete_meta(&key);
+                continue;
+            };
+            info!(product = %record.product, "resuming interrupted fetch");
+            let output = PathBuf::from(&record.output);
+            if let Err(e) = self.start_fetch(&record.product, Some(record.version), output) {
+                warn!(product = %record.product, error = %e, "interrupted fetch cannot resume");
+                let _ = self.store.delete_meta(&key);
+            }
+        }
+    }
+
+    /// Cancels a job; its verified chunks stay for a later fetch.
+    pub(super) fn cancel_fetch(&mut self, id: FetchId) {
+        if let Some(job) = self.jobs.remove(&id) {
+            // Keep the partial file and its record under the paused key: a
+            // later fetch of the same bytes resumes, a restart does not.
+            if let Some(file) = &job.file {
+                let _ = file.sync_data();
+            }
+            let hash = job.record.manifest;
+            let _ = self.store.put_meta(
+                &FetchRecord::paused_key(&hash),
+                &encoding::to_bytes(&job.record),
+            );
+            let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+            end_job(job, FetchState::Cancelled, &Err(FetchError::Cancelled));
+        }
+    }
+
+    fn probe(&mut self, id: FetchId) {
+        let peers: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .copied()
+            .take(MAX_PROBES)
+            .collect();
+        self.probe_peers(id, peers);
+    }
+
+    pub(super) fn probe_peers(&mut self, id: FetchId, peers: Vec<PeerId>) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.last_probe = Instant::now();
+        let product = job.descriptor.id.clone();
+        let manifest = job.record.manifest;
+        let mut targets = Vec::new();
+        for peer in peers {
+            if !job.providers.contains_key(&peer)
+                && !job.bad.contains(&peer)
+                && job.probing.insert(peer)
+            {
+                targets.push(peer);
+            }
+        }
+        for peer in targets {
+            let frame = self.frame(Request::GetManifest {
+                product: product.clone(),
+                manifest,
+            });
+            let rid = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
+            self.pending.insert(rid, (peer, Pending::Probe(id)));
+        }
+    }
+
+    /// Periodic upkeep: re-probe stalled jobs, fail dead ones.
+    pub(super) fn tick_fetches(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<FetchId> = self.jobs.keys().copied().collect();
+        for id in ids {
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            if now.duration_since(job.last_chunk) > STALL_DEADLINE {
+                let product = job.descriptor.id.to_string();
+                let error = if job.denied.is_empty() {
+                    FetchError::NoProviders(product)
+                } else {
+                    FetchError::Denied(product)
+                };
+                if let Some(job) = self.jobs.remove(&id) {
+                    end_job(job, FetchState::Failed, &Err(error));
+                }
+                continue;
+            }
+            if !job.queue.is_empty() && !job.providers.is_empty() {
+                self.schedule(id);
+            }
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            if job.providers.is_empty() && now.duration_since(job.last_probe) > REPROBE {
+                // Forget old probes so restarted peers are asked again.
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.probing.clear();
+                    job.denied.clear();
+                }
+                self.probe(id);
+            }
+        }
+    }
+
+    /// A provider answered a probe.
+    pub(super) fn on_probe(&mut self, id: FetchId, peer: PeerId, response: Response) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.probing.remove(&peer);
+        match response {
+            Response::Manifest(manifest) => {
+                if manifest.check_against(&job.descriptor.content).is_err() {
+                    warn!(%peer, "provider sent a manifest that does not match the descriptor");
+                    job.bad.insert(peer);
+                    return;
+                }
+                if job.manifest.is_none()
+                    && let Err(e) = self.open_job(id, manifest)
+                {
+                    if let Some(job) = self.jobs.remove(&id) {
+                        end_job(
+                            job,
+                            FetchState::Failed,
+                            &Err(FetchError::Local(e.to_string())),
+                        );
+                    }
+                    return;
+                }
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.providers.entry(peer).or_default();
+                    job.denied.remove(&peer);
+                }
+                self.schedule(id);
+            }
+            Response::Error {
+                code: ErrorCode::Denied,
+                ..
+            } => {
+                job.denied.insert(peer);
+                // Everyone asked has answered, and whoever holds it refuses.
+                if job.providers.is_empty() && job.probing.is_empty() && job.manifest.is_none() {
+                    let error = FetchError::Denied(job.descriptor.id.to_string());
+                    if let Some(job) = self.jobs.remove(&id) {
+                        end_job(job, FetchState::Failed, &Err(error));
+                    }
+                }
+            }
+            other => debug!(%peer, ?other, "peer does not provide"),
+        }
+    }
+
+    fn open_job(&mut self, id: FetchId, manifest: Manifest) -> std::io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return Ok(());
+        };
+        let file = self
+            .blobs
+            .open_partial(&job.record.manifest, manifest.size)?;
+        let count = u32::try_from(manifest.chunk_count()).unwrap_or(u32::MAX);
+        for i in 0..count {
+            if job.record.has(i) {
+                job.progress.chunks_done += 1;
+                job.progress.chunks_resumed += 1;
+                job.progress.bytes_done += manifest.chunk_len(i).unwrap_or(0);
+            } else {
+                job.queue.push_back(i);
+            }
+        }
+        job.file = Some(file);
+        job.progress.state = FetchState::Fetching;
+        job.manifest = Some(manifest);
+        let _ = job.watch.send(job.progress.clone());
+        if job.queue.is_empty()
+            && let Some(job) = self.jobs.remove(&id)
+        {
+            self.complete(job);
+        }
+        Ok(())
+    }
+
+    /// Fills the request window.
+    fn schedule(&mut self, id: FetchId) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let mut sends = Vec::new();
+        while job.inflight < WINDOW {
+            let Some(&index) = job.queue.front() else {
+                break;
+            };
+            let now = Instant::now();
+            let best = job
+                .providers
+                .iter()
+                .filter(|(_, p)| {
+                    p.inflight < WINDOW_PER_PEER && p.busy_until.is_none_or(|t| t <= now)
+                })
+                .min_by_key(|(_, p)| p.inflight)
+                .map(|(peer, _)| *peer);
+            let Some(peer) = best else { break };
+            job.queue.pop_front();
+            if let Some(p) = job.providers.get_mut(&peer) {
+                p.inflight += 1;
+            }
+            job.inflight += 1;
+            sends.push((peer, index));
+        }
+        let product = job.descriptor.id.clone();
+        let manifest = job.record.manifest;
+        job.progress.providers = job.providers.keys().map(ToString::to_string).collect();
+        for (peer, index) in sends {
+            let frame = self.frame(Request::GetChunk {
+                product: product.clone(),
+                manifest,
+                index,
+            });
+            let rid = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
+            self.pending.insert(rid, (peer, Pending::Chunk(id, index)));
+        }
+    }
+
+    /// A chunk request ended: with bytes, a refusal or a failure (`None`).
+    pub(super) fn on_chunk(
+        &mut self,
+        id: FetchId,
+        index: u32,
+        peer: PeerId,
+        response: Option<Response>,
+    ) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.inflight = job.inflight.saturating_sub(1);
+        if let Some(p) = job.providers.get_mut(&peer) {
+            p.inflight = p.inflight.saturating_sub(1);
+        }
+        let Some(manifest) = job.manifest.as_ref() else {
+            return;
+        };
+        match response {
+            Some(Response::Chunk(bytes)) => {
+                if manifest.verify_chunk(index, &bytes.0).is_err() {
+                    warn!(%peer, index, "provider served a corrupted chunk; dropping it");
+                    job.progress.bad_chunks += 1;
+                    job.bad.insert(peer);
+                    job.progress.bad_providers = job.bad.iter().map(ToString::to_string).collect();
+                    job.providers.remove(&peer);
+                    job.queue.push_front(index);
+                } else {
+                    let offset = manifest.chunk_offset(index);
+                    let written = job
+                        .file
+                        .as_ref()
+                        .map_or(Ok(()), |f| write_at(f, &bytes.0, offset));
+                    if let Err(e) = written {
+                        let error = FetchError::Local(e.to_string());
+                        if let Some(job) = self.jobs.remove(&id) {
+                            end_job(job, FetchState::Failed, &Err(error));
+                        }
+                        return;
+                    }
+                    job.record.set(index);
+                    job.unsynced += 1;
+                    job.last_chunk = Instant::now();
+                    if let Some(p) = job.providers.get_mut(&peer) {
+                        p.failures = 0;
+                    }
+                    job.progress.chunks_done += 1;
+                    job.progress.chunks_fetched += 1;
+                    *job.progress
+                        .chunks_by_provider
+                        .entry(peer.to_string())
+                        .or_default() += 1;
+                    job.progress.bytes_done += bytes.0.len() as u64;
+                    job.progress.rate_bytes_per_s = rate(job.progress.bytes_done, job.started);
+                }
+            }
+            Some(Response::Error {
+                code: ErrorCode::Busy,
+                ..
+            }) => {
+                job.queue.push_front(index);
+                if let Some(p) = job.providers.get_mut(&peer) {
+                    p.busy_until = Some(Instant::now() + BUSY_BACKOFF);
+                }
+            }
+            other => {
+                if let Some(Response::Error { code, message }) = &other {
+                    debug!(%peer, index, ?code, %message, "chunk refused");
+                }
+                job.queue.push_back(index);
+                let drop = match job.providers.get_mut(&peer) {
+                    Some(p) => {
+                        p.failures += 1;
+                        p.failures >= MAX_FAILURES
+                    }
+                    None => false,
+                };
+                if drop {
+                    job.providers.remove(&peer);
+                }
+            }
+        }
+        let done = job.progress.chunks_done >= job.progress.chunks_total;
+        let sync_now = job.unsynced >= SYNC_EVERY;
+        if done {
+            if let Some(job) = self.jobs.remove(&id) {
+                self.complete(job);
+            }
+            return;
+        }
+        if sync_now && let Some(mut job) = self.jobs.remove(&id) {
+            self.sync_job(&mut job);
+            self.jobs.insert(id, job);
+        }
+        if let Some(job) = self.jobs.get(&id) {
+            let _ = job.watch.send(job.progress.clone());
+        }
+        self.schedule(id);
+    }
+
+    /// Syncs the partial file, then records which chunks it holds.
+    fn sync_job(&self, job: &mut Job) {
+        if job.unsynced == 0 {
+            return;
+        }
+        if let Some(file) = &job.file
+            && file.sync_data().is_ok()
+        {
+            let key = FetchRecord::key(&job.record.manifest);
+            if self
+                .store
+                .put_meta(&key, &encoding::to_bytes(&job.record))
+                .is_ok()
+            {
+                job.unsynced = 0;
+            }
+        }
+    }
+
+    fn complete(&mut self, mut job: Job) {
+        let hash = job.record.manifest;
+        let result = (|| -> Result<(), String> {
+            if let Some(file) = job.file.take() {
+                file.sync_all().map_err(|e| e.to_string())?;
+            }
+            if let Some(manifest) = &job.manifest {
+                self.store
+                    .put_manifest(manifest)
+                    .map_err(|e| e.to_string())?;
+            }
+            self.blobs
+                .finish_partial(&hash)
+                .map_err(|e| e.to_string())?;
+            self.store
+                .delete_meta(&FetchRecord::paused_key(&hash))
+                .map_err(|e| e.to_string())?;
+            self.store
+                .delete_meta(&FetchRecord::key(&hash))
+                .map_err(|e| e.to_string())
+        })();
+        if let Err(e) = result {
+            end_job(job, FetchState::Failed, &Err(FetchError::Local(e)));
+            return;
+        }
+        if job.descriptor.access.reshare {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .start_providing(provider_key(&hash));
+        }
+        self.complete_from_blob(job);
+    }
+
+    fn complete_from_blob(&mut self, mut job: Job) {
+        let hash = job.descriptor.content.manifest_hash;
+        match self.blobs.export(&hash, &job.output) {
+            Ok(()) => {
+                job.progress.bytes_done = job.progress.bytes_total;
+                job.progress.chunks_done = job.progress.chunks_total;
+                let output = job.output.clone();
+                info!(product = %job.descriptor.id, path = %output.display(), "fetch complete");
+                self.emit(NodeEvent::FetchCompleted {
+                    product: job.descriptor.id.clone(),
+                    path: output.clone(),
+                });
+                end_job(job, FetchState::Done, &Ok(output));
+            }
+            Err(e) => end_job(
+                job,
+                FetchState::Failed,
+                &Err(FetchError::Local(e.to_string())),
+            ),
+        }
+    }
+}
+
+/// The progress of a job that has not started.
+fn new_progress(id: FetchId, descriptor: &Descriptor) -> FetchProgress {
+    let content = &descriptor.content;
+    FetchProgress {
+        id,
+        product: descriptor.id.clone(),
+        version: descriptor.version,
+        state: FetchState::Finding,
+        bytes_done: 0,
+        bytes_total: content.size,
+        chunks_done: 0,
+        chunks_total: u32::try_from(content.size.div_ceil(u64::from(content.chunk_size)))
+            .unwrap_or(u32::MAX),
+        chunks_fetched: 0,
+        chunks_resumed: 0,
+        bad_chunks: 0,
+        providers: Vec::new(),
+        bad_providers: Vec::new(),
+        chunks_by_provider: std::collections::BTreeMap::new(),
+        rate_bytes_per_s: 0.0,
+        error: None,
+    }
+}
+
+/// Average rate in bytes per second since `started`.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a display figure: 52 bits of mantissa cover any real byte count"
+)]
+fn rate(bytes: u64, started: Instant) -> f64 {
+    bytes as f64 / started.elapsed().as_secs_f64().max(1e-3)
+}
+
+/// Reports a job's end to its watchers and waiters.
+fn end_job(mut job: Job, state: FetchState, result: &Result<PathBuf, FetchError>) {
+    job.progress.state = state;
+    if let Err(e) = result {
+        job.progress.error = Some(e.to_string());
+        if state == FetchState::Failed {
+            warn!(product = %job.descriptor.id, error = %e, "fetch failed");
+        }
+    }
+    let _ = job.watch.send(job.progress.clone());
+    for reply in job.replies {
+        let _ = reply.send(result.clone());
+    }
+}

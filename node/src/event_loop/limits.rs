@@ -1,0 +1,88 @@
+//! Per-peer request admission for serving: a token bucket per peer, so one
+//! greedy or hostile peer gets "busy" answers instead of starving the node.
+//! Concurrent inbound streams (and so bytes in flight: streams times the
+//! largest chunk) are bounded by the request-response behaviour's own
+//! stream limit, set from the same config.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use libp2p::PeerId;
+
+use crate::config::ServeConfig;
+
+/// Most peers tracked at once; the idle ones are forgotten first.
+const MAX_TRACKED: usize = 4096;
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Token buckets by peer.
+pub(super) struct Limiter {
+    config: ServeConfig,
+    buckets: HashMap<PeerId, Bucket>,
+}
+
+impl Limiter {
+    pub(super) fn new(config: ServeConfig) -> Self {
+        Self {
+            config,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes one token from the peer's bucket; `false` means over the limit.
+    pub(super) fn admit(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        let rate = f64::from(self.config.requests_per_sec);
+        let burst = f64::from(self.config.burst);
+        if self.buckets.len() >= MAX_TRACKED && !self.buckets.contains_key(&peer) {
+            self.forget_idle();
+        }
+        let bucket = self.buckets.entry(peer).or_insert(Bucket {
+            tokens: burst,
+            last: now,
+        });
+        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops buckets that have refilled (their peers are idle).
+    pub(super) fn forget_idle(&mut self) {
+        let rate = f64::from(self.config.requests_per_sec);
+        let burst = f64::from(self.config.burst);
+        let now = Instant::now();
+        self.buckets
+            .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_busy() {
+        let mut l = Limiter::new(ServeConfig {
+            requests_per_sec: 1,
+            burst: 3,
+            max_concurrent_streams: 8,
+        });
+        let peer = PeerId::random();
+        assert!(l.admit(peer) && l.admit(peer) && l.admit(peer));
+        assert!(
+            !l.admit(peer),
+            "fourth request in the same instant is over the burst"
+        );
+        assert!(l.admit(PeerId::random()), "other peers are unaffected");
+    }
+}
