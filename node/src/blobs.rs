@@ -99,17 +99,27 @@ impl Blobs {
         File::open(&self.dir)?.sync_all()
     }
 
-    /// Copies a blob to `output`: written beside it, synced, then renamed
-    /// into place, so `output` never holds a partial file.
+    /// Puts a blob's bytes at `output`: a hard link when the output is on
+    /// the same filesystem (no copy; the node verifies every chunk again
+    /// before serving it, so an edited output is never served), else a copy.
+    /// Either way the file appears under `output` only complete and synced,
+    /// by an atomic rename.
     pub fn export(&self, manifest: &Hash, output: &Path) -> std::io::Result<()> {
         let name = output
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let tmp = output.with_file_name(format!(".{name}.meshd-tmp"));
-        let result = fs::copy(self.path(manifest), &tmp).and_then(|_| {
-            File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, output)
-        });
+        let _ = fs::remove_file(&tmp);
+        let result = fs::hard_link(self.path(manifest), &tmp)
+            .or_else(|_| {
+                fs::copy(self.path(manifest), &tmp)?;
+                File::open(&tmp)?.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, output))
+            .and_then(|()| match output.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+                _ => Ok(()),
+            });
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }

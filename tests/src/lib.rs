@@ -138,6 +138,24 @@ impl TestNode {
         .await;
     }
 
+    /// Waits until this node is connected to at least `n` peers. (Start-up
+    /// consumed the events before `Listening`, and a bootstrap connection
+    /// can come first, so this checks the status as well as the events.)
+    pub async fn wait_peers(&self, n: usize) {
+        let mut events = self.handle.subscribe();
+        let wait = async {
+            loop {
+                if self.handle.status().await.expect("node answers").peers >= n {
+                    return;
+                }
+                let _ = events.recv().await;
+            }
+        };
+        tokio::time::timeout(TIMEOUT, wait)
+            .await
+            .expect("peers did not connect in time");
+    }
+
     /// Waits until this node's catalog holds `product` at any version.
     pub async fn wait_known(&self, product: &ProductId) {
         let mut events = self.handle.subscribe();

@@ -209,11 +209,8 @@ async fn invalid_publish_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kademlia_lookup_finds_a_product_for_a_node_that_knows_nothing_else() {
     let a = TestNode::start("sales", Transport::Tcp, vec![]).await;
-    let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
-    wait_for(&mut b.events, |e| {
-        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
-    })
-    .await;
+    let b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
+    b.wait_peers(1).await;
     let file = sample_file(a.dir.path(), "orders.csv", 1_000);
     let r = a
         .handle
@@ -226,11 +223,8 @@ async fn kademlia_lookup_finds_a_product_for_a_node_that_knows_nothing_else() {
     mesh_node::identity::init(dir.path(), "light").unwrap();
     let mut config = mesh_tests::loopback_config(Transport::Tcp, vec![a.addr.clone()]);
     config.network.catalog_sync = false;
-    let mut d = TestNode::start_in(dir, config).await;
-    wait_for(&mut d.events, |e| {
-        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
-    })
-    .await;
+    let d = TestNode::start_in(dir, config).await;
+    d.wait_peers(1).await;
     assert_eq!(
         d.current_version(&r.product).await,
         0,

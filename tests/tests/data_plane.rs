@@ -111,13 +111,7 @@ async fn a_fetch_from_two_providers_uses_both() {
         vec![a.addr.clone(), b.addr.clone()],
     )
     .await;
-    let mut ev = c.handle.subscribe();
-    for _ in 0..2 {
-        wait_for(&mut ev, |e| {
-            matches!(e, NodeEvent::PeerConnected(_)).then_some(())
-        })
-        .await;
-    }
+    c.wait_peers(2).await;
     let (path, progress) = fetch_into(&c, &r.product).await;
     assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&file).unwrap());
     assert_eq!(

@@ -142,10 +142,7 @@ impl Hostile {
 async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
     let mut a = TestNode::start("sales", Transport::Tcp, vec![]).await;
     let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
-    wait_for(&mut b.events, |e| {
-        matches!(e, NodeEvent::PeerConnected(_)).then_some(())
-    })
-    .await;
+    b.wait_peers(1).await;
 
     let mut mallory = Hostile::new();
     mallory.join(a.addr.clone()).await;

@@ -27,9 +27,9 @@ use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
 use crate::node::NodeEvent;
 
 /// Most chunk requests in flight per job.
-const WINDOW: usize = 32;
+const WINDOW: usize = 64;
 /// Most chunk requests in flight per provider per job.
-const WINDOW_PER_PEER: usize = 16;
+const WINDOW_PER_PEER: usize = 32;
 /// Sync and record progress every this many chunks.
 const SYNC_EVERY: u32 = 64;
 /// Most peers probed at once.
@@ -72,6 +72,7 @@ pub(super) struct Job {
     record: FetchRecord,
     file: Option<std::fs::File>,
     unsynced: u32,
+    syncing: bool,
     progress: FetchProgress,
     watch: watch::Sender<FetchProgress>,
     replies: Vec<oneshot::Sender<Result<PathBuf, FetchError>>>,
@@ -139,6 +140,7 @@ impl EventLoop {
             record,
             file: None,
             unsynced: 0,
+            syncing: false,
             progress,
             watch,
             replies: vec![reply],
@@ -501,16 +503,14 @@ impl EventLoop {
             }
         }
         let done = job.progress.chunks_done >= job.progress.chunks_total;
-        let sync_now = job.unsynced >= SYNC_EVERY;
         if done {
             if let Some(job) = self.jobs.remove(&id) {
                 self.complete(job);
             }
             return;
         }
-        if sync_now && let Some(mut job) = self.jobs.remove(&id) {
-            self.sync_job(&mut job);
-            self.jobs.insert(id, job);
+        if job.unsynced >= SYNC_EVERY && !job.syncing {
+            self.start_sync_job(id);
         }
         if let Some(job) = self.jobs.get(&id) {
             let _ = job.watch.send(job.progress.clone());
@@ -518,27 +518,48 @@ impl EventLoop {
         self.schedule(id);
     }
 
-    /// Syncs the partial file, then records which chunks it holds.
-    fn sync_job(&self, job: &mut Job) {
-        if job.unsynced == 0 {
+    /// Syncs the partial file on a blocking thread (the loop keeps moving
+    /// bytes meanwhile); [`Self::on_synced`] then records the chunks that
+    /// were verified when the sync began.
+    fn start_sync_job(&mut self, id: FetchId) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some(file) = job.file.as_ref().and_then(|f| f.try_clone().ok()) else {
+            return;
+        };
+        job.syncing = true;
+        job.unsynced = 0;
+        let record = job.record.clone();
+        let done = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let synced = file.sync_data().is_ok();
+            let _ = done.try_send(super::Internal::Synced { id, record, synced });
+        });
+    }
+
+    /// A partial file sync finished: record what it made durable.
+    pub(super) fn on_synced(&mut self, id: FetchId, record: &FetchRecord, synced: bool) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.syncing = false;
+            if !synced {
+                job.unsynced = SYNC_EVERY;
+                return;
+            }
+        } else {
+            // The job ended meanwhile (completed, cancelled or failed): its
+            // own end already recorded or removed the state.
             return;
         }
-        if let Some(file) = &job.file
-            && file.sync_data().is_ok()
-        {
-            let key = FetchRecord::key(&job.record.manifest);
-            if self
-                .store
-                .put_meta(&key, &encoding::to_bytes(&job.record))
-                .is_ok()
-            {
-                job.unsynced = 0;
-            }
+        let key = FetchRecord::key(&record.manifest);
+        if let Err(e) = self.store.put_meta(&key, &encoding::to_bytes(record)) {
+            warn!(error = %e, "cannot record fetch progress");
         }
     }
 
     fn complete(&mut self, mut job: Job) {
         let hash = job.record.manifest;
+        info!(product = %job.descriptor.id, "all chunks verified; finishing");
         let result = (|| -> Result<(), String> {
             if let Some(file) = job.file.take() {
                 file.sync_all().map_err(|e| e.to_string())?;

@@ -54,6 +54,18 @@ mod limits;
 
 pub(crate) use fetching::FetchStarted;
 
+/// Results of blocking work the loop handed off, coming back in.
+pub(crate) enum Internal {
+    Synced {
+        id: crate::fetch::FetchId,
+        record: crate::fetch::FetchRecord,
+        synced: bool,
+    },
+}
+
+/// Capacity of the internal channel (one sync in flight per fetch job).
+const INTERNAL_QUEUE: usize = 1024;
+
 /// What an outbound request was for.
 enum Pending {
     SyncDigest,
@@ -85,6 +97,8 @@ pub(crate) struct EventLoop {
     next_job: crate::fetch::FetchId,
     provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
     limiter: limits::Limiter,
+    internal: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
 }
 
 fn record_key(product: &ProductId) -> RecordKey {
@@ -146,6 +160,7 @@ impl EventLoop {
         }
         info!(products = catalog.len(), "catalog loaded");
 
+        let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         Ok(Self {
             swarm,
             commands,
@@ -167,6 +182,8 @@ impl EventLoop {
             next_job: 1,
             provider_queries: HashMap::new(),
             limiter: limits::Limiter::new(config.serve.clone()),
+            internal,
+            internal_rx,
             config,
         })
     }
@@ -193,6 +210,9 @@ impl EventLoop {
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.handle_command(command),
+                },
+                Some(internal) = self.internal_rx.recv() => match internal {
+                    Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
                 },
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = upkeep.tick() => {
@@ -922,7 +942,17 @@ impl EventLoop {
                     Err(refusal) => return refusal,
                 };
                 match self.blobs.read_chunk(&m, index) {
-                    Ok(bytes) => Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes)),
+                    // Verified again before it leaves: the local copy may be
+                    // damaged (bit rot, or someone editing a linked output).
+                    Ok(bytes) if m.verify_chunk(index, &bytes).is_ok() => {
+                        Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes))
+                    }
+                    Ok(_) => {
+                        warn!(%product, index, "local copy is damaged; no longer serving it");
+                        let key = fetching::provider_key(&manifest);
+                        self.swarm.behaviour_mut().kad.stop_providing(&key);
+                        Response::error(ErrorCode::NotHeld, "local copy damaged")
+                    }
                     Err(e) => Response::error(ErrorCode::NotHeld, e.to_string()),
                 }
             }
