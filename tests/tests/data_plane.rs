@@ -385,6 +385,14 @@ async fn a_fetch_survives_the_client_being_killed_and_restarted() {
         150,
         "none fetched twice: {last:?}"
     );
+    // The provider's per-peer rate limit answered "busy" and the client
+    // backed off and carried on.
+    let served = a.handle.status().await.unwrap();
+    assert!(
+        served.counters.requests_refused_busy > 0,
+        "{:?}",
+        served.counters
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
