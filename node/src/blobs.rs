@@ -126,6 +126,25 @@ impl Blobs {
         result
     }
 
+    /// Deletes a blob (a damaged copy).
+    pub fn remove(&self, manifest: &Hash) {
+        let _ = fs::remove_file(self.path(manifest));
+    }
+
+    /// Reads a whole blob and checks every chunk against its manifest.
+    pub fn verify(&self, manifest: &Manifest) -> std::io::Result<()> {
+        let file = File::open(self.path(&manifest.hash()))?;
+        let mut buf = vec![0u8; usize::try_from(manifest.chunk_size).unwrap_or(0)];
+        for index in 0..u32::try_from(manifest.chunk_count()).unwrap_or(0) {
+            let len = usize::try_from(manifest.chunk_len(index).unwrap_or(0)).unwrap_or(0);
+            read_exact_at(&file, &mut buf[..len], manifest.chunk_offset(index))?;
+            manifest
+                .verify_chunk(index, &buf[..len])
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(())
+    }
+
     /// Whether the blob of a manifest is present.
     pub fn has(&self, manifest: &Hash) -> bool {
         self.path(manifest).is_file()

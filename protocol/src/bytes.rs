@@ -63,16 +63,22 @@ fn nibble(c: u8) -> Result<u8, HexError> {
     }
 }
 
-/// Serde support for `[u8; N]` as a byte string, used with
-/// `#[serde(with = "crate::bytes::fixed")]`.
+/// Serde support for `[u8; N]`, used with
+/// `#[serde(with = "crate::bytes::fixed")]`: a byte string in binary formats
+/// (the canonical encoding), lowercase hex in human-readable ones (JSON,
+/// TOML), so keys, ids and hashes read the same in the API as in logs.
 pub(crate) mod fixed {
-    use super::{Deserializer, Error, Serializer, Visitor, fmt};
+    use super::{Deserializer, Error, Serializer, Visitor, fmt, from_hex, to_hex};
 
     pub(crate) fn serialize<S: Serializer, const N: usize>(
         bytes: &[u8; N],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&to_hex(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
@@ -87,8 +93,15 @@ pub(crate) mod fixed {
             fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
                 <[u8; N]>::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))
             }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+                from_hex::<N>(v).map_err(E::custom)
+            }
         }
-        deserializer.deserialize_bytes(FixedVisitor::<N>)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(FixedVisitor::<N>)
+        } else {
+            deserializer.deserialize_bytes(FixedVisitor::<N>)
+        }
     }
 }
 

@@ -309,6 +309,53 @@ impl Catalog {
         self.insert_verified(item)
     }
 
+    /// What merging an already verified item would do, without changing
+    /// anything: lets a node make the change durable before applying it.
+    /// [`Catalog::insert_verified`] then returns the same outcome.
+    pub fn preview(&self, item: &CatalogItem) -> Result<Merge, MergeError> {
+        let product = item.product();
+        let usage = self
+            .per_domain
+            .get(&product.domain)
+            .copied()
+            .unwrap_or_default();
+        let size = encoding::to_bytes(item).len();
+        let Some(current) = self.entries.get(product) else {
+            if self.entries.len() >= self.limits.max_products {
+                return Err(MergeError::Full("too many products"));
+            }
+            if usage.products >= self.limits.max_per_domain {
+                return Err(MergeError::Full("too many products for this domain"));
+            }
+            if usage.bytes + size > self.limits.max_bytes_per_domain {
+                return Err(MergeError::Full("too many catalog bytes for this domain"));
+            }
+            return Ok(Merge::Added);
+        };
+        let (have, got) = (current.version(), item.version());
+        if got < have {
+            return Err(MergeError::Stale { have, got });
+        }
+        if got > have {
+            let freed = encoding::to_bytes(current).len().min(usage.bytes);
+            if usage.bytes - freed + size > self.limits.max_bytes_per_domain {
+                return Err(MergeError::Full("too many catalog bytes for this domain"));
+            }
+            return Ok(Merge::Replaced { previous: have });
+        }
+        let new_hash = item.hash();
+        let current_hash = current.hash();
+        let known = self
+            .evidence
+            .get(&(product.clone(), got))
+            .is_some_and(|e| e.contains_key(&new_hash));
+        if current_hash == new_hash || known {
+            Ok(Merge::Duplicate)
+        } else {
+            Ok(Merge::Equivocation)
+        }
+    }
+
     /// Merges an item the caller has already verified (e.g. loaded from the
     /// node's own store).
     pub fn insert_verified(&mut self, item: CatalogItem) -> Result<Merge, MergeError> {
@@ -504,6 +551,29 @@ mod tests {
             Err(MergeError::Item(ItemError::Signature(_)))
         ));
         assert!(cat.is_empty());
+    }
+
+    #[test]
+    fn preview_predicts_insert_and_changes_nothing() {
+        let key = DomainKeypair::from_secret([1; 32]);
+        let mut other = sample(&key, "orders", 2);
+        other.title = "Other".into();
+        let other = CatalogItem::Descriptor(Signed::sign(other, &key));
+        let inputs = [
+            item(&key, "orders", 2),
+            item(&key, "orders", 2),
+            item(&key, "orders", 1),
+            other.clone(),
+            other,
+            item(&key, "orders", 3),
+        ];
+        let mut cat = Catalog::default();
+        for input in inputs {
+            let before = cat.clone();
+            let predicted = cat.preview(&input);
+            assert_eq!(cat, before, "preview changed the catalog");
+            assert_eq!(cat.insert_verified(input), predicted);
+        }
     }
 
     #[test]

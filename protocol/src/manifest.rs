@@ -160,6 +160,13 @@ impl Manifest {
                 expected: content.manifest_hash,
             });
         }
+        // The owner signed both; a descriptor that disagrees with its own
+        // manifest would let a fetch finish early or never.
+        if self.size != content.size || self.chunk_size != content.chunk_size {
+            return Err(ManifestError::Inconsistent(
+                "manifest size or chunk size differs from the descriptor's",
+            ));
+        }
         self.check_consistent()
     }
 
@@ -300,6 +307,31 @@ mod tests {
         assert!(matches!(
             m.verify_chunk(2, chunk0),
             Err(ManifestError::NoSuchChunk { index: 2, count: 2 })
+        ));
+    }
+
+    #[test]
+    fn manifest_must_match_the_descriptor_content() {
+        let m = Manifest::from_bytes(&data(3 * CS as usize), CS);
+        let mut content = crate::descriptor::Content {
+            size: m.size,
+            chunk_size: CS,
+            manifest_hash: m.hash(),
+        };
+        assert_eq!(m.check_against(&content), Ok(()));
+        content.size += 1;
+        assert!(matches!(
+            m.check_against(&content),
+            Err(ManifestError::Inconsistent(_))
+        ));
+        content.size -= 1;
+        content.chunk_size *= 2;
+        assert!(m.check_against(&content).is_err());
+        content.chunk_size = CS;
+        content.manifest_hash = Hash::of(b"other");
+        assert!(matches!(
+            m.check_against(&content),
+            Err(ManifestError::HashMismatch { .. })
         ));
     }
 

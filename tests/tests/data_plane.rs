@@ -419,3 +419,35 @@ async fn a_cancelled_fetch_stops_and_a_later_fetch_resumes() {
     assert!(last.chunks_resumed >= 10, "{last:?}");
     assert_eq!(last.chunks_resumed + last.chunks_fetched, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_output_is_never_passed_on_as_verified() {
+    let a = TestNode::start("sales", Transport::Tcp, vec![]).await;
+    let c = TestNode::start("logistics", Transport::Tcp, vec![a.addr.clone()]).await;
+    let file = sample_file(a.dir.path(), "orders.csv", 6 * CHUNK as usize);
+    let original = std::fs::read(&file).unwrap();
+    let r = a.handle.publish(&file, draft("orders")).await.unwrap();
+    let (first, _) = fetch_into(&c, &r.product).await;
+
+    // The user edits the output in place (it may share the node's copy).
+    let mut edited = original.clone();
+    edited[10] ^= 0xff;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &edited))
+        .unwrap();
+
+    // A second fetch to another path still yields the verified bytes.
+    let second = c.dir.path().join("second.csv");
+    let handle = c
+        .handle
+        .fetch(r.product.clone(), None, &second)
+        .await
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, handle.finish())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::fs::read(&second).unwrap(), original);
+}

@@ -61,7 +61,6 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 pub(super) struct Job {
     id: FetchId,
     descriptor: Descriptor,
-    output: PathBuf,
     manifest: Option<Manifest>,
     providers: HashMap<PeerId, Provider>,
     probing: HashSet<PeerId>,
@@ -75,7 +74,8 @@ pub(super) struct Job {
     syncing: bool,
     progress: FetchProgress,
     watch: watch::Sender<FetchProgress>,
-    replies: Vec<oneshot::Sender<Result<PathBuf, FetchError>>>,
+    /// Everyone waiting, each with the output path they asked for.
+    replies: Vec<(oneshot::Sender<Result<PathBuf, FetchError>>, PathBuf)>,
     started: Instant,
     last_probe: Instant,
     last_chunk: Instant,
@@ -116,7 +116,7 @@ impl EventLoop {
         let (reply, result) = oneshot::channel();
         // The same bytes already being fetched: join that job.
         if let Some(job) = self.jobs.values_mut().find(|j| j.record.manifest == hash) {
-            job.replies.push(reply);
+            job.replies.push((reply, output));
             return Ok((job.id, job.watch.subscribe(), result));
         }
         let mut record = self.stored_record(&descriptor);
@@ -129,7 +129,6 @@ impl EventLoop {
         let job = Job {
             id,
             descriptor,
-            output,
             manifest: None,
             providers: HashMap::new(),
             probing: HashSet::new(),
@@ -143,30 +142,27 @@ impl EventLoop {
             syncing: false,
             progress,
             watch,
-            replies: vec![reply],
+            replies: vec![(reply, output)],
             started: now,
             last_probe: now,
             last_chunk: now,
         };
         info!(%product, version = job.descriptor.version, fetch = id, "fetch started");
         self.jobs.insert(id, job);
-        // Bytes already held (our own product, or fetched before).
-        if self.blobs.has(&hash) {
-            if let Some(job) = self.jobs.remove(&id) {
-                self.complete_from_blob(job);
-            }
+        // Bytes already held (our own product, or fetched before): check
+        // them on a blocking thread, since an output may share the blob's
+        // inode and have been edited.
+        if self.blobs.has(&hash)
+            && let Ok(Some(manifest)) = self.store.manifest(&hash)
+        {
+            let blobs = self.blobs.clone();
+            let done = self.internal.clone();
+            tokio::task::spawn_blocking(move || {
+                let ok = blobs.verify(&manifest).is_ok();
+                let _ = done.blocking_send(super::Internal::BlobChecked { id, ok });
+            });
         } else {
-            let _ = self.store.put_meta(
-                &FetchRecord::key(&hash),
-                &encoding::to_bytes(&self.jobs[&id].record),
-            );
-            self.probe(id);
-            let query = self
-                .swarm
-                .behaviour_mut()
-                .kad
-                .get_providers(provider_key(&hash));
-            self.provider_queries.insert(query, id);
+            self.start_network_fetch(id);
         }
         Ok((id, watch_rx, result))
     }
@@ -192,6 +188,55 @@ impl EventLoop {
                 output: String::new(),
                 done: Vec::new(),
             })
+    }
+
+    /// The held blob of a job was checked: export it, or fetch afresh.
+    pub(super) fn on_blob_checked(&mut self, id: FetchId, ok: bool) {
+        let Some(job) = self.jobs.remove(&id) else {
+            return;
+        };
+        if ok {
+            self.complete_from_blob(job);
+            return;
+        }
+        let hash = job.record.manifest;
+        warn!(product = %job.descriptor.id, "held copy is damaged; fetching it again");
+        self.blobs.remove(&hash);
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .stop_providing(&provider_key(&hash));
+        self.jobs.insert(id, job);
+        self.start_network_fetch(id);
+    }
+
+    fn start_network_fetch(&mut self, id: FetchId) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        let hash = job.record.manifest;
+        let _ = self
+            .store
+            .put_meta(&FetchRecord::key(&hash), &encoding::to_bytes(&job.record));
+        self.probe(id);
+        let query = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(provider_key(&hash));
+        self.provider_queries.insert(query, id);
+    }
+
+    /// Ends a job with an error. Its record moves to the paused key: a later
+    /// fetch of the same bytes resumes, a restart does not retry forever.
+    fn fail_job(&self, job: Job, error: FetchError) {
+        let hash = job.record.manifest;
+        let _ = self.store.put_meta(
+            &FetchRecord::paused_key(&hash),
+            &encoding::to_bytes(&job.record),
+        );
+        let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+        end_job(job, FetchState::Failed, &Err(error));
     }
 
     /// Resumes every fetch recorded in the store (after a restart).
@@ -281,7 +326,7 @@ impl EventLoop {
                     FetchError::Denied(product)
                 };
                 if let Some(job) = self.jobs.remove(&id) {
-                    end_job(job, FetchState::Failed, &Err(error));
+                    self.fail_job(job, error);
                 }
                 continue;
             }
@@ -309,6 +354,7 @@ impl EventLoop {
         };
         job.probing.remove(&peer);
         match response {
+            Response::Manifest(_) if job.bad.contains(&peer) => {}
             Response::Manifest(manifest) => {
                 if manifest.check_against(&job.descriptor.content).is_err() {
                     warn!(%peer, "provider sent a manifest that does not match the descriptor");
@@ -319,11 +365,7 @@ impl EventLoop {
                     && let Err(e) = self.open_job(id, manifest)
                 {
                     if let Some(job) = self.jobs.remove(&id) {
-                        end_job(
-                            job,
-                            FetchState::Failed,
-                            &Err(FetchError::Local(e.to_string())),
-                        );
+                        self.fail_job(job, FetchError::Local(e.to_string()));
                     }
                     return;
                 }
@@ -339,10 +381,15 @@ impl EventLoop {
             } => {
                 job.denied.insert(peer);
                 // Everyone asked has answered, and whoever holds it refuses.
-                if job.providers.is_empty() && job.probing.is_empty() && job.manifest.is_none() {
+                let querying = self.provider_queries.values().any(|j| *j == id);
+                if job.providers.is_empty()
+                    && job.probing.is_empty()
+                    && job.manifest.is_none()
+                    && !querying
+                {
                     let error = FetchError::Denied(job.descriptor.id.to_string());
                     if let Some(job) = self.jobs.remove(&id) {
-                        end_job(job, FetchState::Failed, &Err(error));
+                        self.fail_job(job, error);
                     }
                 }
             }
@@ -358,6 +405,7 @@ impl EventLoop {
             .blobs
             .open_partial(&job.record.manifest, manifest.size)?;
         let count = u32::try_from(manifest.chunk_count()).unwrap_or(u32::MAX);
+        job.progress.chunks_total = count;
         for i in 0..count {
             if job.record.has(i) {
                 job.progress.chunks_done += 1;
@@ -456,7 +504,7 @@ impl EventLoop {
                     if let Err(e) = written {
                         let error = FetchError::Local(e.to_string());
                         if let Some(job) = self.jobs.remove(&id) {
-                            end_job(job, FetchState::Failed, &Err(error));
+                            self.fail_job(job, error);
                         }
                         return;
                     }
@@ -534,7 +582,7 @@ impl EventLoop {
         let done = self.internal.clone();
         tokio::task::spawn_blocking(move || {
             let synced = file.sync_data().is_ok();
-            let _ = done.try_send(super::Internal::Synced { id, record, synced });
+            let _ = done.blocking_send(super::Internal::Synced { id, record, synced });
         });
     }
 
@@ -580,7 +628,7 @@ impl EventLoop {
                 .map_err(|e| e.to_string())
         })();
         if let Err(e) = result {
-            end_job(job, FetchState::Failed, &Err(FetchError::Local(e)));
+            self.fail_job(job, FetchError::Local(e));
             return;
         }
         if job.descriptor.access.reshare {
@@ -595,23 +643,37 @@ impl EventLoop {
 
     fn complete_from_blob(&mut self, mut job: Job) {
         let hash = job.descriptor.content.manifest_hash;
-        match self.blobs.export(&hash, &job.output) {
-            Ok(()) => {
-                job.progress.bytes_done = job.progress.bytes_total;
-                job.progress.chunks_done = job.progress.chunks_total;
-                let output = job.output.clone();
-                info!(product = %job.descriptor.id, path = %output.display(), "fetch complete");
-                self.emit(NodeEvent::FetchCompleted {
-                    product: job.descriptor.id.clone(),
-                    path: output.clone(),
-                });
-                end_job(job, FetchState::Done, &Ok(output));
+        let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+        let _ = self.store.delete_meta(&FetchRecord::paused_key(&hash));
+        job.progress.bytes_done = job.progress.bytes_total;
+        job.progress.chunks_done = job.progress.chunks_total;
+        job.progress.state = FetchState::Done;
+        let mut answers = Vec::new();
+        for (reply, output) in std::mem::take(&mut job.replies) {
+            let result = self
+                .blobs
+                .export(&hash, &output)
+                .map(|()| output.clone())
+                .map_err(|e| FetchError::Local(e.to_string()));
+            match &result {
+                Ok(path) => {
+                    info!(product = %job.descriptor.id, path = %path.display(), "fetch complete");
+                    self.emit(NodeEvent::FetchCompleted {
+                        product: job.descriptor.id.clone(),
+                        path: path.clone(),
+                    });
+                }
+                Err(e) => {
+                    job.progress.state = FetchState::Failed;
+                    job.progress.error = Some(e.to_string());
+                }
             }
-            Err(e) => end_job(
-                job,
-                FetchState::Failed,
-                &Err(FetchError::Local(e.to_string())),
-            ),
+            answers.push((reply, result));
+        }
+        // Final progress first: whoever wakes on the answer sees it.
+        let _ = job.watch.send(job.progress.clone());
+        for (reply, result) in answers {
+            let _ = reply.send(result);
         }
     }
 }
@@ -659,7 +721,7 @@ fn end_job(mut job: Job, state: FetchState, result: &Result<PathBuf, FetchError>
         }
     }
     let _ = job.watch.send(job.progress.clone());
-    for reply in job.replies {
+    for (reply, _) in job.replies {
         let _ = reply.send(result.clone());
     }
 }

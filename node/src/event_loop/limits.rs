@@ -33,8 +33,9 @@ impl Limiter {
         }
     }
 
-    /// Takes one token from the peer's bucket; `false` means over the limit.
-    pub(super) fn admit(&mut self, peer: PeerId) -> bool {
+    /// Takes `cost` tokens (never more than half the burst) from the peer's
+    /// bucket; `false` means over the limit.
+    pub(super) fn admit_cost(&mut self, peer: PeerId, cost: u32) -> bool {
         let now = Instant::now();
         let rate = f64::from(self.config.requests_per_sec);
         let burst = f64::from(self.config.burst);
@@ -48,8 +49,11 @@ impl Limiter {
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        // However expensive, a request never takes more than half the
+        // burst, so the cheap follow-up requests of a sync still fit.
+        let cost = f64::from(cost).min((burst / 2.0).max(1.0));
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             true
         } else {
             false
@@ -78,11 +82,16 @@ mod tests {
             max_concurrent_streams: 8,
         });
         let peer = PeerId::random();
-        assert!(l.admit(peer) && l.admit(peer) && l.admit(peer));
+        assert!(l.admit_cost(peer, 1) && l.admit_cost(peer, 1) && l.admit_cost(peer, 1));
         assert!(
-            !l.admit(peer),
+            !l.admit_cost(peer, 1),
             "fourth request in the same instant is over the burst"
         );
-        assert!(l.admit(PeerId::random()), "other peers are unaffected");
+        assert!(
+            l.admit_cost(PeerId::random(), 1),
+            "other peers are unaffected"
+        );
+        // A cost above the burst is charged as half the burst, so it can pass.
+        assert!(l.admit_cost(PeerId::random(), 100));
     }
 }

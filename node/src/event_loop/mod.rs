@@ -46,6 +46,9 @@ use crate::store::Store;
 /// File in the data directory with the running node's PeerId and addresses.
 pub const NODE_INFO_FILE: &str = "node-info.json";
 
+/// Rate-limit tokens one catalog digest request costs.
+const DIGEST_COST: u32 = 200;
+
 /// Most summary entries answered to one catalog digest.
 const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
@@ -60,6 +63,10 @@ pub(crate) enum Internal {
         id: crate::fetch::FetchId,
         record: crate::fetch::FetchRecord,
         synced: bool,
+    },
+    BlobChecked {
+        id: crate::fetch::FetchId,
+        ok: bool,
     },
 }
 
@@ -91,7 +98,8 @@ pub(crate) struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     pending: HashMap<OutboundRequestId, (PeerId, Pending)>,
     sync_received: HashMap<PeerId, usize>,
-    lookups: HashMap<kad::QueryId, oneshot::Sender<Option<CatalogItem>>>,
+    lookups: HashMap<kad::QueryId, (ProductId, oneshot::Sender<Option<CatalogItem>>)>,
+    digest_cache: Option<mesh_protocol::catalog::SyncDigest>,
     counters: Counters,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
@@ -177,6 +185,7 @@ impl EventLoop {
             pending: HashMap::new(),
             sync_received: HashMap::new(),
             lookups: HashMap::new(),
+            digest_cache: None,
             counters: Counters::default(),
             jobs: HashMap::new(),
             next_job: 1,
@@ -204,6 +213,7 @@ impl EventLoop {
         let mut upkeep = tokio::time::interval(std::time::Duration::from_millis(500));
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.resume_fetches();
+        self.announce_held_blobs();
         loop {
             tokio::select! {
                 biased;
@@ -213,6 +223,7 @@ impl EventLoop {
                 },
                 Some(internal) = self.internal_rx.recv() => match internal {
                     Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
+                    Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
                 },
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = upkeep.tick() => {
@@ -238,6 +249,24 @@ impl EventLoop {
         self.store.flush()?;
         let _ = std::fs::remove_file(self.data_dir.join(NODE_INFO_FILE));
         Ok(())
+    }
+
+    /// Announces in the DHT every product whose bytes this node holds and
+    /// may serve (provider records are not persisted across restarts).
+    fn announce_held_blobs(&mut self) {
+        let own = self.domain.domain_id();
+        let keys: Vec<_> = self
+            .catalog
+            .items()
+            .filter_map(CatalogItem::descriptor)
+            .filter(|d| d.id.domain == own || d.access.reshare)
+            .map(|d| d.content.manifest_hash)
+            .filter(|h| self.blobs.has(h))
+            .map(|h| fetching::provider_key(&h))
+            .collect();
+        for key in keys {
+            let _ = self.swarm.behaviour_mut().kad.start_providing(key);
+        }
     }
 
     fn write_node_info(&self) {
@@ -301,7 +330,7 @@ impl EventLoop {
                         .behaviour_mut()
                         .kad
                         .get_record(record_key(&product));
-                    self.lookups.insert(id, reply);
+                    self.lookups.insert(id, (product, reply));
                 }
             }
             Command::Dial { addr, reply } => {
@@ -426,8 +455,10 @@ impl EventLoop {
 
     /// Merges, persists and announces an item this node signed.
     fn commit_own(&mut self, item: &CatalogItem) -> Result<(), NodeError> {
+        self.catalog.preview(item)?;
         self.store.put_item(item, true)?;
         self.catalog.insert_verified(item.clone())?;
+        self.digest_cache = None;
         self.emit_update(item);
         self.announce(item);
         Ok(())
@@ -600,32 +631,39 @@ impl EventLoop {
     }
 
     /// Verifies and merges an item from another node; persists news.
+    /// `Ok(true)` only when the item was news and is now durable in the
+    /// store and merged; a store failure leaves the catalog unchanged and
+    /// answers `Ok(false)`, so the item is not forwarded.
     fn merge_remote(&mut self, item: &CatalogItem) -> Result<bool, MergeError> {
         item.verify()?;
         let product = item.product().clone();
-        let merge = self.catalog.insert_verified(item.clone())?;
-        match merge {
+        let persisted = match self.catalog.preview(item)? {
             Merge::Duplicate => return Ok(false),
             Merge::Equivocation => {
                 warn!(%product, version = item.version(), "equivocation: two items for one version");
-                if let Some(conflict) = self
-                    .catalog
-                    .evidence()
-                    .get(&(product.clone(), item.version()))
-                {
-                    let items: Vec<CatalogItem> = conflict.values().cloned().collect();
-                    if let Err(e) = self.store.put_evidence(&items) {
-                        warn!(error = %e, "cannot store evidence");
+                let mut items = vec![item.clone()];
+                items.extend(self.catalog.get(&product).cloned());
+                let becomes_current = items
+                    .iter()
+                    .map(CatalogItem::hash)
+                    .min()
+                    .is_some_and(|h| h == item.hash());
+                self.store.put_evidence(&items).and_then(|()| {
+                    if becomes_current {
+                        self.store.put_item(item, false)
+                    } else {
+                        Ok(())
                     }
-                }
+                })
             }
-            Merge::Added | Merge::Replaced { .. } => {}
+            Merge::Added | Merge::Replaced { .. } => self.store.put_item(item, false),
+        };
+        if let Err(e) = persisted {
+            warn!(%product, error = %e, "cannot persist catalog item; not taken");
+            return Ok(false);
         }
-        if let Some(current) = self.catalog.get(&product).cloned()
-            && let Err(e) = self.store.put_item(&current, false)
-        {
-            warn!(error = %e, "cannot persist catalog item");
-        }
+        self.catalog.insert_verified(item.clone())?;
+        self.digest_cache = None;
         self.emit_update(item);
         Ok(true)
     }
@@ -646,11 +684,35 @@ impl EventLoop {
                 .ok()
                 .filter(|item| item.verify().is_ok() && record.key == record_key(item.product()));
                 if let Some(item) = valid {
-                    let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
                     let _ = self.merge_remote(&item);
+                    // Only the current version is served from the DHT store:
+                    // a replayed older record must not replace a newer one.
+                    let current = self
+                        .catalog
+                        .get(item.product())
+                        .is_some_and(|c| c.hash() == item.hash());
+                    if current {
+                        let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+                    }
                 } else {
                     debug!("invalid kademlia record refused");
                 }
+            }
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::AddProvider {
+                        record: Some(record),
+                    },
+            } => {
+                // Provider records name who holds bytes; the bytes themselves
+                // are verified when fetched, so any well-formed record is kept
+                // (the store bounds how many).
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .add_provider(record);
             }
             kad::Event::OutboundQueryProgressed {
                 id,
@@ -675,6 +737,7 @@ impl EventLoop {
                 step,
                 ..
             } => {
+                let wanted = self.lookups.get(&id).map(|(p, _)| p.clone());
                 let found = match result {
                     Ok(GetRecordOk::FoundRecord(peer_record)) => {
                         encoding::from_canonical_bytes::<CatalogItem>(
@@ -682,17 +745,19 @@ impl EventLoop {
                             wire::MAX_GOSSIP_BYTES,
                         )
                         .ok()
-                        .filter(|item| item.verify().is_ok())
+                        .filter(|item| {
+                            item.verify().is_ok() && Some(item.product()) == wanted.as_ref()
+                        })
                     }
                     _ => None,
                 };
                 if let Some(item) = found {
                     let _ = self.merge_remote(&item);
-                    if let Some(reply) = self.lookups.remove(&id) {
+                    if let Some((_, reply)) = self.lookups.remove(&id) {
                         let _ = reply.send(self.catalog.get(item.product()).cloned());
                     }
                 } else if step.last
-                    && let Some(reply) = self.lookups.remove(&id)
+                    && let Some((_, reply)) = self.lookups.remove(&id)
                 {
                     let _ = reply.send(None);
                 }
@@ -715,7 +780,11 @@ impl EventLoop {
         if !self.config.network.catalog_sync {
             return;
         }
-        let frame = self.frame(Request::CatalogDigest(self.catalog.digest()));
+        let digest = self
+            .digest_cache
+            .get_or_insert_with(|| self.catalog.digest())
+            .clone();
+        let frame = self.frame(Request::CatalogDigest(digest));
         let id = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
         self.pending.insert(id, (peer, Pending::SyncDigest));
         self.sync_received.insert(peer, 0);
@@ -885,7 +954,12 @@ impl EventLoop {
     fn answer(&mut self, peer: PeerId, frame: RequestFrame) -> Response {
         let span = info_span!("request", %peer);
         let _guard = span.enter();
-        if !self.limiter.admit(peer) {
+        // A digest costs the whole catalog to compare: charge more for it.
+        let cost = match &frame.request {
+            Request::CatalogDigest(_) => DIGEST_COST,
+            _ => 1,
+        };
+        if !self.limiter.admit_cost(peer, cost) {
             self.counters.requests_refused_busy += 1;
             return Response::error(
                 ErrorCode::Busy,
@@ -894,7 +968,16 @@ impl EventLoop {
         }
         match frame.request {
             Request::CatalogDigest(digest) => {
-                let buckets = self.catalog.differing_buckets(&digest);
+                if digest.buckets.len() != mesh_protocol::catalog::SYNC_BUCKETS {
+                    return Response::error(ErrorCode::BadRequest, "digest must have 256 buckets");
+                }
+                let mine = self
+                    .digest_cache
+                    .get_or_insert_with(|| self.catalog.digest())
+                    .clone();
+                let buckets: std::collections::BTreeSet<usize> = (0..mine.buckets.len())
+                    .filter(|&i| mine.buckets[i] != digest.buckets[i])
+                    .collect();
                 let mut entries = self.catalog.summaries_in(&buckets);
                 entries.truncate(MAX_SUMMARY_ENTRIES);
                 Response::CatalogSummary(entries)
