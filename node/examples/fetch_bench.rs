@@ -1,53 +1,164 @@
-//! Fetch throughput between two node processes on loopback.
+//! Fetch throughput between two real `meshd` processes on loopback.
 //!
 //! ```text
 //! cargo run --release -p mesh-node --example fetch_bench -- --bytes 1073741824 --transport tcp
 //! ```
 //!
-//! The parent starts two child processes of itself, each running a real
-//! node from the `mesh_node` library (the code `meshd` runs) with RocksDB in
-//! its own temp dir: a server that publishes N bytes, and a client that
-//! fetches them. It prints one JSON line with `transport`, `bytes`,
-//! `seconds` (fetch start to verified output in place), `mb_per_s`, and each
-//! process's peak RSS (VmHWM from /proc).
+//! Starts two `meshd` daemons (built first if needed) with their own temp
+//! data dirs and RocksDB, publishes N bytes on one through its local HTTP
+//! API, fetches them on the other through its API, and prints one JSON line
+//! with `transport`, `bytes`, `seconds` (fetch request to verified output in
+//! place), `mb_per_s`, and each daemon's peak RSS (VmHWM from /proc).
 #![allow(
     clippy::cast_precision_loss,
-    clippy::expect_used,
-    reason = "a measuring tool: figures are printed, not computed on; constants parse"
+    reason = "a measuring tool: figures are printed, not computed on"
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
-use mesh_node::node::NodeEvent;
-use mesh_node::{Config, NodeOptions, ProductDraft};
-use mesh_protocol::descriptor::Format;
+use anyhow::{Context, bail, ensure};
+use mesh_node::api::client::{call, json_body};
+use serde_json::{Value, json};
 
-fn config(transport: &str, bootstrap: Vec<Multiaddr>) -> anyhow::Result<Config> {
-    let mut c = Config::default();
-    c.network.listen = vec![match transport {
-        "tcp" => "/ip4/127.0.0.1/tcp/0".parse()?,
-        "quic" => "/ip4/127.0.0.1/udp/0/quic-v1".parse()?,
-        other => bail!("unknown transport {other}; use tcp or quic"),
-    }];
-    c.network.bootstrap = bootstrap;
-    c.network.mdns = false;
-    Ok(c)
+struct Daemon {
+    child: Child,
+    _dir: tempfile::TempDir,
+    api: SocketAddr,
+    token: String,
+    addr: String,
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+        let bytes = body.map(json_body).unwrap_or_default();
+        let mut reader = &bytes[..];
+        let body = body.map(|_| {
+            (
+                &mut reader as &mut dyn std::io::Read,
+                bytes.len() as u64,
+                "application/json",
+            )
+        });
+        let answer = call(self.api, method, path, Some(&self.token), body)?;
+        Ok((answer.status, answer.json().unwrap_or(Value::Null)))
+    }
+}
+
+/// The `meshd` binary of this build profile, built if missing or stale.
+fn meshd() -> anyhow::Result<PathBuf> {
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "mesh-node",
+                "--bin",
+                "meshd",
+            ])
+            .status()?;
+        ensure!(ok.success(), "building meshd failed");
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().and_then(Path::parent).context("target dir")?;
+    let bin = dir.join("meshd");
+    ensure!(
+        bin.exists(),
+        "{} not found; build it with `cargo build --release -p mesh-node --bin meshd`",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+fn start(
+    bin: &Path,
+    name: &str,
+    transport: &str,
+    bootstrap: Option<&str>,
+) -> anyhow::Result<Daemon> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display().to_string();
+    let ok = Command::new(bin)
+        .args(["init", "--data-dir", &d, "--domain", name])
+        .env("RUST_LOG", "warn")
+        .status()?;
+    ensure!(ok.success(), "meshd init failed");
+    let listen = match transport {
+        "tcp" => "/ip4/127.0.0.1/tcp/0",
+        "quic" => "/ip4/127.0.0.1/udp/0/quic-v1",
+        other => bail!("unknown transport {other}; use tcp or quic"),
+    };
+    let mut args = vec![
+        "run",
+        "--data-dir",
+        &d,
+        "--no-mdns",
+        "--listen",
+        listen,
+        "--api",
+        "127.0.0.1:0",
+    ];
+    if let Some(b) = bootstrap {
+        args.extend(["--bootstrap", b]);
+    }
+    let mut child = Command::new(bin)
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let info: Value = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.path().join("node-info.json"))
+            && let Ok(info) = serde_json::from_str::<Value>(&text)
+            && info["listen_addrs"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            break info;
+        }
+        ensure!(child.try_wait()?.is_none(), "meshd exited early");
+        ensure!(Instant::now() < deadline, "meshd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let token = std::fs::read_to_string(dir.path().join("api.token"))?
+        .trim()
+        .to_owned();
+    let addr = format!(
+        "{}/p2p/{}",
+        info["listen_addrs"][0].as_str().context("listen addr")?,
+        info["peer_id"].as_str().context("peer id")?
+    );
+    Ok(Daemon {
+        child,
+        api: info["api"].as_str().context("api")?.parse()?,
+        token,
+        addr,
+        _dir: dir,
+    })
 }
 
 fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
@@ -70,152 +181,91 @@ fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(dir: &Path, bytes: u64, transport: &str) -> anyhow::Result<()> {
-    mesh_node::identity::init(dir, "server")?;
-    let file = dir.join("data.bin");
-    write_file(&file, bytes)?;
-    let mut node = mesh_node::start(NodeOptions {
-        data_dir: dir.to_owned(),
-        config: config(transport, vec![])?,
-        store: None,
-    })
-    .await?;
-    let listen = loop {
-        if let NodeEvent::Listening(a) = node.events.recv().await? {
-            break a;
+fn wait(daemon: &Daemon, path: &str, done: impl Fn(u16, &Value) -> bool) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (status, v) = daemon.json("GET", path, None)?;
+        if done(status, &v) {
+            return Ok(v);
         }
+        ensure!(v["state"] != "Failed", "fetch failed: {v}");
+        ensure!(Instant::now() < deadline, "{path} timed out: {v}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
     };
-    let receipt = node
-        .handle
-        .publish(
-            &file,
-            ProductDraft::new("bench", "Bench", Format::Other("bin".into())),
-        )
-        .await?;
-    let addr = listen.with(Protocol::P2p(node.handle.peer_id()));
-    println!("READY {addr} {}", receipt.product);
-    // Serve until the parent closes stdin.
-    let mut line = String::new();
-    tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await??;
-    println!("RSS {:.1}", peak_rss_mib());
-    Ok(())
-}
+    let bytes: u64 = get("--bytes").map_or(Ok(1 << 30), |b| b.parse())?;
+    let transport = get("--transport").map_or("tcp", String::as_str).to_owned();
+    let bin = meshd()?;
 
-async fn fetch(dir: &Path, addr: &str, product: &str, transport: &str) -> anyhow::Result<()> {
-    mesh_node::identity::init(dir, "client")?;
-    let node = mesh_node::start(NodeOptions {
-        data_dir: dir.to_owned(),
-        config: config(transport, vec![addr.parse()?])?,
-        store: None,
-    })
-    .await?;
-    let product: mesh_protocol::ProductId = product.parse()?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while node.handle.get(product.clone()).await?.is_none() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "product never reached the client"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let out = dir.join("out.bin");
+    let server = start(&bin, "server", &transport, None)?;
+    let scratch = tempfile::tempdir()?;
+    let file = scratch.path().join("data.bin");
+    write_file(&file, bytes)?;
+    let mut reader = std::fs::File::open(&file)?;
+    let upload = call(
+        server.api,
+        "POST",
+        "/v1/uploads",
+        Some(&server.token),
+        Some((&mut reader, bytes, "application/octet-stream")),
+    )?;
+    ensure!(
+        upload.status == 200,
+        "upload failed: {}",
+        String::from_utf8_lossy(&upload.body)
+    );
+    let upload_id = upload.json()?["upload_id"].clone();
+    let draft = json!({"name": "bench", "title": "Bench", "format": {"Other": "bin"}});
+    let (status, receipt) = server.json(
+        "POST",
+        "/v1/publish",
+        Some(&json!({"upload_id": upload_id, "draft": draft})),
+    )?;
+    ensure!(status == 200, "publish failed: {receipt}");
+    let domain = receipt["product"]["domain"]
+        .as_str()
+        .context("receipt")?
+        .to_owned();
+
+    let client = start(&bin, "client", &transport, Some(&server.addr))?;
+    wait(&client, &format!("/v1/products/{domain}/bench"), |s, _| {
+        s == 200
+    })?;
+    let output = scratch.path().join("out.bin");
     let t = Instant::now();
-    let handle = node.handle.fetch(product, None, &out).await?;
-    handle.finish().await?;
+    let (status, started) = client.json(
+        "POST",
+        "/v1/fetches",
+        Some(&json!({"product": format!("{domain}/bench"), "output": output})),
+    )?;
+    ensure!(status == 200, "fetch refused: {started}");
+    let id = started["id"].as_u64().context("fetch id")?;
+    let done = wait(&client, &format!("/v1/fetches/{id}"), |_, v| {
+        v["state"] == "Done"
+    })?;
     let seconds = t.elapsed().as_secs_f64();
-    println!("DONE {seconds:.3} {}", std::fs::metadata(&out)?.len());
-    println!("RSS {:.1}", peak_rss_mib());
-    Ok(())
-}
-
-fn expect_line(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    prefix: &str,
-) -> anyhow::Result<String> {
-    for line in lines {
-        let line = line?;
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return Ok(rest.trim().to_owned());
-        }
-    }
-    bail!("child ended without printing {prefix}")
-}
-
-fn parent(bytes: u64, transport: &str) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
-    let server_dir = tempfile::tempdir()?;
-    let client_dir = tempfile::tempdir()?;
-    let mut server = Command::new(&exe)
-        .args([
-            "serve",
-            &server_dir.path().display().to_string(),
-            &bytes.to_string(),
-            transport,
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut server_out = BufReader::new(server.stdout.take().context("stdout")?).lines();
-    let ready = expect_line(&mut server_out, "READY ")?;
-    let (addr, product) = ready.split_once(' ').context("READY line")?;
-    let client = Command::new(&exe)
-        .args([
-            "fetch",
-            &client_dir.path().display().to_string(),
-            addr,
-            product,
-            transport,
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut client_out = BufReader::new(client.stdout.context("stdout")?).lines();
-    let done = expect_line(&mut client_out, "DONE ")?;
-    let client_rss: f64 = expect_line(&mut client_out, "RSS ")?.parse()?;
-    drop(server.stdin.take());
-    let server_rss: f64 = expect_line(&mut server_out, "RSS ")?.parse()?;
-    server.wait()?;
-    let (seconds, got) = done.split_once(' ').context("DONE line")?;
-    let seconds: f64 = seconds.parse()?;
-    let got: u64 = got.parse()?;
-    anyhow::ensure!(got == bytes, "fetched {got} bytes, expected {bytes}");
+    ensure!(
+        done["bytes_done"] == bytes,
+        "fetched {} of {bytes} bytes",
+        done["bytes_done"]
+    );
+    ensure!(
+        std::fs::metadata(&output)?.len() == bytes,
+        "output has the wrong size"
+    );
     println!(
-        "{{\"transport\":\"{transport}\",\"bytes\":{bytes},\"seconds\":{seconds:.3},\"mb_per_s\":{:.1},\"peak_rss_mib_server\":{server_rss:.1},\"peak_rss_mib_client\":{client_rss:.1}}}",
-        bytes as f64 / seconds / 1e6
+        "{{\"transport\":\"{transport}\",\"bytes\":{bytes},\"seconds\":{seconds:.3},\"mb_per_s\":{:.1},\"peak_rss_mib_server\":{:.1},\"peak_rss_mib_client\":{:.1}}}",
+        bytes as f64 / seconds / 1e6,
+        server.peak_rss_mib(),
+        client.peak_rss_mib()
     );
     Ok(())
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match args.first().map(String::as_str) {
-        Some("serve") if args.len() == 4 => {
-            serve(Path::new(&args[1]), args[2].parse()?, &args[3]).await
-        }
-        Some("fetch") if args.len() == 5 => {
-            fetch(Path::new(&args[1]), &args[2], &args[3], &args[4]).await
-        }
-        _ => {
-            let get = |name: &str| {
-                args.iter()
-                    .position(|a| a == name)
-                    .and_then(|i| args.get(i + 1))
-            };
-            let bytes = get("--bytes").map_or(Ok(1 << 30), |b| b.parse())?;
-            let transport = get("--transport").map_or("tcp", String::as_str).to_owned();
-            tokio::task::spawn_blocking(move || parent(bytes, &transport)).await?
-        }
-    }
 }

@@ -125,10 +125,16 @@ impl FetchHandle {
 
     /// Cancels the fetch. Verified chunks are kept for a later fetch.
     pub async fn cancel(&self) {
-        let _ = self
-            .commands
-            .send(Command::CancelFetch { id: self.id })
-            .await;
+        self.canceller().await;
+    }
+
+    /// A future that cancels the fetch, independent of this handle's lifetime.
+    pub fn canceller(&self) -> impl Future<Output = ()> + Send + 'static {
+        let commands = self.commands.clone();
+        let id = self.id;
+        async move {
+            let _ = commands.send(Command::CancelFetch { id }).await;
+        }
     }
 }
 

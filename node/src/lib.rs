@@ -7,6 +7,8 @@
 //!
 //! ## Layout
 //!
+//! - [`api`]: the local HTTP API (axum, loopback, bearer token) and a
+//!   minimal client for it.
 //! - [`config`]: the TOML config, its defaults and checks.
 //! - [`identity`]: domain key, node key and binding files.
 //! - [`store`]: the [`store::Store`] trait, RocksDB and in-memory stores.
@@ -18,6 +20,7 @@
 //! - [`draft`]: what a publisher writes about a product.
 //! - [`clock`]: wall-clock time for the protocol.
 
+pub mod api;
 pub mod blobs;
 pub mod clock;
 pub mod config;

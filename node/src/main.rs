@@ -71,6 +71,8 @@ fn default_data_dir() -> PathBuf {
 
 fn init(dir: &Path, domain: &str) -> anyhow::Result<()> {
     let identity = identity::init(dir, domain)?;
+    mesh_node::api::token::ensure(dir)
+        .with_context(|| format!("cannot write the API token in {}", dir.display()))?;
     let config_path = dir.join(CONFIG_FILE);
     if !config_path.exists() {
         std::fs::write(&config_path, template(domain))
@@ -135,20 +137,35 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(id) = network_id {
                 config.network.network_id = id;
             }
+            // The store first: it holds the data directory's lock, so a
+            // second daemon on the same directory is refused before it
+            // touches anything else.
+            let store = mesh_node::store::RocksStore::open(&dir.join("db"))?;
+            let listener = mesh_node::api::bind(config.api.listen)
+                .await
+                .with_context(|| format!("cannot serve the API on {}", config.api.listen))?;
+            config.api.listen = listener.local_addr()?;
             let node = mesh_node::start(NodeOptions {
-                data_dir: dir,
+                data_dir: dir.clone(),
                 config,
-                store: None,
+                store: Some(std::sync::Arc::new(store)),
             })
             .await?;
+            let state = mesh_node::api::ApiState::new(node.handle.clone(), &dir)?;
+            let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+            let api = tokio::spawn(mesh_node::api::serve(listener, state, async {
+                let _ = api_stopped.await;
+            }));
             let mut task = node.task;
             tokio::select! {
                 result = &mut task => return Ok(result??),
                 signal = wait_for_signal() => signal?,
             }
             tracing::info!("signal received");
+            let _ = stop_api.send(());
             node.handle.shutdown().await;
             task.await??;
+            let _ = api.await;
             Ok(())
         }
     }

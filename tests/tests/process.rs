@@ -89,6 +89,8 @@ fn init_refuses_to_overwrite_and_run_exits_zero_on_sigterm() {
         "--no-mdns",
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
     ])
     .stderr(Stdio::null())
     .spawn()
@@ -104,6 +106,8 @@ fn init_refuses_to_overwrite_and_run_exits_zero_on_sigterm() {
         "--no-mdns",
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
     ])
     .output()
     .unwrap();
@@ -132,7 +136,9 @@ fn corrupt_key_and_bad_config_give_one_line_errors() {
     );
 
     std::fs::write(dir.path().join("meshd.toml"), "[network]\nlisen = []\n").unwrap();
-    let out = meshd(&["run", "--data-dir", d]).output().unwrap();
+    let out = meshd(&["run", "--data-dir", d, "--api", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid config"), "{err}");
@@ -140,7 +146,9 @@ fn corrupt_key_and_bad_config_give_one_line_errors() {
 
     std::fs::remove_file(dir.path().join("meshd.toml")).unwrap();
     std::fs::write(dir.path().join(identity::NODE_KEY_FILE), "not hex").unwrap();
-    let out = meshd(&["run", "--data-dir", d]).output().unwrap();
+    let out = meshd(&["run", "--data-dir", d, "--api", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupt key file"), "{err}");

@@ -1,0 +1,85 @@
+//! API errors: an HTTP status plus a JSON body with a stable machine code
+//! and a message a person can act on.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::fetch::FetchError;
+use crate::node::NodeError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with code `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 404 with code `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let (status, code) = match &e {
+            NodeError::UnknownProduct(_) => (StatusCode::NOT_FOUND, "unknown_product"),
+            NodeError::Descriptor(_) => (StatusCode::BAD_REQUEST, "invalid_descriptor"),
+            NodeError::Catalog(_) => (StatusCode::CONFLICT, "catalog_refused"),
+            NodeError::File { .. } => (StatusCode::BAD_REQUEST, "file"),
+            NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<FetchError> for ApiError {
+    fn from(e: FetchError) -> Self {
+        let (status, code) = match &e {
+            FetchError::UnknownProduct(_) => (StatusCode::NOT_FOUND, "unknown_product"),
+            FetchError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "unknown_version"),
+            FetchError::Withdrawn(_) => (StatusCode::GONE, "withdrawn"),
+            FetchError::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
+            FetchError::NoProviders(_) => (StatusCode::BAD_GATEWAY, "no_providers"),
+            FetchError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+            FetchError::Local(_) => (StatusCode::INTERNAL_SERVER_ERROR, "local"),
+            FetchError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
