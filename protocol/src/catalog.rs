@@ -359,62 +359,53 @@ impl Catalog {
     /// Merges an item the caller has already verified (e.g. loaded from the
     /// node's own store).
     pub fn insert_verified(&mut self, item: CatalogItem) -> Result<Merge, MergeError> {
+        let merge = self.preview(&item)?;
         let product = item.product().clone();
-        let size = encoding::to_bytes(&item).len();
         let usage = self
             .per_domain
             .get(&product.domain)
             .copied()
             .unwrap_or_default();
-        let Some(current) = self.entries.get(&product) else {
-            if self.entries.len() >= self.limits.max_products {
-                return Err(MergeError::Full("too many products"));
+        let size = encoding::to_bytes(&item).len();
+        match merge {
+            Merge::Duplicate => {}
+            Merge::Added => {
+                self.per_domain.insert(
+                    product.domain,
+                    DomainUsage {
+                        products: usage.products + 1,
+                        bytes: usage.bytes + size,
+                    },
+                );
+                self.entries.insert(product, item);
             }
-            if usage.products >= self.limits.max_per_domain {
-                return Err(MergeError::Full("too many products for this domain"));
+            Merge::Replaced { .. } => {
+                let freed = self
+                    .entries
+                    .get(&product)
+                    .map_or(0, |c| encoding::to_bytes(c).len())
+                    .min(usage.bytes);
+                let bytes = usage.bytes - freed + size;
+                self.per_domain
+                    .insert(product.domain, DomainUsage { bytes, ..usage });
+                self.entries.insert(product, item);
             }
-            if usage.bytes + size > self.limits.max_bytes_per_domain {
-                return Err(MergeError::Full("too many catalog bytes for this domain"));
+            Merge::Equivocation => {
+                let version = item.version();
+                let new_hash = item.hash();
+                let Some(current) = self.entries.get(&product) else {
+                    return Ok(merge);
+                };
+                let current_hash = current.hash();
+                let conflicting = self.evidence.entry((product.clone(), version)).or_default();
+                conflicting.insert(current_hash, current.clone());
+                conflicting.insert(new_hash, item.clone());
+                if new_hash < current_hash {
+                    self.entries.insert(product, item);
+                }
             }
-            self.per_domain.insert(
-                product.domain,
-                DomainUsage {
-                    products: usage.products + 1,
-                    bytes: usage.bytes + size,
-                },
-            );
-            self.entries.insert(product, item);
-            return Ok(Merge::Added);
-        };
-        let (have, got) = (current.version(), item.version());
-        if got < have {
-            return Err(MergeError::Stale { have, got });
         }
-        if got > have {
-            let freed = encoding::to_bytes(current).len().min(usage.bytes);
-            let bytes = usage.bytes - freed + size;
-            if bytes > self.limits.max_bytes_per_domain {
-                return Err(MergeError::Full("too many catalog bytes for this domain"));
-            }
-            self.per_domain
-                .insert(product.domain, DomainUsage { bytes, ..usage });
-            self.entries.insert(product, item);
-            return Ok(Merge::Replaced { previous: have });
-        }
-        let (current_hash, new_hash) = (current.hash(), item.hash());
-        if current_hash == new_hash {
-            return Ok(Merge::Duplicate);
-        }
-        let conflicting = self.evidence.entry((product.clone(), got)).or_default();
-        if conflicting.contains_key(&new_hash) {
-            return Ok(Merge::Duplicate);
-        }
-        conflicting.insert(current_hash, current.clone());
-        conflicting.insert(new_hash, item.clone());
-        if new_hash < current_hash {
-            self.entries.insert(product, item);
-        }
-        Ok(Merge::Equivocation)
+        Ok(merge)
     }
 
     /// Current, non-withdrawn descriptors matching `query`, in product order.
