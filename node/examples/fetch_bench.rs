@@ -14,7 +14,8 @@
     reason = "a measuring tool: figures are printed, not computed on"
 )]
 
-use std::io::Write;
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,13 +44,7 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn peak_rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+        common::peak_rss_mib(&self.child.id().to_string())
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
@@ -161,26 +156,6 @@ fn start(
     })
 }
 
-fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut block = vec![0u8; 1 << 20];
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut left = len;
-    while left > 0 {
-        for b in &mut block {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = state.to_le_bytes()[0];
-        }
-        let n = usize::try_from(left.min(block.len() as u64))?;
-        f.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(())
-}
-
 fn wait(daemon: &Daemon, path: &str, done: impl Fn(u16, &Value) -> bool) -> anyhow::Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -208,7 +183,7 @@ fn main() -> anyhow::Result<()> {
     let server = start(&bin, "server", &transport, None)?;
     let scratch = tempfile::tempdir()?;
     let file = scratch.path().join("data.bin");
-    write_file(&file, bytes)?;
+    common::write_file(&file, bytes)?;
     let mut reader = std::fs::File::open(&file)?;
     let upload = call(
         server.api,

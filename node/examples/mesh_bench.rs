@@ -20,8 +20,9 @@
     reason = "a measuring tool: figures are printed, not computed on; constants parse"
 )]
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -92,37 +93,6 @@ async fn wait<T>(
     .context("timed out")?
 }
 
-fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut block = vec![0u8; 1 << 20];
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut left = len;
-    while left > 0 {
-        for b in &mut block {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = state.to_le_bytes()[0];
-        }
-        let n = usize::try_from(left.min(block.len() as u64))?;
-        f.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(())
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -179,7 +149,7 @@ async fn propagation(nodes: usize, publishes: usize) -> anyhow::Result<()> {
         "{{\"bench\":\"propagation\",\"nodes\":{nodes},\"publishes\":{publishes},\"reach_all_ms_p50\":{:.1},\"reach_all_ms_max\":{:.1},\"peak_rss_mib\":{:.0}}}",
         percentile(&times, 50.0),
         times.last().copied().unwrap_or(0.0),
-        peak_rss_mib()
+        common::peak_rss_mib("self")
     );
     Ok(())
 }
@@ -223,8 +193,8 @@ async fn catchup(descriptors: usize) -> anyhow::Result<()> {
 async fn publish(bytes: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("big.bin");
-    write_file(&file, bytes)?;
-    let before = peak_rss_mib();
+    common::write_file(&file, bytes)?;
+    let before = common::peak_rss_mib("self");
     let a = start("origin", vec![], 60_000).await?;
     let t = Instant::now();
     let receipt = a
@@ -240,7 +210,7 @@ async fn publish(bytes: u64) -> anyhow::Result<()> {
         "{{\"bench\":\"publish\",\"bytes\":{},\"seconds\":{s:.2},\"mb_per_s\":{:.0},\"peak_rss_mib\":{:.0},\"peak_rss_mib_before_publish\":{before:.0}}}",
         receipt.size,
         receipt.size as f64 / s / 1e6,
-        peak_rss_mib()
+        common::peak_rss_mib("self")
     );
     Ok(())
 }

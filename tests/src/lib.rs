@@ -214,6 +214,31 @@ pub fn sample_file(dir: &std::path::Path, name: &str, len: usize) -> PathBuf {
     path
 }
 
+/// Waits (bounded) until a `meshd` process wrote `node-info.json` in its
+/// data dir with a listen address; fails the test if the process exits.
+pub fn wait_node_info(dir: &std::path::Path, child: &mut std::process::Child) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join(mesh_node::event_loop::NODE_INFO_FILE))
+            && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+            && info["listen_addrs"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            return info;
+        }
+        assert!(
+            child.try_wait().expect("process state").is_none(),
+            "meshd exited early"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "meshd did not start in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The `meshd` binary built beside this test binary.
 pub fn meshd_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

@@ -5,7 +5,6 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let info = wait_info(dir.path(), &mut child);
+    let info = mesh_tests::wait_node_info(dir.path(), &mut child);
     let token = std::fs::read_to_string(dir.path().join("api.token"))
         .unwrap()
         .trim()
@@ -72,23 +71,6 @@ fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
         token,
         dir,
         addr,
-    }
-}
-
-fn wait_info(dir: &Path, child: &mut Child) -> Value {
-    let deadline = Instant::now() + mesh_tests::TIMEOUT;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join("node-info.json"))
-            && let Ok(info) = serde_json::from_str::<Value>(&text)
-            && info["listen_addrs"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-        {
-            return info;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "meshd exited early");
-        assert!(Instant::now() < deadline, "meshd did not start in time");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -110,7 +92,8 @@ impl Daemon {
         .unwrap()
     }
 
-    fn publish(&self, name: &str, data: &[u8]) -> Value {
+    /// Uploads bytes; returns the upload id.
+    fn upload(&self, data: &[u8]) -> Value {
         let mut reader = data;
         let up = call(
             self.api,
@@ -121,11 +104,14 @@ impl Daemon {
         )
         .unwrap();
         assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
-        let upload_id = up.json().unwrap()["upload_id"].clone();
+        up.json().unwrap()["upload_id"].clone()
+    }
+
+    fn publish(&self, name: &str, data: &[u8]) -> Value {
         let draft = json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
         let answer = self.post(
             "/v1/publish",
-            &json!({"upload_id": upload_id, "draft": draft}),
+            &json!({"upload_id": self.upload(data), "draft": draft}),
         );
         assert_eq!(
             answer.status,
@@ -203,17 +189,7 @@ fn token_is_required_and_errors_are_json() {
 
 impl Daemon {
     fn publish_err(&self, name: &str) -> Answer {
-        let data = b"a,b\n";
-        let mut reader = &data[..];
-        let up = call(
-            self.api,
-            "POST",
-            "/v1/uploads",
-            Some(&self.token),
-            Some((&mut reader, data.len() as u64, "application/octet-stream")),
-        )
-        .unwrap();
-        let upload_id = up.json().unwrap()["upload_id"].clone();
+        let upload_id = self.upload(b"a,b\n");
         self.post(
             "/v1/publish",
             &json!({"upload_id": upload_id, "draft": {"name": name, "title": "X", "format": "Csv"}}),

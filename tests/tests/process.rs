@@ -11,30 +11,10 @@ use std::time::{Duration, Instant};
 use mesh_node::identity;
 use mesh_tests::{TestNode, Transport, meshd_binary, sample_file};
 
-const NODE_INFO: &str = "node-info.json";
-
 fn meshd(args: &[&str]) -> Command {
     let mut cmd = Command::new(meshd_binary());
     cmd.args(args).env("RUST_LOG", "warn");
     cmd
-}
-
-/// Waits (bounded) until the node wrote its info file with a listen address.
-fn wait_for_node_info(dir: &std::path::Path, child: &mut Child) -> serde_json::Value {
-    let deadline = Instant::now() + mesh_tests::TIMEOUT;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join(NODE_INFO))
-            && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
-            && info["listen_addrs"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-        {
-            return info;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "meshd exited early");
-        assert!(Instant::now() < deadline, "meshd did not start in time");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -95,7 +75,7 @@ fn init_refuses_to_overwrite_and_run_exits_zero_on_sigterm() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let info = wait_for_node_info(dir.path(), &mut child);
+    let info = mesh_tests::wait_node_info(dir.path(), &mut child);
     assert!(info["peer_id"].as_str().unwrap().starts_with("12D3"));
 
     // A second daemon on the same data dir is refused and changes nothing.
@@ -119,7 +99,9 @@ fn init_refuses_to_overwrite_and_run_exits_zero_on_sigterm() {
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0));
     assert!(
-        !dir.path().join(NODE_INFO).exists(),
+        !dir.path()
+            .join(mesh_node::event_loop::NODE_INFO_FILE)
+            .exists(),
         "info file removed on clean exit"
     );
 }
