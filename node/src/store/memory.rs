@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use mesh_protocol::{CatalogItem, Hash, Manifest};
+use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId};
 
-use super::{Store, StoreError, product_key};
+use super::{HISTORY_KEEP, Store, StoreError, history_key, product_key};
 
 #[derive(Default)]
 struct Tables {
     catalog: BTreeMap<Vec<u8>, CatalogItem>,
+    history: BTreeMap<Vec<u8>, CatalogItem>,
     evidence: BTreeMap<Hash, CatalogItem>,
     manifests: BTreeMap<Hash, Manifest>,
     meta: BTreeMap<String, Vec<u8>>,
@@ -36,6 +37,28 @@ impl Store for MemoryStore {
     fn put_item(&self, item: &CatalogItem, _own: bool) -> Result<(), StoreError> {
         self.with(|t| {
             t.catalog.insert(product_key(item), item.clone());
+            let (product, version) = (item.product(), item.version());
+            t.history
+                .insert(history_key(product, version), item.clone());
+            let oldest_kept = history_key(product, version.saturating_sub(HISTORY_KEEP - 1));
+            let stale: Vec<_> = t
+                .history
+                .range(history_key(product, 0)..oldest_kept)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in stale {
+                t.history.remove(&key);
+            }
+        })
+    }
+
+    fn versions(&self, product: &ProductId) -> Result<Vec<CatalogItem>, StoreError> {
+        self.with(|t| {
+            t.history
+                .range(history_key(product, 0)..=history_key(product, u64::MAX))
+                .rev()
+                .map(|(_, item)| item.clone())
+                .collect()
         })
     }
 

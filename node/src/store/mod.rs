@@ -13,7 +13,11 @@ mod rocks;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 
-use mesh_protocol::{CatalogItem, Hash, Manifest};
+use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId};
+
+/// Versions of a product kept in its history; older ones are pruned when a
+/// newer one is stored.
+pub const HISTORY_KEEP: u64 = 16;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a verified catalog item (replacing the product's previous
     /// item); `own` marks products this node's domain published.
     fn put_item(&self, item: &CatalogItem, own: bool) -> Result<(), StoreError>;
+    /// Earlier and current items of one product, newest first (the last
+    /// [`HISTORY_KEEP`] versions this node took in).
+    fn versions(&self, product: &ProductId) -> Result<Vec<CatalogItem>, StoreError>;
     /// Every stored catalog item.
     fn items(&self) -> Result<Vec<CatalogItem>, StoreError>;
     /// Keeps conflicting items as equivocation evidence.
@@ -59,7 +66,21 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
 }
 
-/// Key of a product in the catalog tables.
+/// Key of a product in the catalog tables. The encoding is length-prefixed,
+/// so no product's key is a prefix of another's.
 pub(crate) fn product_key(item: &CatalogItem) -> Vec<u8> {
-    mesh_protocol::encoding::to_bytes(item.product())
+    id_key(item.product())
+}
+
+/// Key of a product id in the catalog tables.
+pub(crate) fn id_key(product: &ProductId) -> Vec<u8> {
+    mesh_protocol::encoding::to_bytes(product)
+}
+
+/// Key of one version in the history table: product key, then the version
+/// big-endian so versions sort numerically.
+pub(crate) fn history_key(product: &ProductId, version: u64) -> Vec<u8> {
+    let mut key = id_key(product);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
 }

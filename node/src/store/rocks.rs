@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use mesh_protocol::{CatalogItem, Hash, Manifest, encoding};
+use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId, encoding};
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use super::{Store, StoreError, product_key};
+use super::{HISTORY_KEEP, Store, StoreError, history_key, id_key, product_key};
 
 const CF_OWN: &str = "own_products";
 const CF_CATALOG: &str = "catalog";
@@ -13,13 +13,15 @@ const CF_EVIDENCE: &str = "evidence";
 const CF_MANIFESTS: &str = "manifests";
 const CF_GOVERNANCE: &str = "governance";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 6] = [
+const CF_HISTORY: &str = "history";
+const FAMILIES: [&str; 7] = [
     CF_OWN,
     CF_CATALOG,
     CF_EVIDENCE,
     CF_MANIFESTS,
     CF_GOVERNANCE,
     CF_META,
+    CF_HISTORY,
 ];
 
 /// Largest stored value decoded back (a manifest of the maximum size).
@@ -93,7 +95,32 @@ impl Store for RocksStore {
         if own {
             batch.put_cf(self.cf(CF_OWN)?, &key, item.version().to_be_bytes());
         }
+        let history = self.cf(CF_HISTORY)?;
+        let (product, version) = (item.product(), item.version());
+        batch.put_cf(history, history_key(product, version), &value);
+        if version > HISTORY_KEEP {
+            batch.delete_range_cf(
+                history,
+                history_key(product, 0),
+                history_key(product, version - HISTORY_KEEP + 1),
+            );
+        }
         self.db.write_opt(batch, &synced()).map_err(db_err)
+    }
+
+    fn versions(&self, product: &ProductId) -> Result<Vec<CatalogItem>, StoreError> {
+        let prefix = id_key(product);
+        let mut out = Vec::new();
+        let mode = rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward);
+        for entry in self.db.iterator_cf(self.cf(CF_HISTORY)?, mode) {
+            let (key, value) = entry.map_err(db_err)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            out.push(Self::decode(CF_HISTORY, &value)?);
+        }
+        out.reverse();
+        Ok(out)
     }
 
     fn items(&self) -> Result<Vec<CatalogItem>, StoreError> {
@@ -196,6 +223,33 @@ mod tests {
             },
             &key,
         ))
+    }
+
+    #[test]
+    fn history_keeps_the_latest_versions_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores: [Box<dyn Store>; 2] = [
+            Box::new(RocksStore::open(dir.path()).unwrap()),
+            Box::new(crate::store::MemoryStore::default()),
+        ];
+        for store in stores {
+            for v in 1..=HISTORY_KEEP + 3 {
+                store.put_item(&item(v), false).unwrap();
+            }
+            let versions: Vec<u64> = store
+                .versions(item(1).product())
+                .unwrap()
+                .iter()
+                .map(CatalogItem::version)
+                .collect();
+            let expected: Vec<u64> = (4..=HISTORY_KEEP + 3).rev().collect();
+            assert_eq!(versions, expected);
+            let other = ProductId {
+                domain: item(1).product().domain,
+                name: "orders2".into(),
+            };
+            assert!(store.versions(&other).unwrap().is_empty());
+        }
     }
 
     #[test]
