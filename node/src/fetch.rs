@@ -19,7 +19,7 @@ use crate::node::Command;
 pub type FetchId = u64;
 
 /// Where a fetch is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum FetchState {
     /// Looking for nodes that hold the product.
     Finding,
@@ -34,11 +34,12 @@ pub enum FetchState {
 }
 
 /// What a running fetch has done so far.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FetchProgress {
     /// The job.
     pub id: FetchId,
     /// The product.
+    #[schema(value_type = crate::api::ProductIdDoc)]
     pub product: ProductId,
     /// The version being fetched.
     pub version: u64,

@@ -17,6 +17,8 @@
 //! - [`event_loop`]: the one task that owns the swarm and the node state.
 //! - [`node`]: [`start`], [`NodeHandle`] and the events a node emits.
 //! - [`fetch`]: fetch progress, errors and the resumable fetch record.
+//! - [`peers`]: what the node knows about each connected peer.
+//! - [`metrics`]: the Prometheus registry (libp2p's and meshd's metrics).
 //! - [`draft`]: what a publisher writes about a product.
 //! - [`clock`]: wall-clock time for the protocol.
 
@@ -28,8 +30,10 @@ pub mod draft;
 pub mod event_loop;
 pub mod fetch;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod peers;
 pub mod store;
 
 pub use config::Config;

@@ -26,7 +26,9 @@ use crate::draft::ProductDraft;
 use crate::event_loop::EventLoop;
 use crate::fetch::{FetchError, FetchHandle};
 use crate::identity::{self, Identity, IdentityError};
+use crate::metrics::MetricsRegistry;
 use crate::network::behaviour::BehaviourError;
+use crate::peers::PeerInfo;
 use crate::store::{RocksStore, Store, StoreError};
 
 /// Capacity of the command channel.
@@ -116,7 +118,7 @@ pub enum NodeEvent {
 }
 
 /// A snapshot of the node's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// Domain name.
     pub domain_name: String,
@@ -137,7 +139,7 @@ pub struct Status {
 }
 
 /// Counters of what the node refused and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counters {
     /// Gossip messages accepted and forwarded.
     pub gossip_accepted: u64,
@@ -154,13 +156,15 @@ pub struct Counters {
 }
 
 /// The result of a publish.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishReceipt {
     /// The product.
+    #[schema(value_type = crate::api::ProductIdDoc)]
     pub product: ProductId,
     /// Its new version.
     pub version: u64,
-    /// The manifest hash.
+    /// The manifest hash (64 hex digits).
+    #[schema(value_type = String)]
     pub manifest_hash: Hash,
     /// Bytes.
     pub size: u64,
@@ -197,6 +201,17 @@ pub(crate) enum Command {
         product: ProductId,
         reply: oneshot::Sender<Option<CatalogItem>>,
     },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Versions {
+        product: ProductId,
+        reply: oneshot::Sender<Result<Vec<CatalogItem>, NodeError>>,
+    },
+    Providers {
+        product: ProductId,
+        reply: oneshot::Sender<Vec<String>>,
+    },
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), NodeError>>,
@@ -224,6 +239,7 @@ pub struct NodeHandle {
     blobs: Blobs,
     domain: DomainId,
     peer_id: PeerId,
+    metrics: MetricsRegistry,
 }
 
 /// Options for starting a node in-process.
@@ -264,6 +280,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
     let domain = identity.domain.domain_id();
     let peer_id = identity.node.public().to_peer_id();
+    let mut registry = prometheus_client::registry::Registry::default();
     let event_loop = EventLoop::new(
         identity,
         options.config,
@@ -272,6 +289,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
         data_dir,
         commands_rx,
         events_tx.clone(),
+        &mut registry,
     )?;
     let events = events_tx.subscribe();
     let task = tokio::spawn(event_loop.run());
@@ -283,6 +301,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
             blobs,
             domain,
             peer_id,
+            metrics: MetricsRegistry(Arc::new(registry)),
         },
         task,
     })
@@ -435,6 +454,29 @@ impl NodeHandle {
             result,
             commands: self.commands.clone(),
         })
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// The versions of a product this node took in, newest first.
+    pub async fn versions(&self, product: ProductId) -> Result<Vec<CatalogItem>, NodeError> {
+        self.ask(|reply| Command::Versions { product, reply })
+            .await?
+    }
+
+    /// Peers that announce a copy of the product's current bytes (this
+    /// node included when it holds one), from the DHT.
+    pub async fn providers(&self, product: ProductId) -> Result<Vec<String>, NodeError> {
+        self.ask(|reply| Command::Providers { product, reply })
+            .await
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &MetricsRegistry {
+        &self.metrics
     }
 
     /// The node's status.

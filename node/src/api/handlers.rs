@@ -1,4 +1,8 @@
 //! Route handlers: HTTP in, [`NodeHandle`](crate::NodeHandle) calls, JSON out.
+//!
+//! Each handler carries its OpenAPI description (`#[utoipa::path]`); the
+//! router registers handlers only through `utoipa_axum::routes!`, so the
+//! document at `/openapi.json` lists exactly the routes the server answers.
 
 use std::path::PathBuf;
 
@@ -12,10 +16,51 @@ use mesh_protocol::{CatalogItem, ProductId, SignedDescriptor};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+use super::schemas::{BinaryDoc, CatalogItemDoc, ErrorDoc, ProductDraftDoc, SignedDescriptorDoc};
 use super::{ApiError, ApiState, MAX_TRACKED_FETCHES};
 use crate::draft::ProductDraft;
 use crate::fetch::{FetchProgress, FetchState};
 use crate::node::{PublishReceipt, Status};
+use crate::peers::PeerInfo;
+
+/// Liveness.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    ok: bool,
+}
+
+#[utoipa::path(get, path = "/health", tag = "node", security(()),
+    responses((status = 200, description = "The API is up; no token needed", body = Health)))]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health { ok: true })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "node",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+pub(super) async fn openapi(State(s): State<ApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let doc = s.openapi.get().cloned().unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc,
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, description = "Prometheus text format: meshd_* and libp2p_* metrics",
+        content_type = "application/openmetrics-text")))]
+pub(super) async fn metrics(State(s): State<ApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.handle.metrics().encode(),
+    )
+        .into_response()
+}
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -24,21 +69,42 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "node",
+    responses((status = 200, body = Status), (status = 401, body = ErrorDoc)))]
 pub(super) async fn status(State(s): State<ApiState>) -> ApiResult<Status> {
     Ok(Json(s.handle.status().await?))
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(get, path = "/v1/peers", tag = "node",
+    responses((status = 200, description = "Connected peers", body = Vec<PeerInfo>),
+        (status = 401, body = ErrorDoc)))]
+pub(super) async fn peers(State(s): State<ApiState>) -> ApiResult<Vec<PeerInfo>> {
+    Ok(Json(s.handle.peers().await?))
+}
+
+/// Product search filters; all optional, all must match.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ProductQuery {
+    /// Owning domain id (32 hex digits).
     domain: Option<String>,
+    /// Owning domain name.
     domain_name: Option<String>,
+    /// A tag the product carries.
     tag: Option<String>,
+    /// A field classification the schema contains (public, internal,
+    /// confidential, pii).
     classification: Option<String>,
+    /// Words that must all appear in name, title, description or tags.
     text: Option<String>,
+    /// Include deprecated products.
     #[serde(default)]
     include_deprecated: bool,
 }
 
+#[utoipa::path(get, path = "/v1/products", tag = "products", params(ProductQuery),
+    responses((status = 200, description = "Matching products, current versions",
+        body = Vec<SignedDescriptorDoc>), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn products(
     State(s): State<ApiState>,
     Query(q): Query<ProductQuery>,
@@ -72,29 +138,125 @@ pub(super) async fn products(
     Ok(Json(s.handle.query(query).await?))
 }
 
+fn product_id(domain: &str, name: &str) -> Result<ProductId, ApiError> {
+    format!("{domain}/{name}")
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("product id: {e}")))
+}
+
+fn unknown_product(product: &ProductId) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "unknown_product",
+        format!("unknown product {product}; list products with `mesh list`"),
+    )
+}
+
+/// Which version of a product.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct VersionQuery {
+    /// A version this node still keeps (default: the current one).
+    version: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/products/{domain}/{name}", tag = "products",
+    params(("domain" = String, Path, description = "Owning domain id"),
+        ("name" = String, Path, description = "Product name"), VersionQuery),
+    responses((status = 200, description = "The product's catalog item", body = CatalogItemDoc),
+        (status = 404, description = "unknown_product or unknown_version", body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn product(
     State(s): State<ApiState>,
     Path((domain, name)): Path<(String, String)>,
+    Query(q): Query<VersionQuery>,
 ) -> ApiResult<CatalogItem> {
-    let product: ProductId = format!("{domain}/{name}")
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("product id: {e}")))?;
-    match s.handle.get(product.clone()).await? {
-        Some(item) => Ok(Json(item)),
-        None => Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "unknown_product",
-            format!("unknown product {product}; list products with `mesh list`"),
-        )),
+    let product = product_id(&domain, &name)?;
+    let Some(current) = s.handle.get(product.clone()).await? else {
+        return Err(unknown_product(&product));
+    };
+    match q.version {
+        None => Ok(Json(current)),
+        Some(v) if v == current.version() => Ok(Json(current)),
+        Some(v) => s
+            .handle
+            .versions(product.clone())
+            .await?
+            .into_iter()
+            .find(|i| i.version() == v)
+            .map(Json)
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "unknown_version",
+                    format!(
+                        "{product} has no version {v} here (current: {}); see `mesh show {product}`",
+                        current.version()
+                    ),
+                )
+            }),
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[utoipa::path(get, path = "/v1/products/{domain}/{name}/versions", tag = "products",
+    params(("domain" = String, Path, description = "Owning domain id"),
+        ("name" = String, Path, description = "Product name")),
+    responses((status = 200, description = "Versions this node keeps, newest first", body = Vec<CatalogItemDoc>),
+        (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+pub(super) async fn versions(
+    State(s): State<ApiState>,
+    Path((domain, name)): Path<(String, String)>,
+) -> ApiResult<Vec<CatalogItem>> {
+    let product = product_id(&domain, &name)?;
+    let mut versions = s.handle.versions(product.clone()).await?;
+    if versions.is_empty() {
+        // Items taken in before history was kept still have a current one.
+        match s.handle.get(product.clone()).await? {
+            Some(current) => versions.push(current),
+            None => return Err(unknown_product(&product)),
+        }
+    }
+    Ok(Json(versions))
+}
+
+/// Who holds a product's bytes.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub(super) struct Providers {
+    /// PeerIds announcing a verified copy of the current version.
+    providers: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/products/{domain}/{name}/providers", tag = "products",
+    params(("domain" = String, Path, description = "Owning domain id"),
+        ("name" = String, Path, description = "Product name")),
+    responses((status = 200, description = "Providers found in the DHT within a few seconds", body = Providers),
+        (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+pub(super) async fn providers(
+    State(s): State<ApiState>,
+    Path((domain, name)): Path<(String, String)>,
+) -> ApiResult<Providers> {
+    let product = product_id(&domain, &name)?;
+    if s.handle.get(product.clone()).await?.is_none() {
+        return Err(unknown_product(&product));
+    }
+    Ok(Json(Providers {
+        providers: s.handle.providers(product).await?,
+    }))
+}
+
+/// A stored upload.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub(super) struct Uploaded {
+    /// Pass this to `/v1/publish`.
     upload_id: String,
+    /// Bytes received.
     size: u64,
 }
 
+#[utoipa::path(post, path = "/v1/uploads", tag = "publishing",
+    request_body(content = BinaryDoc, content_type = "application/octet-stream",
+        description = "The file's bytes, streamed"),
+    responses((status = 200, body = Uploaded), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn upload(State(s): State<ApiState>, body_in: Body) -> ApiResult<Uploaded> {
     let id = mesh_protocol::bytes::to_hex(&rand::random::<[u8; 16]>());
     let partial = s.uploads.join(format!("{id}.part"));
@@ -129,12 +291,22 @@ pub(super) async fn upload(State(s): State<ApiState>, body_in: Body) -> ApiResul
     }))
 }
 
-#[derive(Deserialize)]
+/// Publish an upload.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct PublishRequest {
+    /// From `/v1/uploads`.
     upload_id: String,
+    /// What the publisher says about the product.
+    #[schema(value_type = ProductDraftDoc)]
     draft: ProductDraft,
 }
 
+#[utoipa::path(post, path = "/v1/publish", tag = "publishing", request_body = PublishRequest,
+    responses((status = 200, body = PublishReceipt),
+        (status = 400, description = "bad_request or invalid_descriptor", body = ErrorDoc),
+        (status = 404, description = "no such upload", body = ErrorDoc),
+        (status = 409, description = "catalog_refused", body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn publish(
     State(s): State<ApiState>,
     json: Result<Json<PublishRequest>, JsonRejection>,
@@ -154,17 +326,27 @@ pub(super) async fn publish(
     Ok(Json(result?))
 }
 
-#[derive(Deserialize)]
+/// Why a product is withdrawn or deprecated.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct Reason {
+    /// Shown to consumers.
     reason: String,
+    /// Deprecation only: the product to use instead (`DOMAIN/name`).
     successor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The version a change produced.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub(super) struct Version {
+    /// The new version.
     version: u64,
 }
 
+#[utoipa::path(post, path = "/v1/products/{name}/withdraw", tag = "publishing",
+    params(("name" = String, Path, description = "One of this node's products")),
+    request_body = Reason,
+    responses((status = 200, body = Version), (status = 404, body = ErrorDoc),
+        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn withdraw(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -176,6 +358,11 @@ pub(super) async fn withdraw(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/products/{name}/deprecate", tag = "publishing",
+    params(("name" = String, Path, description = "One of this node's products")),
+    request_body = Reason,
+    responses((status = 200, body = Version), (status = 404, body = ErrorDoc),
+        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn deprecate(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -192,13 +379,24 @@ pub(super) async fn deprecate(
     }))
 }
 
-#[derive(Deserialize)]
+/// Start a fetch.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct FetchRequest {
+    /// `DOMAIN/name`.
     product: String,
+    /// Must be the current version when given.
     version: Option<u64>,
+    /// Absolute path on the node's machine for the verified file.
+    #[schema(value_type = String)]
     output: PathBuf,
 }
 
+#[utoipa::path(post, path = "/v1/fetches", tag = "fetching", request_body = FetchRequest,
+    responses((status = 200, description = "The job, already running", body = FetchProgress),
+        (status = 404, description = "unknown_product or unknown_version", body = ErrorDoc),
+        (status = 403, description = "denied", body = ErrorDoc),
+        (status = 410, description = "withdrawn", body = ErrorDoc),
+        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn start_fetch(
     State(s): State<ApiState>,
     json: Result<Json<FetchRequest>, JsonRejection>,
@@ -229,6 +427,26 @@ pub(super) async fn start_fetch(
     Ok(Json(progress))
 }
 
+#[utoipa::path(get, path = "/v1/fetches", tag = "fetching",
+    responses((status = 200, description = "Fetch jobs this API started", body = Vec<FetchProgress>),
+        (status = 401, body = ErrorDoc)))]
+pub(super) async fn list_fetches(State(s): State<ApiState>) -> ApiResult<Vec<FetchProgress>> {
+    let fetches = s
+        .fetches
+        .lock()
+        .map_err(|_| ApiError::bad_request("poisoned"))?;
+    let mut all: Vec<FetchProgress> = fetches
+        .values()
+        .map(|f| f.progress.borrow().clone())
+        .collect();
+    all.sort_by_key(|p| p.id);
+    Ok(Json(all))
+}
+
+#[utoipa::path(get, path = "/v1/fetches/{id}", tag = "fetching",
+    params(("id" = u64, Path, description = "Fetch job id")),
+    responses((status = 200, body = FetchProgress), (status = 404, body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn fetch_progress(
     State(s): State<ApiState>,
     Path(id): Path<u64>,
@@ -243,6 +461,10 @@ pub(super) async fn fetch_progress(
     }
 }
 
+#[utoipa::path(delete, path = "/v1/fetches/{id}", tag = "fetching",
+    params(("id" = u64, Path, description = "Fetch job id")),
+    responses((status = 200, description = "The job's last progress", body = FetchProgress),
+        (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn cancel_fetch(
     State(s): State<ApiState>,
     Path(id): Path<u64>,

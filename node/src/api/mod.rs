@@ -7,37 +7,51 @@
 //! Handlers only translate HTTP to [`NodeHandle`] calls; the node itself
 //! stays the single owner of its state.
 //!
+//! The routes, their parameters and bodies are in the OpenAPI document the
+//! server itself answers at `GET /openapi.json`. It is generated from the
+//! handlers: a route exists only if it was registered with its description
+//! (see [`router`]), so the document cannot drift from the server.
+//!
 //! | route | what |
 //! | --- | --- |
 //! | `GET /health` | liveness, no token |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document |
+//! | `GET /metrics` | Prometheus text format (meshd and libp2p metrics) |
 //! | `GET /v1/status` | node status |
+//! | `GET /v1/peers` | connected peers |
 //! | `GET /v1/products` | search: `domain`, `domain_name`, `tag`, `classification`, `text`, `include_deprecated` |
-//! | `GET /v1/products/{domain}/{name}` | one product's current catalog item |
+//! | `GET /v1/products/{domain}/{name}` | one product (`?version=V` for a kept older one) |
+//! | `GET /v1/products/{domain}/{name}/versions` | the versions this node keeps |
+//! | `GET /v1/products/{domain}/{name}/providers` | who holds its bytes (DHT) |
 //! | `POST /v1/uploads` | stream a file's bytes to the node; returns an upload id |
 //! | `POST /v1/publish` | `{upload_id, draft}`: publish an upload as a product |
 //! | `POST /v1/products/{name}/withdraw` | `{reason}` |
 //! | `POST /v1/products/{name}/deprecate` | `{reason, successor?}` |
-//! | `POST /v1/fetches` | `{product, version?, output}`: start a fetch |
-//! | `GET /v1/fetches/{id}` | a fetch's progress |
-//! | `DELETE /v1/fetches/{id}` | cancel a fetch |
+//! | `POST /v1/fetches`, `GET /v1/fetches` | start a fetch `{product, version?, output}`; list them |
+//! | `GET /v1/fetches/{id}`, `DELETE /v1/fetches/{id}` | a fetch's progress; cancel it |
 
 pub mod client;
 mod error;
 mod handlers;
+mod schemas;
 pub mod token;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 pub use error::ApiError;
+pub(crate) use schemas::ProductIdDoc;
+use schemas::TokenAuth;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::fetch::{FetchHandle, FetchId};
 use crate::node::NodeHandle;
@@ -52,6 +66,7 @@ pub struct ApiState {
     token: Arc<String>,
     uploads: PathBuf,
     fetches: Arc<Mutex<HashMap<FetchId, FetchHandle>>>,
+    openapi: Arc<OnceLock<String>>,
 }
 
 impl ApiState {
@@ -67,37 +82,66 @@ impl ApiState {
             token: Arc::new(token),
             uploads,
             fetches: Arc::new(Mutex::new(HashMap::new())),
+            openapi: Arc::new(OnceLock::new()),
         })
     }
 }
 
-/// The API's routes.
+/// The document's fixed parts; the paths come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "meshd local API",
+        description = "The local API of a meshd node: status, products, publishing and fetching. Loopback only; every route but /health needs `Authorization: Bearer TOKEN` with the token from DATA_DIR/api.token. Errors are JSON `{code, message}`."
+    ),
+    modifiers(&TokenAuth),
+    tags(
+        (name = "node", description = "The node itself"),
+        (name = "products", description = "The catalog"),
+        (name = "publishing", description = "This domain's products"),
+        (name = "fetching", description = "Fetch jobs")
+    )
+)]
+struct ApiDoc;
+
+/// The API's routes and their OpenAPI document, built together.
+pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let guarded = OpenApiRouter::<ApiState>::new()
+        .routes(routes!(handlers::openapi))
+        .routes(routes!(handlers::metrics))
+        .routes(routes!(handlers::status))
+        .routes(routes!(handlers::peers))
+        .routes(routes!(handlers::products))
+        .routes(routes!(handlers::product))
+        .routes(routes!(handlers::versions))
+        .routes(routes!(handlers::providers))
+        .routes(routes!(handlers::upload))
+        .routes(routes!(handlers::publish))
+        .routes(routes!(handlers::withdraw))
+        .routes(routes!(handlers::deprecate))
+        .routes(routes!(handlers::start_fetch, handlers::list_fetches))
+        .routes(routes!(handlers::fetch_progress, handlers::cancel_fetch));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::health))
+        .merge(guarded)
+        .split_for_parts()
+}
+
+/// The API's routes, with the token check on all but `/health`.
 pub fn router(state: ApiState) -> Router {
-    let v1 = Router::new()
-        .route("/v1/status", get(handlers::status))
-        .route("/v1/products", get(handlers::products))
-        .route("/v1/products/{domain}/{name}", get(handlers::product))
-        .route("/v1/uploads", post(handlers::upload))
-        .route("/v1/publish", post(handlers::publish))
-        .route("/v1/products/{name}/withdraw", post(handlers::withdraw))
-        .route("/v1/products/{name}/deprecate", post(handlers::deprecate))
-        .route("/v1/fetches", post(handlers::start_fetch))
-        .route(
-            "/v1/fetches/{id}",
-            get(handlers::fetch_progress).delete(handlers::cancel_fetch),
-        )
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route(
-            "/health",
-            get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
-        )
-        .merge(v1)
+    let (routes, doc) = routes();
+    let _ = state.openapi.set(doc.to_json().unwrap_or_default());
+    let guard = middleware::from_fn_with_state(state.clone(), require_token);
+    routes
+        .layer(guard)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }
 
 async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
     let given = request
         .headers()
         .get(AUTHORIZATION)

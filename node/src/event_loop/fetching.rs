@@ -236,6 +236,7 @@ impl EventLoop {
             &encoding::to_bytes(&job.record),
         );
         let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+        self.metrics.fetch_ended("failed");
         end_job(job, FetchState::Failed, &Err(error));
     }
 
@@ -270,6 +271,7 @@ impl EventLoop {
                 &encoding::to_bytes(&job.record),
             );
             let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+            self.metrics.fetch_ended("cancelled");
             end_job(job, FetchState::Cancelled, &Err(FetchError::Cancelled));
         }
     }
@@ -491,6 +493,7 @@ impl EventLoop {
                 if manifest.verify_chunk(index, &bytes.0).is_err() {
                     warn!(%peer, index, "provider served a corrupted chunk; dropping it");
                     job.progress.bad_chunks += 1;
+                    self.metrics.bad_chunk();
                     job.bad.insert(peer);
                     job.progress.bad_providers = job.bad.iter().map(ToString::to_string).collect();
                     job.providers.remove(&peer);
@@ -521,6 +524,7 @@ impl EventLoop {
                         .entry(peer.to_string())
                         .or_default() += 1;
                     job.progress.bytes_done += bytes.0.len() as u64;
+                    self.metrics.fetched(bytes.0.len());
                     job.progress.rate_bytes_per_s = rate(job.progress.bytes_done, job.started);
                 }
             }
@@ -648,6 +652,7 @@ impl EventLoop {
         job.progress.bytes_done = job.progress.bytes_total;
         job.progress.chunks_done = job.progress.chunks_total;
         job.progress.state = FetchState::Done;
+        self.metrics.fetch_ended("done");
         let mut answers = Vec::new();
         for (reply, output) in std::mem::take(&mut job.replies) {
             let result = self

@@ -19,9 +19,10 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, QueryResult, Record, RecordKey};
+use libp2p::metrics::Recorder;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, ping, tcp, yamux};
 use mesh_protocol::catalog::{Catalog, CatalogLimits, Merge, MergeError};
 use mesh_protocol::descriptor::{AccessMode, Deprecation, Withdrawal};
 use mesh_protocol::wire::{
@@ -38,9 +39,11 @@ use crate::blobs::Blobs;
 use crate::clock::now;
 use crate::config::Config;
 use crate::identity::Identity;
+use crate::metrics::MeshMetrics;
 use crate::network::MeshBehaviour;
 use crate::network::behaviour::{MeshBehaviourEvent, catalog_topic};
-use crate::node::{Command, Counters, NodeError, NodeEvent, PublishReceipt, Status};
+use crate::node::{Command, NodeError, NodeEvent, PublishReceipt, Status};
+use crate::peers::PeerTable;
 use crate::store::Store;
 
 /// File in the data directory with the running node's PeerId and addresses.
@@ -100,7 +103,10 @@ pub(crate) struct EventLoop {
     sync_received: HashMap<PeerId, usize>,
     lookups: HashMap<kad::QueryId, (ProductId, oneshot::Sender<Option<CatalogItem>>)>,
     digest_cache: Option<mesh_protocol::catalog::SyncDigest>,
-    counters: Counters,
+    metrics: MeshMetrics,
+    p2p_metrics: libp2p::metrics::Metrics,
+    peers: PeerTable,
+    provider_lookups: HashMap<kad::QueryId, ProviderLookup>,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
     provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
@@ -108,6 +114,16 @@ pub(crate) struct EventLoop {
     internal: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
 }
+
+/// A DHT query for who provides a product's bytes, asked through the API.
+struct ProviderLookup {
+    found: BTreeSet<PeerId>,
+    deadline: std::time::Instant,
+    reply: oneshot::Sender<Vec<String>>,
+}
+
+/// Longest a provider lookup runs before it answers with what it found.
+const PROVIDER_LOOKUP_TIME: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn record_key(product: &ProductId) -> RecordKey {
     RecordKey::new(&format!("meshd/product/{product}"))
@@ -122,6 +138,7 @@ impl EventLoop {
         data_dir: PathBuf,
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<NodeEvent>,
+        registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Self, NodeError> {
         let behaviour = MeshBehaviour::new(&identity.node, &config.network, &config.serve)?;
         let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
@@ -134,6 +151,7 @@ impl EventLoop {
             )
             .map_err(|e| net(&e))?
             .with_quic()
+            .with_bandwidth_metrics(registry)
             .with_behaviour(|_| behaviour)
             .map_err(|e| net(&e))?
             .with_swarm_config(|c| {
@@ -186,7 +204,10 @@ impl EventLoop {
             sync_received: HashMap::new(),
             lookups: HashMap::new(),
             digest_cache: None,
-            counters: Counters::default(),
+            metrics: MeshMetrics::register(registry),
+            p2p_metrics: libp2p::metrics::Metrics::new(registry),
+            peers: PeerTable::default(),
+            provider_lookups: HashMap::new(),
             jobs: HashMap::new(),
             next_job: 1,
             provider_queries: HashMap::new(),
@@ -229,6 +250,8 @@ impl EventLoop {
                 _ = upkeep.tick() => {
                     self.tick_fetches();
                     self.limiter.forget_idle();
+                    self.expire_provider_lookups();
+                    self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
                     // Sync with one connected peer per period, in turn, so a
@@ -333,6 +356,13 @@ impl EventLoop {
                     self.lookups.insert(id, (product, reply));
                 }
             }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peers.snapshot());
+            }
+            Command::Versions { product, reply } => {
+                let _ = reply.send(self.store.versions(&product).map_err(NodeError::from));
+            }
+            Command::Providers { product, reply } => self.lookup_providers(&product, reply),
             Command::Dial { addr, reply } => {
                 let result = self
                     .swarm
@@ -364,7 +394,7 @@ impl EventLoop {
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             peers: self.swarm.connected_peers().count(),
             catalog_size: self.catalog.len(),
-            counters: self.counters.clone(),
+            counters: self.metrics.counters(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -406,6 +436,7 @@ impl EventLoop {
         self.store.put_manifest(manifest)?;
         let item = CatalogItem::Descriptor(Signed::sign(descriptor, &self.domain));
         self.commit_own(&item)?;
+        self.metrics.published();
         info!(%product, version, size = receipt.size, "published");
         Ok(receipt)
     }
@@ -509,6 +540,7 @@ impl EventLoop {
     // ---- network --------------------------------------------------------
 
     fn handle_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        self.p2p_metrics.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -521,7 +553,16 @@ impl EventLoop {
                 num_established,
                 endpoint,
                 ..
-            } if num_established.get() == 1 => {
+            } => {
+                self.peers.connected(
+                    peer_id,
+                    endpoint.get_remote_address().clone(),
+                    endpoint.is_dialer(),
+                    now(),
+                );
+                if num_established.get() > 1 {
+                    return;
+                }
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                 self.swarm
                     .behaviour_mut()
@@ -532,15 +573,27 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
                 ..
-            } => self.emit(NodeEvent::PeerDisconnected(peer_id)),
+            } => {
+                self.peers.closed(&peer_id, num_established);
+                if num_established == 0 {
+                    self.emit(NodeEvent::PeerDisconnected(peer_id));
+                }
+            }
             SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
             _ => {}
         }
     }
 
     fn handle_behaviour_event(&mut self, event: MeshBehaviourEvent) {
+        match &event {
+            MeshBehaviourEvent::Gossipsub(e) => self.p2p_metrics.record(e),
+            MeshBehaviourEvent::Kad(e) => self.p2p_metrics.record(e),
+            MeshBehaviourEvent::Identify(e) => self.p2p_metrics.record(e),
+            MeshBehaviourEvent::Ping(e) => self.p2p_metrics.record(e),
+            _ => {}
+        }
         match event {
             MeshBehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -565,10 +618,16 @@ impl EventLoop {
                 }
             }
             MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.peers.identified(&peer_id, &info.agent_version);
                 for addr in info.listen_addrs.into_iter().take(16) {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
+            MeshBehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => self.peers.pinged(&peer, rtt),
             MeshBehaviourEvent::Kad(event) => self.handle_kad(event),
             MeshBehaviourEvent::Rr(event) => self.handle_rr(event),
             _ => {}
@@ -592,9 +651,9 @@ impl EventLoop {
             }
         };
         match verdict {
-            MessageAcceptance::Accept => self.counters.gossip_accepted += 1,
-            MessageAcceptance::Ignore => self.counters.gossip_ignored += 1,
-            MessageAcceptance::Reject => self.counters.gossip_rejected += 1,
+            MessageAcceptance::Accept => self.metrics.gossip("accepted"),
+            MessageAcceptance::Ignore => self.metrics.gossip("ignored"),
+            MessageAcceptance::Reject => self.metrics.gossip("rejected"),
         }
         verdict
     }
@@ -608,6 +667,7 @@ impl EventLoop {
             .origin
             .authorises(&source.to_bytes(), now())
             .map_err(|e| format!("origin binding: {e}"))?;
+        self.peers.bound(&source, origin_domain);
         match envelope.message {
             GossipMessage::Catalog(item) => {
                 if item.product().domain != origin_domain {
@@ -720,7 +780,14 @@ impl EventLoop {
                 step,
                 ..
             } => {
-                if let Some(&job) = self.provider_queries.get(&id) {
+                if let Some(lookup) = self.provider_lookups.get_mut(&id) {
+                    if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = &result {
+                        lookup.found.extend(providers.iter().take(64));
+                    }
+                    if step.last {
+                        self.finish_provider_lookup(id);
+                    }
+                } else if let Some(&job) = self.provider_queries.get(&id) {
                     if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
                         let local = *self.swarm.local_peer_id();
                         let peers = providers.into_iter().filter(|p| *p != local).collect();
@@ -763,6 +830,58 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Asks the DHT who holds the current version's bytes; answers when the
+    /// query ends or after [`PROVIDER_LOOKUP_TIME`]. This node counts when it
+    /// holds a copy itself.
+    fn lookup_providers(&mut self, product: &ProductId, reply: oneshot::Sender<Vec<String>>) {
+        let Some(CatalogItem::Descriptor(d)) = self.catalog.get(product) else {
+            let _ = reply.send(Vec::new());
+            return;
+        };
+        let hash = d.value.content.manifest_hash;
+        let mut found = BTreeSet::new();
+        if self.blobs.has(&hash) {
+            found.insert(*self.swarm.local_peer_id());
+        }
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(fetching::provider_key(&hash));
+        self.provider_lookups.insert(
+            id,
+            ProviderLookup {
+                found,
+                deadline: std::time::Instant::now() + PROVIDER_LOOKUP_TIME,
+                reply,
+            },
+        );
+    }
+
+    fn finish_provider_lookup(&mut self, id: kad::QueryId) {
+        if let Some(lookup) = self.provider_lookups.remove(&id) {
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.finish();
+            }
+            let _ = lookup
+                .reply
+                .send(lookup.found.iter().map(ToString::to_string).collect());
+        }
+    }
+
+    fn expire_provider_lookups(&mut self) {
+        let now = std::time::Instant::now();
+        let due: Vec<kad::QueryId> = self
+            .provider_lookups
+            .iter()
+            .filter(|(_, l)| l.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.finish_provider_lookup(id);
         }
     }
 
@@ -865,12 +984,12 @@ impl EventLoop {
                         Ok(true) => taken += 1,
                         Ok(false) | Err(MergeError::Stale { .. } | MergeError::Full(_)) => {}
                         Err(e) => {
-                            self.counters.sync_rejected += 1;
+                            self.metrics.sync_items("rejected", 1);
                             warn!(%peer, error = %e, "sync item rejected");
                         }
                     }
                 }
-                self.counters.sync_items += taken as u64;
+                self.metrics.sync_items("accepted", taken as u64);
                 *self.sync_received.entry(peer).or_default() += taken;
                 let still_pending = self
                     .pending
@@ -960,12 +1079,20 @@ impl EventLoop {
             _ => 1,
         };
         if !self.limiter.admit_cost(peer, cost) {
-            self.counters.requests_refused_busy += 1;
+            self.metrics.busy();
             return Response::error(
                 ErrorCode::Busy,
                 "request rate over this node's per-peer limit; retry later",
             );
         }
+        self.metrics.request(match &frame.request {
+            Request::CatalogDigest(_) => "catalog_digest",
+            Request::CatalogFetch(_) => "catalog_fetch",
+            Request::GetDescriptor { .. } => "descriptor",
+            Request::GetManifest { .. } => "manifest",
+            Request::GetChunk { .. } => "chunk",
+            Request::GovernanceCatchUp { .. } => "governance",
+        });
         match frame.request {
             Request::CatalogDigest(digest) => {
                 if digest.buckets.len() != mesh_protocol::catalog::SYNC_BUCKETS {
@@ -1028,6 +1155,7 @@ impl EventLoop {
                     // Verified again before it leaves: the local copy may be
                     // damaged (bit rot, or someone editing a linked output).
                     Ok(bytes) if m.verify_chunk(index, &bytes).is_ok() => {
+                        self.metrics.served(bytes.len());
                         Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes))
                     }
                     Ok(_) => {

@@ -1,0 +1,186 @@
+//! Prometheus metrics of a node: libp2p's own (connections, bandwidth,
+//! gossipsub, Kademlia, identify, ping) and meshd's (gossip verdicts, sync,
+//! serving, fetching), in one registry that the API encodes at `/metrics`.
+//!
+//! The mesh counters here are the single source of truth: the JSON status
+//! ([`Counters`]) is read off them, so the two views never disagree.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::node::Counters;
+
+/// A label with one value, e.g. `verdict="accepted"`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Verdict {
+    verdict: &'static str,
+}
+
+/// A label naming a kind of request or outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Kind {
+    kind: &'static str,
+}
+
+/// The node's own metrics. Cheap to clone: every metric is shared.
+#[derive(Clone, Default)]
+pub(crate) struct MeshMetrics {
+    gossip: Family<Verdict, Counter>,
+    sync_items: Family<Verdict, Counter>,
+    requests: Family<Kind, Counter>,
+    requests_busy: Counter,
+    served_bytes: Counter,
+    fetched_bytes: Counter,
+    fetched_chunks: Counter,
+    bad_chunks: Counter,
+    fetches: Family<Verdict, Counter>,
+    publishes: Counter,
+    catalog_products: Gauge,
+    connected_peers: Gauge,
+    active_fetches: Gauge,
+}
+
+impl MeshMetrics {
+    /// Registers the metrics under `meshd_`.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("meshd");
+        r.register(
+            "gossip_messages",
+            "Gossip messages by validation verdict",
+            m.gossip.clone(),
+        );
+        r.register(
+            "sync_items",
+            "Catalog items received through sync, by verdict",
+            m.sync_items.clone(),
+        );
+        r.register(
+            "requests_answered",
+            "Data-protocol requests answered, by kind",
+            m.requests.clone(),
+        );
+        r.register(
+            "requests_refused_busy",
+            "Requests answered busy because a peer was over its rate",
+            m.requests_busy.clone(),
+        );
+        r.register(
+            "served_bytes",
+            "Chunk bytes served to peers",
+            m.served_bytes.clone(),
+        );
+        r.register(
+            "fetched_bytes",
+            "Verified chunk bytes fetched from peers",
+            m.fetched_bytes.clone(),
+        );
+        r.register(
+            "fetched_chunks",
+            "Verified chunks fetched from peers",
+            m.fetched_chunks.clone(),
+        );
+        r.register(
+            "bad_chunks",
+            "Chunks that failed verification",
+            m.bad_chunks.clone(),
+        );
+        r.register("fetches", "Fetch jobs ended, by result", m.fetches.clone());
+        r.register("publishes", "Products published", m.publishes.clone());
+        r.register(
+            "catalog_products",
+            "Products in the catalog",
+            m.catalog_products.clone(),
+        );
+        r.register(
+            "connected_peers",
+            "Peers with an open connection",
+            m.connected_peers.clone(),
+        );
+        r.register(
+            "active_fetches",
+            "Fetch jobs running",
+            m.active_fetches.clone(),
+        );
+        m
+    }
+
+    pub(crate) fn gossip(&self, verdict: &'static str) {
+        self.gossip.get_or_create(&Verdict { verdict }).inc();
+    }
+
+    pub(crate) fn sync_items(&self, verdict: &'static str, n: u64) {
+        self.sync_items
+            .get_or_create(&Verdict { verdict })
+            .inc_by(n);
+    }
+
+    pub(crate) fn request(&self, kind: &'static str) {
+        self.requests.get_or_create(&Kind { kind }).inc();
+    }
+
+    pub(crate) fn busy(&self) {
+        self.requests_busy.inc();
+    }
+
+    pub(crate) fn served(&self, bytes: usize) {
+        self.served_bytes.inc_by(bytes as u64);
+    }
+
+    pub(crate) fn fetched(&self, bytes: usize) {
+        self.fetched_chunks.inc();
+        self.fetched_bytes.inc_by(bytes as u64);
+    }
+
+    pub(crate) fn bad_chunk(&self) {
+        self.bad_chunks.inc();
+    }
+
+    pub(crate) fn fetch_ended(&self, verdict: &'static str) {
+        self.fetches.get_or_create(&Verdict { verdict }).inc();
+    }
+
+    pub(crate) fn published(&self) {
+        self.publishes.inc();
+    }
+
+    pub(crate) fn gauges(&self, products: usize, peers: usize, fetches: usize) {
+        let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.catalog_products.set(to_i64(products));
+        self.connected_peers.set(to_i64(peers));
+        self.active_fetches.set(to_i64(fetches));
+    }
+
+    /// The status view of the counters.
+    pub(crate) fn counters(&self) -> Counters {
+        let gossip = |verdict| self.gossip.get_or_create(&Verdict { verdict }).get();
+        let sync = |verdict| self.sync_items.get_or_create(&Verdict { verdict }).get();
+        Counters {
+            gossip_accepted: gossip("accepted"),
+            gossip_rejected: gossip("rejected"),
+            gossip_ignored: gossip("ignored"),
+            sync_items: sync("accepted"),
+            sync_rejected: sync("rejected"),
+            requests_refused_busy: self.requests_busy.get(),
+        }
+    }
+}
+
+/// The registry, shared read-only once the node has started.
+#[derive(Clone)]
+pub struct MetricsRegistry(pub(crate) Arc<Registry>);
+
+impl MetricsRegistry {
+    /// The metrics in Prometheus text format (OpenMetrics 1.0).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.0);
+        out
+    }
+}
