@@ -10,6 +10,7 @@
 //! - [`api`]: the local HTTP API (axum, loopback, bearer token) and a
 //!   minimal client for it.
 //! - [`config`]: the TOML config, its defaults and checks.
+//! - [`daemon`]: what `meshd run` runs (store, node, API) as one call.
 //! - [`identity`]: domain key, node key and binding files.
 //! - [`store`]: the [`store::Store`] trait, RocksDB and in-memory stores.
 //! - [`blobs`]: content files, named by manifest hash.
@@ -26,6 +27,7 @@ pub mod api;
 pub mod blobs;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod draft;
 pub mod event_loop;
 pub mod fetch;

@@ -9,11 +9,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
-use mesh_node::config::{CONFIG_FILE, Config, template};
-use mesh_node::{NodeOptions, identity};
+use mesh_node::config::Config;
+use mesh_node::daemon;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -61,23 +60,8 @@ enum Command {
     },
 }
 
-fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MESH_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/share/meshd")
-}
-
 fn init(dir: &Path, domain: &str) -> anyhow::Result<()> {
-    let identity = identity::init(dir, domain)?;
-    mesh_node::api::token::ensure(dir)
-        .with_context(|| format!("cannot write the API token in {}", dir.display()))?;
-    let config_path = dir.join(CONFIG_FILE);
-    if !config_path.exists() {
-        std::fs::write(&config_path, template(domain))
-            .with_context(|| format!("cannot write {}", config_path.display()))?;
-    }
+    let identity = daemon::init(dir, domain)?;
     tracing::info!(
         data_dir = %dir.display(),
         domain = %identity.domain_name,
@@ -105,7 +89,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init { data_dir, domain } => {
-            init(&data_dir.unwrap_or_else(default_data_dir), &domain)
+            init(&data_dir.unwrap_or_else(daemon::default_data_dir), &domain)
         }
         Command::Run {
             data_dir,
@@ -116,11 +100,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             api,
             network_id,
         } => {
-            let dir = data_dir.unwrap_or_else(default_data_dir);
-            let empty = !dir.join(identity::DOMAIN_KEY_FILE).exists()
-                && !dir.join(identity::NODE_KEY_FILE).exists()
-                && !dir.join(identity::DOMAIN_FILE).exists();
-            if empty {
+            let dir = data_dir.unwrap_or_else(daemon::default_data_dir);
+            if daemon::is_uninitialised(&dir) {
                 init(&dir, &domain)?;
             }
             let mut config = Config::load(&dir)?;
@@ -137,35 +118,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(id) = network_id {
                 config.network.network_id = id;
             }
-            // The store first: it holds the data directory's lock, so a
-            // second daemon on the same directory is refused before it
-            // touches anything else.
-            let store = mesh_node::store::RocksStore::open(&dir.join("db"))?;
-            let listener = mesh_node::api::bind(config.api.listen)
-                .await
-                .with_context(|| format!("cannot serve the API on {}", config.api.listen))?;
-            config.api.listen = listener.local_addr()?;
-            let node = mesh_node::start(NodeOptions {
-                data_dir: dir.clone(),
-                config,
-                store: Some(std::sync::Arc::new(store)),
-            })
-            .await?;
-            let state = mesh_node::api::ApiState::new(node.handle.clone(), &dir)?;
-            let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-            let api = tokio::spawn(mesh_node::api::serve(listener, state, async {
-                let _ = api_stopped.await;
-            }));
-            let mut task = node.task;
+            let mut running = daemon::launch(&dir, config).await?;
             tokio::select! {
-                result = &mut task => return Ok(result??),
+                result = &mut running.task => return Ok(result??),
                 signal = wait_for_signal() => signal?,
             }
             tracing::info!("signal received");
-            let _ = stop_api.send(());
-            node.handle.shutdown().await;
-            task.await??;
-            let _ = api.await;
+            running.stop().await?;
             Ok(())
         }
     }

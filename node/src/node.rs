@@ -282,13 +282,15 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let peer_id = identity.node.public().to_peer_id();
     let mut registry = prometheus_client::registry::Registry::default();
     let event_loop = EventLoop::new(
-        identity,
-        options.config,
-        store,
-        blobs.clone(),
-        data_dir,
-        commands_rx,
-        events_tx.clone(),
+        crate::event_loop::Parts {
+            identity,
+            config: options.config,
+            store,
+            blobs: blobs.clone(),
+            data_dir,
+            commands: commands_rx,
+            events: events_tx.clone(),
+        },
         &mut registry,
     )?;
     let events = events_tx.subscribe();

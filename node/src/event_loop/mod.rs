@@ -84,6 +84,17 @@ enum Pending {
     Chunk(crate::fetch::FetchId, u32),
 }
 
+/// What a node is made of, handed to [`EventLoop::new`].
+pub(crate) struct Parts {
+    pub(crate) identity: Identity,
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: Blobs,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+}
+
 /// The swarm task.
 pub(crate) struct EventLoop {
     swarm: Swarm<MeshBehaviour>,
@@ -131,15 +142,18 @@ fn record_key(product: &ProductId) -> RecordKey {
 
 impl EventLoop {
     pub(crate) fn new(
-        identity: Identity,
-        config: Config,
-        store: Arc<dyn Store>,
-        blobs: Blobs,
-        data_dir: PathBuf,
-        commands: mpsc::Receiver<Command>,
-        events: broadcast::Sender<NodeEvent>,
+        parts: Parts,
         registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Self, NodeError> {
+        let Parts {
+            identity,
+            config,
+            store,
+            blobs,
+            data_dir,
+            commands,
+            events,
+        } = parts;
         let behaviour = MeshBehaviour::new(&identity.node, &config.network, &config.serve)?;
         let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity.node.clone())

@@ -1,0 +1,192 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::product_ref::ProductRef;
+
+/// Exit codes, shown in `mesh --help`.
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 operational failure (no node, wrong token, unknown product, failed fetch), 2 usage error (bad arguments, missing or invalid input file).
+
+The node is found from --data-dir (its node-info.json and api.token), or from MESH_API and MESH_TOKEN.";
+
+/// `mesh`: publish, find and fetch data products on a meshd data mesh.
+#[derive(Parser, Debug)]
+#[command(name = "mesh", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print JSON for scripts instead of tables and text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the node.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Data directory of the node to talk to (default: $MESH_DATA_DIR or
+    /// ~/.local/share/meshd).
+    #[arg(long, global = true, env = "MESH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API address of the node, e.g. 127.0.0.1:7420 (overrides the data
+    /// directory's).
+    #[arg(long, global = true, env = "MESH_API")]
+    pub api: Option<String>,
+    /// API token (overrides the data directory's api.token).
+    #[arg(long, global = true, env = "MESH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The node: domain, PeerId, addresses, peers, catalog size, version.
+    Status,
+    /// Connected peers.
+    Peers,
+    /// Publish a file as a data product of this node's domain.
+    Publish(PublishArgs),
+    /// Write a product's descriptor as ODPS (and its schema as ODCS).
+    Export(ExportArgs),
+    /// List and search the catalog.
+    List(ListArgs),
+    /// One product: descriptor, signature, versions, providers.
+    Show(ShowArgs),
+    /// Fetch a product's bytes, verified, to a file.
+    Fetch(FetchArgs),
+    /// Withdraw one of this domain's products.
+    Withdraw(WithdrawArgs),
+    /// Mark one of this domain's products deprecated.
+    Deprecate(DeprecateArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Start three nodes on loopback, publish on one, fetch on another.
+    Demo(DemoArgs),
+}
+
+/// `mesh publish`.
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// The file to publish.
+    pub file: PathBuf,
+    /// Product name within the domain (letters, digits, `-`, `_`, `.`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Descriptor: meshd YAML, or an ODPS v1.0.0 product file.
+    #[arg(long)]
+    pub descriptor: Option<PathBuf>,
+    /// ODCS v3 contract: schema, quality rules and SLA.
+    #[arg(long)]
+    pub contract: Option<PathBuf>,
+    /// Title (default: the name).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Format: csv, jsonl, json, parquet, avro, arrow or another name
+    /// (default: from the file's extension).
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `mesh export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// Where to write the ODPS document (`.json` for JSON, else YAML).
+    #[arg(long)]
+    pub odps: PathBuf,
+    /// Where to write the ODCS contract.
+    #[arg(long)]
+    pub odcs: Option<PathBuf>,
+}
+
+/// `mesh list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this domain (name or id).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only products with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only products with a field of this classification.
+    #[arg(long)]
+    pub classification: Option<String>,
+    /// Words that must all appear in name, title, description or tags.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Include deprecated products.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `mesh show`.
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// An earlier version the node still keeps.
+    #[arg(long)]
+    pub version: Option<u64>,
+}
+
+/// `mesh fetch`.
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// Only if this is the current version.
+    #[arg(long)]
+    pub version: Option<u64>,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `mesh withdraw`.
+#[derive(Args, Debug)]
+pub struct WithdrawArgs {
+    /// NAME or DOMAIN/NAME of one of this node's products.
+    pub product: String,
+    /// Why, shown to consumers.
+    #[arg(long, default_value = "withdrawn by its owner")]
+    pub reason: String,
+}
+
+/// `mesh deprecate`.
+#[derive(Args, Debug)]
+pub struct DeprecateArgs {
+    /// NAME or DOMAIN/NAME of one of this node's products.
+    pub product: String,
+    /// Why, shown to consumers.
+    #[arg(long)]
+    pub reason: String,
+    /// The product to use instead (DOMAIN/NAME).
+    #[arg(long)]
+    pub successor: Option<ProductRef>,
+}
+
+/// `mesh demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Size of the sample product in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub bytes: u64,
+    /// Keep the temporary data directories (their paths are printed).
+    #[arg(long)]
+    pub keep: bool,
+}

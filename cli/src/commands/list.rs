@@ -1,0 +1,108 @@
+//! `mesh list`: search the catalog.
+
+use mesh_protocol::{DomainId, SignedDescriptor};
+use serde::Serialize;
+
+use crate::args::ListArgs;
+use crate::connect::{Api, encode_query};
+use crate::error::CliResult;
+use crate::output;
+
+/// One product in `mesh list --json`.
+#[derive(Serialize)]
+pub(crate) struct Summary {
+    /// `DOMAINID/name`.
+    product: String,
+    domain_id: String,
+    domain_name: String,
+    name: String,
+    version: u64,
+    title: String,
+    format: String,
+    size: u64,
+    tags: Vec<String>,
+    deprecated: bool,
+    manifest_hash: String,
+}
+
+impl Summary {
+    pub(crate) fn of(d: &SignedDescriptor) -> Self {
+        let d = &d.value;
+        Self {
+            product: d.id.to_string(),
+            domain_id: d.id.domain.to_string(),
+            domain_name: d.domain_name.clone(),
+            name: d.id.name.clone(),
+            version: d.version,
+            title: d.title.clone(),
+            format: d.format.to_string(),
+            size: d.content.size,
+            tags: d.tags.iter().cloned().collect(),
+            deprecated: d.deprecation.is_some(),
+            manifest_hash: d.content.manifest_hash.to_string(),
+        }
+    }
+}
+
+pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
+    let mut query = Vec::new();
+    if let Some(domain) = &args.domain {
+        let key = if domain.parse::<DomainId>().is_ok() {
+            "domain"
+        } else {
+            "domain_name"
+        };
+        query.push(format!("{key}={}", encode_query(domain)));
+    }
+    for (key, value) in [
+        ("tag", &args.tag),
+        ("classification", &args.classification),
+        ("text", &args.text),
+    ] {
+        if let Some(v) = value {
+            query.push(format!("{key}={}", encode_query(v)));
+        }
+    }
+    if args.all {
+        query.push("include_deprecated=true".into());
+    }
+    let path = if query.is_empty() {
+        "/v1/products".to_owned()
+    } else {
+        format!("/v1/products?{}", query.join("&"))
+    };
+    let found: Vec<SignedDescriptor> = api.get(&path)?;
+    let summaries: Vec<Summary> = found.iter().map(Summary::of).collect();
+    if json {
+        return output::json(&summaries);
+    }
+    if summaries.is_empty() {
+        println!("no products match; `mesh list` with no filters shows the whole catalog");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            vec![
+                format!("{}/{}", s.domain_name, s.name),
+                s.version.to_string(),
+                s.format.clone(),
+                output::bytes(s.size),
+                if s.deprecated {
+                    "deprecated".into()
+                } else {
+                    "active".into()
+                },
+                s.title.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(
+            &["PRODUCT", "VERSION", "FORMAT", "SIZE", "STATUS", "TITLE"],
+            &rows
+        )
+    );
+    Ok(())
+}

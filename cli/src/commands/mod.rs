@@ -1,0 +1,41 @@
+//! One module per command; each takes the parsed arguments, talks to the
+//! node through [`Api`](crate::connect::Api) and prints text or JSON.
+
+mod completions;
+mod demo;
+mod fetch;
+mod lifecycle;
+mod list;
+mod node;
+mod publish;
+mod show;
+
+use crate::args::{Cli, Command};
+use crate::connect::Target;
+use crate::error::CliResult;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> CliResult<()> {
+    let target = Target {
+        data_dir: cli.target.data_dir,
+        api: cli.target.api,
+        token: cli.target.token,
+    };
+    let json = cli.json;
+    match cli.command {
+        Command::Completions { shell } => {
+            completions::run(shell);
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(&args, json),
+        Command::Status => node::status(&target.connect()?, json),
+        Command::Peers => node::peers(&target.connect()?, json),
+        Command::Publish(args) => publish::run(&target.connect()?, &args, json),
+        Command::Export(args) => publish::export(&target.connect()?, &args, json),
+        Command::List(args) => list::run(&target.connect()?, &args, json),
+        Command::Show(args) => show::run(&target.connect()?, &args, json),
+        Command::Fetch(args) => fetch::run(&target.connect()?, &args, json),
+        Command::Withdraw(args) => lifecycle::withdraw(&target.connect()?, &args, json),
+        Command::Deprecate(args) => lifecycle::deprecate(&target.connect()?, &args, json),
+    }
+}

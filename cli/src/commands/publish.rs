@@ -1,0 +1,195 @@
+//! `mesh publish` and `mesh export`: descriptors in, descriptors out.
+//!
+//! Publish assembles a draft from a descriptor file (meshd YAML or ODPS), a
+//! contract (ODCS) and flags, streams the file to the node and publishes
+//! it. Every standards field that meshd cannot carry is printed as a note
+//! (and listed in `--json` output); nothing is dropped silently.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use mesh_node::draft::ProductDraft;
+use mesh_node::node::{PublishReceipt, Status};
+use mesh_protocol::CatalogItem;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::args::{ExportArgs, PublishArgs};
+use crate::connect::Api;
+use crate::draft_parts::DraftParts;
+use crate::error::{CliError, CliResult};
+use crate::standards::{self, Note};
+use crate::{mesh_yaml, output, product_ref};
+
+#[derive(Deserialize)]
+struct Uploaded {
+    upload_id: String,
+}
+
+fn read(path: &Path, what: &str) -> CliResult<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// The draft and the notes, from files and flags; checks everything before
+/// anything is sent.
+pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, Vec<Note>)> {
+    let mut parts = DraftParts::default();
+    let mut notes = Vec::new();
+    if let Some(path) = &args.descriptor {
+        let text = read(path, "descriptor")?;
+        let origin = path.display().to_string();
+        let doc = standards::parse(&text, &origin)?;
+        match standards::kind(&doc) {
+            Some("DataProduct") => standards::odps::import(&doc, &origin, &mut parts, &mut notes)?,
+            Some("DataContract") => {
+                return Err(CliError::usage(format!(
+                    "{origin} is an ODCS contract; give it with --contract"
+                )));
+            }
+            _ => mesh_yaml::import(&text, &origin, &mut parts)?,
+        }
+    }
+    if let Some(path) = &args.contract {
+        let text = read(path, "contract")?;
+        let origin = path.display().to_string();
+        let doc = standards::parse(&text, &origin)?;
+        if standards::kind(&doc) != Some("DataContract") {
+            return Err(CliError::usage(format!(
+                "invalid ODCS file {origin}: kind must be DataContract"
+            )));
+        }
+        standards::odcs::import(&doc, &origin, &mut parts, &mut notes)?;
+    }
+    if let Some(name) = &args.name {
+        parts.name = Some(name.clone());
+    }
+    if let Some(title) = &args.title {
+        parts.title = Some(title.clone());
+    }
+    if let Some(description) = &args.description {
+        parts.description = Some(description.clone());
+    }
+    parts.tags.extend(args.tags.iter().cloned());
+    if let Some(format) = &args.format {
+        parts.format = Some(
+            format
+                .parse()
+                .map_err(|e| CliError::usage(format!("--format {format}: {e}")))?,
+        );
+    }
+    let draft = parts.clone().into_draft(&args.file)?;
+    Ok((draft, parts, notes))
+}
+
+pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
+    let meta = std::fs::metadata(&args.file)
+        .map_err(|e| CliError::usage(format!("cannot publish {}: {e}", args.file.display())))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(format!(
+            "cannot publish {}: not a regular file",
+            args.file.display()
+        )));
+    }
+    let (draft, parts, mut notes) = draft(args)?;
+    let status: Status = api.get("/v1/status")?;
+    if let Some(claimed) = &parts.claimed_domain
+        && *claimed != status.domain_name
+    {
+        notes.push(Note {
+            standard: "ODPS",
+            field: "domain".into(),
+            reason: format!(
+                "the file says {claimed}, but this node publishes for domain {}",
+                status.domain_name
+            ),
+        });
+    }
+    if !json {
+        for note in &notes {
+            eprintln!("mesh: note: {note}");
+        }
+    }
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| CliError::usage(format!("cannot publish {}: {e}", args.file.display())))?;
+    let target = if json || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(meta.len()), target);
+    let mut reader = bar.wrap_read(std::io::BufReader::new(file));
+    let uploaded: Uploaded = api.post_stream("/v1/uploads", &mut reader, meta.len())?;
+    bar.finish_and_clear();
+    let receipt: PublishReceipt = api.post(
+        "/v1/publish",
+        &json!({ "upload_id": uploaded.upload_id, "draft": draft }),
+    )?;
+    if json {
+        return output::json(&json!({
+            "product": receipt.product.to_string(),
+            "domain_name": status.domain_name,
+            "name": receipt.product.name,
+            "version": receipt.version,
+            "manifest_hash": receipt.manifest_hash.to_string(),
+            "size": receipt.size,
+            "notes": notes,
+        }));
+    }
+    print!(
+        "{}",
+        output::block(&[
+            (
+                "published",
+                format!("{}/{}", status.domain_name, receipt.product.name)
+            ),
+            ("product", receipt.product.to_string()),
+            ("version", receipt.version.to_string()),
+            ("manifest", receipt.manifest_hash.to_string()),
+            ("size", output::bytes(receipt.size)),
+        ])
+    );
+    Ok(())
+}
+
+pub(super) fn export(api: &Api, args: &ExportArgs, json: bool) -> CliResult<()> {
+    let id = args.product.resolve(api)?;
+    let item: CatalogItem = api.get(&product_ref::path(&id))?;
+    item.verify().map_err(|e| {
+        CliError::failed(format!(
+            "{id}'s descriptor does not verify ({e}); not exported"
+        ))
+    })?;
+    let CatalogItem::Descriptor(signed) = item else {
+        return Err(CliError::failed(format!(
+            "{id} was withdrawn; there is no descriptor to export"
+        )));
+    };
+    let product_doc = standards::odps::export(&signed, args.odcs.is_some());
+    write(&args.odps, &standards::render(&product_doc, &args.odps)?)?;
+    let mut written = vec![args.odps.display().to_string()];
+    if let Some(path) = &args.odcs {
+        let contract_doc = standards::odcs::export(&signed);
+        write(path, &standards::render(&contract_doc, path)?)?;
+        written.push(path.display().to_string());
+    }
+    if json {
+        return output::json(&json!({
+            "product": id.to_string(),
+            "version": signed.value.version,
+            "written": written,
+        }));
+    }
+    println!(
+        "exported {id} version {} to {}",
+        signed.value.version,
+        written.join(" and ")
+    );
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> CliResult<()> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))
+}

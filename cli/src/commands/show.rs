@@ -1,0 +1,199 @@
+//! `mesh show`: one product in full, with its signature checked here, the
+//! versions the node keeps and who holds its bytes.
+
+use std::fmt::Write as _;
+
+use mesh_protocol::descriptor::{AccessMode, Descriptor};
+use mesh_protocol::{CatalogItem, ProductId};
+use serde::{Deserialize, Serialize};
+
+use crate::args::ShowArgs;
+use crate::connect::Api;
+use crate::error::CliResult;
+use crate::output;
+use crate::product_ref;
+
+#[derive(Deserialize)]
+struct Providers {
+    providers: Vec<String>,
+}
+
+/// `mesh show --json`.
+#[derive(Serialize)]
+struct Shown {
+    product: String,
+    version: u64,
+    withdrawn: bool,
+    /// Whether the signature verifies (checked by `mesh`, not the node).
+    signature_valid: bool,
+    signer: String,
+    versions: Vec<u64>,
+    providers: Vec<String>,
+    /// Federation policy compliance; `null` while the mesh runs no
+    /// federation.
+    compliance: Option<serde_json::Value>,
+    item: CatalogItem,
+}
+
+pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
+    let id = args.product.resolve(api)?;
+    let path = product_ref::path(&id);
+    let item: CatalogItem = match args.version {
+        Some(v) => api.get(&format!("{path}?version={v}"))?,
+        None => api.get(&path)?,
+    };
+    let versions: Vec<CatalogItem> = api.get(&format!("{path}/versions"))?;
+    let providers: Providers = api.get(&format!("{path}/providers"))?;
+    let shown = Shown {
+        product: id.to_string(),
+        version: item.version(),
+        withdrawn: matches!(item, CatalogItem::Withdrawal(_)),
+        signature_valid: item.verify().is_ok(),
+        signer: match &item {
+            CatalogItem::Descriptor(d) => d.signer.to_string(),
+            CatalogItem::Withdrawal(w) => w.signer.to_string(),
+        },
+        versions: versions.iter().map(CatalogItem::version).collect(),
+        providers: providers.providers,
+        compliance: None,
+        item,
+    };
+    if json {
+        return output::json(&shown);
+    }
+    print!("{}", text(&id, &shown));
+    Ok(())
+}
+
+fn text(id: &ProductId, s: &Shown) -> String {
+    let signature = if s.signature_valid {
+        format!("valid, by domain key {}", s.signer)
+    } else {
+        "INVALID: this item does not verify; do not trust it".to_owned()
+    };
+    let versions = s
+        .versions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    match &s.item {
+        CatalogItem::Withdrawal(w) => {
+            pairs.push(("product", id.to_string()));
+            pairs.push(("version", s.version.to_string()));
+            pairs.push(("status", format!("withdrawn: {}", w.value.reason)));
+        }
+        CatalogItem::Descriptor(d) => describe(&mut pairs, &d.value),
+    }
+    pairs.push(("versions", format!("{versions} (kept by this node)")));
+    pairs.push(("signature", signature));
+    let providers = if s.providers.is_empty() {
+        "none found".to_owned()
+    } else {
+        format!("{}: {}", s.providers.len(), s.providers.join(", "))
+    };
+    pairs.push(("providers", providers));
+    pairs.push((
+        "compliance",
+        "not checked: this mesh runs no federation policies".to_owned(),
+    ));
+    output::block(&pairs)
+}
+
+fn describe(pairs: &mut Vec<(&str, String)>, d: &Descriptor) {
+    pairs.push((
+        "product",
+        format!("{}/{}  ({})", d.domain_name, d.id.name, d.id),
+    ));
+    pairs.push(("version", d.version.to_string()));
+    pairs.push(("title", d.title.clone()));
+    if !d.description.is_empty() {
+        pairs.push(("description", d.description.clone()));
+    }
+    if !d.owner.name.is_empty() || !d.owner.email.is_empty() {
+        pairs.push(("owner", format!("{} <{}>", d.owner.name, d.owner.email)));
+    }
+    pairs.push(("format", d.format.to_string()));
+    let chunks = d.content.size.div_ceil(u64::from(d.content.chunk_size));
+    pairs.push((
+        "size",
+        format!(
+            "{} ({} bytes) in {chunks} chunks of {}",
+            output::bytes(d.content.size),
+            d.content.size,
+            output::bytes(u64::from(d.content.chunk_size))
+        ),
+    ));
+    pairs.push(("manifest", d.content.manifest_hash.to_string()));
+    if !d.tags.is_empty() {
+        pairs.push((
+            "tags",
+            d.tags.iter().cloned().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    if !d.schema.fields.is_empty() {
+        let fields: Vec<String> = d
+            .schema
+            .fields
+            .iter()
+            .map(|f| {
+                let mut t = format!("{} {:?}", f.name, f.data_type).to_lowercase();
+                if !f.nullable {
+                    t.push_str(" not null");
+                }
+                if let Some(c) = f.classification {
+                    let _ = write!(t, " [{c}]");
+                }
+                t
+            })
+            .collect();
+        pairs.push((
+            "schema",
+            format!("v{}: {}", d.schema.major, fields.join("; ")),
+        ));
+    }
+    let mut quality = Vec::new();
+    if let Some(s) = d.quality.freshness_secs {
+        quality.push(format!("fresh within {s} s"));
+    }
+    if let Some(p) = d.quality.completeness_percent {
+        quality.push(format!("{p}% complete"));
+    }
+    if !quality.is_empty() {
+        pairs.push(("quality", quality.join(", ")));
+    }
+    if !d.lineage.is_empty() {
+        let inputs: Vec<String> = d.lineage.iter().map(ToString::to_string).collect();
+        pairs.push(("lineage", inputs.join(", ")));
+    }
+    let access = match &d.access.mode {
+        AccessMode::Public => "public".to_owned(),
+        AccessMode::OwnerGranted => "granted by the owner".to_owned(),
+        AccessMode::Domains(ds) => format!(
+            "domains {}",
+            ds.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let reshare = if d.access.reshare {
+        "holders may re-serve"
+    } else {
+        "only the owner serves"
+    };
+    pairs.push(("access", format!("{access}; {reshare}")));
+    if let Some(days) = d.retention_days {
+        pairs.push(("retention", format!("{days} days")));
+    }
+    pairs.push(("created", crate::standards::rfc3339(d.created_at.0)));
+    let status = match &d.deprecation {
+        None => "active".to_owned(),
+        Some(dep) => match &dep.successor {
+            Some(s) => format!("deprecated: {} (use {s})", dep.reason),
+            None => format!("deprecated: {}", dep.reason),
+        },
+    };
+    pairs.push(("status", status));
+}

@@ -1,0 +1,164 @@
+//! The Bitol standards data teams already write: the Open Data Product
+//! Standard (ODPS v1.0.0) for the product and the Open Data Contract
+//! Standard (ODCS v3.x) for its schema, quality rules and SLA.
+//!
+//! Import maps what the standards say onto a descriptor draft and reports,
+//! as [`Note`]s, every field meshd cannot carry; nothing is dropped
+//! silently. Export writes documents that validate against the official
+//! JSON Schemas (both forbid extra keys), so mesh-only facts (product id,
+//! version, manifest hash, size, signer and signature, and the whole signed
+//! descriptor as a detached envelope) travel in `customProperties`.
+
+pub mod odcs;
+pub mod odps;
+mod time;
+
+pub use time::rfc3339;
+
+use serde_json::{Map, Value};
+
+use crate::error::{CliError, CliResult};
+
+/// A field of a standards file that meshd does not carry.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    /// `ODPS` or `ODCS`.
+    pub standard: &'static str,
+    /// Path of the field, e.g. `team.members[1]`.
+    pub field: String,
+    /// Why it is not carried.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`: {}", self.standard, self.field, self.reason)
+    }
+}
+
+/// Collects notes for one standard.
+pub(crate) struct Notes<'a> {
+    standard: &'static str,
+    out: &'a mut Vec<Note>,
+}
+
+impl<'a> Notes<'a> {
+    pub(crate) fn new(standard: &'static str, out: &'a mut Vec<Note>) -> Self {
+        Self { standard, out }
+    }
+
+    pub(crate) fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.out.push(Note {
+            standard: self.standard,
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn not_carried(&mut self, field: impl Into<String>) {
+        self.add(
+            field,
+            "meshd descriptors have no place for it; not published",
+        );
+    }
+
+    pub(crate) fn unknown(&mut self, field: impl Into<String>) {
+        let reason = format!("not a field of {}; ignored", self.standard);
+        self.add(field, reason);
+    }
+}
+
+/// Custom properties the mesh writes on export and regenerates on publish:
+/// importing an exported file accepts them without a note.
+pub(crate) const GENERATED: [&str; 10] = [
+    "meshProductId",
+    "meshDomainId",
+    "meshVersion",
+    "meshManifestHash",
+    "meshSize",
+    "meshChunkSize",
+    "meshSigner",
+    "meshSignature",
+    "meshCreatedAt",
+    "meshSignedDescriptor",
+];
+
+/// Parses a standards file (YAML or JSON) into a JSON value.
+pub fn parse(text: &str, origin: &str) -> CliResult<Value> {
+    serde_yaml_ng::from_str::<Value>(text)
+        .map_err(|e| CliError::usage(format!("invalid descriptor file {origin}: {e}")))
+}
+
+/// What kind of document a file holds, from its `kind`.
+pub fn kind(doc: &Value) -> Option<&str> {
+    doc.get("kind").and_then(Value::as_str)
+}
+
+/// The document's top-level mapping, and its required string fields.
+pub(crate) fn checked<'a>(
+    doc: &'a Value,
+    origin: &str,
+    standard: &str,
+    required: &[&str],
+) -> CliResult<&'a Map<String, Value>> {
+    let obj = doc.as_object().ok_or_else(|| {
+        CliError::usage(format!(
+            "invalid {standard} file {origin}: the top level must be a mapping"
+        ))
+    })?;
+    for key in required {
+        if !obj.get(*key).is_some_and(Value::is_string) {
+            return Err(CliError::usage(format!(
+                "invalid {standard} file {origin}: `{key}` is required and must be a string"
+            )));
+        }
+    }
+    Ok(obj)
+}
+
+/// A scalar as text (YAML turns `version: 1.0` into a number).
+pub(crate) fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A `customProperties` entry.
+pub(crate) fn custom(property: &str, value: impl Into<Value>) -> Value {
+    serde_json::json!({ "property": property, "value": value.into() })
+}
+
+/// The `(property, value)` pairs of a `customProperties` array.
+pub(crate) fn customs(v: &Value) -> Vec<(String, Value)> {
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| {
+                    Some((
+                        i.get("property")?.as_str()?.to_owned(),
+                        i.get("value").cloned().unwrap_or(Value::Null),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Serialises a document as YAML, or JSON when the path ends in `.json`.
+pub fn render(doc: &Value, path: &std::path::Path) -> CliResult<String> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        serde_json::to_string_pretty(doc)
+            .map(|s| s + "\n")
+            .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))
+    } else {
+        serde_yaml_ng::to_string(doc)
+            .map_err(|e| CliError::failed(format!("cannot encode YAML: {e}")))
+    }
+}

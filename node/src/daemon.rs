@@ -1,0 +1,124 @@
+//! What `meshd run` runs, as a library call: open the store (which takes
+//! the data directory's lock), bind the API, start the node and serve the
+//! API, then stop both in order. `mesh demo` and tests start real daemons
+//! in-process through the same code path as the binary.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{CONFIG_FILE, Config, template};
+use crate::node::{NodeError, NodeHandle, NodeOptions};
+use crate::{api, identity};
+
+/// Why a daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The node failed to start.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// A file or socket failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// The default data directory: `$MESH_DATA_DIR`, else
+/// `~/.local/share/meshd`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MESH_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/meshd")
+}
+
+/// Whether `dir` holds no identity yet.
+pub fn is_uninitialised(dir: &Path) -> bool {
+    !dir.join(identity::DOMAIN_KEY_FILE).exists()
+        && !dir.join(identity::NODE_KEY_FILE).exists()
+        && !dir.join(identity::DOMAIN_FILE).exists()
+}
+
+/// Creates a data directory: identity, API token and a commented config.
+pub fn init(dir: &Path, domain: &str) -> Result<identity::Identity, DaemonError> {
+    let identity = identity::init(dir, domain).map_err(NodeError::from)?;
+    api::token::ensure(dir).map_err(io(format!(
+        "cannot write the API token in {}",
+        dir.display()
+    )))?;
+    let config_path = dir.join(CONFIG_FILE);
+    if !config_path.exists() {
+        std::fs::write(&config_path, template(domain))
+            .map_err(io(format!("cannot write {}", config_path.display())))?;
+    }
+    Ok(identity)
+}
+
+/// A running daemon: node plus API.
+pub struct Daemon {
+    /// The node.
+    pub handle: NodeHandle,
+    /// Where the API listens.
+    pub api: SocketAddr,
+    /// The node's task.
+    pub task: JoinHandle<Result<(), NodeError>>,
+    stop_api: oneshot::Sender<()>,
+    api_task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts a daemon on an initialised data directory with `config`.
+pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonError> {
+    // The store first: it holds the data directory's lock, so a second
+    // daemon on the same directory is refused before it touches anything.
+    let store = crate::store::RocksStore::open(&dir.join("db")).map_err(NodeError::from)?;
+    let listener = api::bind(config.api.listen)
+        .await
+        .map_err(io(format!("cannot serve the API on {}", config.api.listen)))?;
+    config.api.listen = listener
+        .local_addr()
+        .map_err(io("cannot read the API address"))?;
+    let api_addr = config.api.listen;
+    let node = crate::start(NodeOptions {
+        data_dir: dir.to_path_buf(),
+        config,
+        store: Some(Arc::new(store)),
+    })
+    .await?;
+    let state =
+        api::ApiState::new(node.handle.clone(), dir).map_err(io("cannot prepare the API state"))?;
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let api_task = tokio::spawn(api::serve(listener, state, async {
+        let _ = api_stopped.await;
+    }));
+    Ok(Daemon {
+        handle: node.handle,
+        api: api_addr,
+        task: node.task,
+        stop_api,
+        api_task,
+    })
+}
+
+impl Daemon {
+    /// Stops the API, then the node; waits for both.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.stop_api.send(());
+        self.handle.shutdown().await;
+        let result = self.task.await.map_err(|_| NodeError::Stopped)?;
+        let _ = self.api_task.await;
+        result
+    }
+}
