@@ -17,6 +17,8 @@ use mesh_node::{Config, NodeHandle, NodeOptions, RunningNode};
 use mesh_protocol::ProductId;
 use tokio::sync::broadcast;
 
+pub mod daemon;
+
 /// How long any wait in a test may take before it fails.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -241,12 +243,21 @@ pub fn wait_node_info(dir: &std::path::Path, child: &mut std::process::Child) ->
 
 /// The `meshd` binary built beside this test binary.
 pub fn meshd_binary() -> PathBuf {
+    workspace_binary("meshd")
+}
+
+/// The `mesh` CLI binary built beside this test binary.
+pub fn mesh_binary() -> PathBuf {
+    workspace_binary("mesh")
+}
+
+fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target directory");
-    let bin = dir.join("meshd");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
         "{} not built; run the tests with `cargo test --workspace`",

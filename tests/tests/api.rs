@@ -4,136 +4,31 @@
     reason = "helpers shared by tests: a failed unwrap is a failed test"
 )]
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use mesh_node::api::client::{Answer, call, json_body};
-use mesh_tests::meshd_binary;
+use mesh_node::api::client::{Answer, call};
+use mesh_tests::daemon::{Daemon, start};
 use serde_json::{Value, json};
 
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-    api: SocketAddr,
-    token: String,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap().to_owned();
-    let ok = Command::new(meshd_binary())
-        .args(["init", "--data-dir", &d, "--domain", domain])
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let mut args = vec![
-        "run".to_owned(),
-        "--data-dir".into(),
-        d,
-        "--no-mdns".into(),
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--api".into(),
-        "127.0.0.1:0".into(),
-    ];
-    if let Some(b) = bootstrap {
-        args.extend(["--bootstrap".into(), b.to_owned()]);
-    }
-    let mut child = Command::new(meshd_binary())
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let info = mesh_tests::wait_node_info(dir.path(), &mut child);
-    let token = std::fs::read_to_string(dir.path().join("api.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let addr = format!(
-        "{}/p2p/{}",
-        info["listen_addrs"][0].as_str().unwrap(),
-        info["peer_id"].as_str().unwrap()
+fn publish(d: &Daemon, name: &str, data: &[u8]) -> Value {
+    let draft = json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
+    let answer = d.post(
+        "/v1/publish",
+        &json!({"upload_id": d.upload(data), "draft": draft}),
     );
-    Daemon {
-        child,
-        api: info["api"].as_str().unwrap().parse().unwrap(),
-        token,
-        dir,
-        addr,
-    }
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json().unwrap()
 }
 
-impl Daemon {
-    fn get(&self, path: &str) -> Answer {
-        call(self.api, "GET", path, Some(&self.token), None).unwrap()
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Answer {
-        let bytes = json_body(body);
-        let mut reader = &bytes[..];
-        call(
-            self.api,
-            "POST",
-            path,
-            Some(&self.token),
-            Some((&mut reader, bytes.len() as u64, "application/json")),
-        )
-        .unwrap()
-    }
-
-    /// Uploads bytes; returns the upload id.
-    fn upload(&self, data: &[u8]) -> Value {
-        let mut reader = data;
-        let up = call(
-            self.api,
-            "POST",
-            "/v1/uploads",
-            Some(&self.token),
-            Some((&mut reader, data.len() as u64, "application/octet-stream")),
-        )
-        .unwrap();
-        assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
-        up.json().unwrap()["upload_id"].clone()
-    }
-
-    fn publish(&self, name: &str, data: &[u8]) -> Value {
-        let draft = json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
-        let answer = self.post(
-            "/v1/publish",
-            &json!({"upload_id": self.upload(data), "draft": draft}),
-        );
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
-        answer.json().unwrap()
-    }
-
-    /// Polls (bounded) until `check` holds for the answer of `path`.
-    fn wait_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + mesh_tests::TIMEOUT;
-        loop {
-            let v = self.get(path).json().unwrap();
-            if check(&v) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "{path} never satisfied: {v}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+fn publish_err(d: &Daemon, name: &str) -> Answer {
+    let upload_id = d.upload(b"a,b\n");
+    d.post(
+        "/v1/publish",
+        &json!({"upload_id": upload_id, "draft": {"name": name, "title": "X", "format": "Csv"}}),
+    )
 }
 
 fn code(answer: &Answer) -> String {
@@ -178,7 +73,7 @@ fn token_is_required_and_errors_are_json() {
         &json!({"upload_id": "ab".repeat(16), "draft": {"name": "x", "title": "X", "format": "Csv"}}),
     );
     assert_eq!(no_upload.status, 404);
-    let bad_name = a.publish_err("Bad Name");
+    let bad_name = publish_err(&a, "Bad Name");
     assert_eq!(
         (bad_name.status, code(&bad_name).as_str()),
         (400, "invalid_descriptor")
@@ -187,22 +82,12 @@ fn token_is_required_and_errors_are_json() {
     assert_eq!(a.get("/v1/status").json().unwrap()["catalog_size"], 0);
 }
 
-impl Daemon {
-    fn publish_err(&self, name: &str) -> Answer {
-        let upload_id = self.upload(b"a,b\n");
-        self.post(
-            "/v1/publish",
-            &json!({"upload_id": upload_id, "draft": {"name": name, "title": "X", "format": "Csv"}}),
-        )
-    }
-}
-
 #[test]
 fn publish_on_a_list_and_fetch_on_b_through_the_api() {
     let a = start("sales", None);
     let b = start("billing", Some(&a.addr));
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
-    let receipt = a.publish("orders", &data);
+    let receipt = publish(&a, "orders", &data);
     let product = receipt["product"]["domain"].as_str().unwrap().to_owned() + "/orders";
     assert_eq!(receipt["version"], 1);
 
@@ -233,4 +118,131 @@ fn publish_on_a_list_and_fetch_on_b_through_the_api() {
     );
     assert_eq!(withdrawn.json().unwrap()["version"], 2);
     b.wait_until("/v1/products", |v| v.as_array().is_some_and(Vec::is_empty));
+}
+
+/// Fills a documented path's parameters with well-formed values.
+fn concrete(path: &str) -> String {
+    path.replace("{domain}", &"ab".repeat(16))
+        .replace("{name}", "orders")
+        .replace("{id}", "987654")
+}
+
+#[test]
+fn openapi_document_lists_every_route_the_server_answers() {
+    let a = start("sales", None);
+    let doc = a.get("/openapi.json");
+    assert_eq!(doc.status, 200);
+    let doc = doc.json().unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "post", "delete", "put", "patch"] {
+            let answer = call(
+                a.api,
+                &method.to_uppercase(),
+                &concrete(path),
+                Some(&a.token),
+                None,
+            )
+            .unwrap();
+            let fallback = answer.status == 404
+                && String::from_utf8_lossy(&answer.body).contains("no such route");
+            if item.get(method).is_some() {
+                // Documented: the server has the route (it may still refuse
+                // the empty request, but not as an unknown route).
+                assert!(
+                    !fallback && answer.status != 405,
+                    "{method} {path} is documented but not answered: {}",
+                    answer.status
+                );
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            } else {
+                // Not documented: the server must not answer it either.
+                assert!(
+                    fallback || answer.status == 405,
+                    "{method} {path} is answered ({}) but not documented",
+                    answer.status
+                );
+            }
+        }
+    }
+    // The routes the CLI relies on are among them.
+    for route in [
+        "GET /health",
+        "GET /openapi.json",
+        "GET /metrics",
+        "GET /v1/status",
+        "GET /v1/peers",
+        "GET /v1/products",
+        "GET /v1/products/{domain}/{name}",
+        "GET /v1/products/{domain}/{name}/versions",
+        "GET /v1/products/{domain}/{name}/providers",
+        "POST /v1/uploads",
+        "POST /v1/publish",
+        "POST /v1/products/{name}/withdraw",
+        "POST /v1/products/{name}/deprecate",
+        "POST /v1/fetches",
+        "GET /v1/fetches/{id}",
+        "DELETE /v1/fetches/{id}",
+    ] {
+        assert!(documented.iter().any(|d| d == route), "{route} missing");
+    }
+    // Paths outside the document are not answered.
+    for path in ["/v1/unknown", "/v2/status", "/v1/products/a/b/c/d"] {
+        let answer = a.get(path);
+        assert_eq!(answer.status, 404, "{path}");
+    }
+    // Every operation but /health declares the token; /health opts out.
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([{}]));
+}
+
+#[test]
+fn metrics_peers_versions_and_providers() {
+    let a = start("sales", None);
+    let b = start("billing", Some(&a.addr));
+    let peers = a.wait_until("/v1/peers", |v| v.as_array().is_some_and(|p| p.len() == 1));
+    assert_eq!(peers[0]["peer_id"], b.peer_id.as_str());
+    assert_eq!(peers[0]["direction"], "inbound");
+
+    let data = vec![7u8; 100_000];
+    publish(&a, "orders", &data);
+    let second = publish(&a, "orders", &data[..50_000]);
+    assert_eq!(second["version"], 2);
+    let domain = second["product"]["domain"].as_str().unwrap().to_owned();
+    let product = format!("/v1/products/{domain}/orders");
+    let versions = b.wait_until(&format!("{product}/versions"), |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    });
+    let numbers: Vec<u64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Descriptor"]["value"]["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    let old = b.get(&format!("{product}?version=1")).json().unwrap();
+    assert_eq!(old["Descriptor"]["value"]["content"]["size"], 100_000);
+    let missing = b.get(&format!("{product}?version=9"));
+    assert_eq!(
+        (missing.status, code(&missing).as_str()),
+        (404, "unknown_version")
+    );
+
+    let providers = b.get(&format!("{product}/providers")).json().unwrap();
+    assert_eq!(providers["providers"], json!([a.peer_id]));
+
+    let metrics = a.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(text.contains("meshd_publishes_total 2"), "{text}");
+    assert!(text.contains("# TYPE meshd_catalog_products gauge"));
+    assert!(
+        text.contains("libp2p_swarm_connections_incoming_total"),
+        "libp2p metrics missing"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    let unauthorised = call(a.api, "GET", "/metrics", None, None).unwrap();
+    assert_eq!(unauthorised.status, 401);
 }

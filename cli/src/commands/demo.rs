@@ -244,7 +244,10 @@ fn flow(
             node.api.get::<serde_json::Value>(&path).ok()
         })?;
         demo.step(
-            format!("sales/orders appeared in {}'s catalog after the publish", node.name),
+            format!(
+                "sales/orders appeared in {}'s catalog after the publish",
+                node.name
+            ),
             t,
         );
     }

@@ -1,0 +1,502 @@
+//! The `mesh` CLI end to end: real `meshd` processes and the real `mesh`
+//! binary on loopback, as a newcomer would use them.
+#![allow(
+    clippy::unwrap_used,
+    reason = "end-to-end tests: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use mesh_tests::daemon::{Daemon, start};
+use mesh_tests::mesh_binary;
+use serde_json::Value;
+
+/// Runs `mesh` against a node's data directory (or none) with `args`.
+fn mesh(node: Option<&Daemon>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(mesh_binary());
+    cmd.env_remove("MESH_API")
+        .env_remove("MESH_TOKEN")
+        .env("MESH_DATA_DIR", "/nonexistent/mesh-test-default");
+    if let Some(node) = node {
+        cmd.arg("--data-dir").arg(node.dir.path());
+    }
+    cmd.args(args).output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "mesh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asserts the exit code and that stderr is exactly one line containing
+/// `needle`; returns that line.
+fn fails(out: &Output, code: i32, needle: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    err
+}
+
+/// Runs `mesh ... --json` until `check` holds (bounded).
+fn wait_json(node: &Daemon, args: &[&str], check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + mesh_tests::TIMEOUT;
+    loop {
+        let out = mesh(Some(node), args);
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if check(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "mesh {args:?} never satisfied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn publish_on_a_list_on_b_fetch_on_c() {
+    let a = start("sales", None);
+    let b = start("logistics", Some(&a.addr));
+    let c = start("finance", Some(&a.addr));
+    let work = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let file = work.path().join("orders.csv");
+    std::fs::write(&file, &data).unwrap();
+    let descriptor = write(
+        work.path(),
+        "orders.yaml",
+        "title: Daily orders\nowner: {name: Sales data, email: data@sales.example}\n\
+         schema: {fields: [{name: id, type: int64, nullable: false}, {name: email, type: string, classification: pii}]}\n\
+         quality: {freshness_secs: 86400}\n",
+    );
+
+    let published = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "publish",
+            file.to_str().unwrap(),
+            "--name",
+            "orders",
+            "--descriptor",
+            &descriptor,
+            "--tag",
+            "daily",
+            "--json",
+        ],
+    ));
+    assert_eq!(published["version"], 1);
+    assert_eq!(published["name"], "orders");
+    assert_eq!(published["domain_name"], "sales");
+    assert_eq!(published["size"], 3_000_000);
+    assert_eq!(published["manifest_hash"].as_str().unwrap().len(), 64);
+    let product = published["product"].as_str().unwrap().to_owned();
+
+    // B finds it by tag, by classification and by text, with the documented fields.
+    let listed = wait_json(&b, &["list", "--tag", "daily", "--json"], |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    let item = &listed[0];
+    for field in [
+        "product",
+        "domain_id",
+        "domain_name",
+        "name",
+        "version",
+        "title",
+        "format",
+        "size",
+        "tags",
+        "deprecated",
+        "manifest_hash",
+    ] {
+        assert!(!item[field].is_null(), "list --json lacks {field}");
+    }
+    assert_eq!(item["product"], product.as_str());
+    assert_eq!(item["title"], "Daily orders");
+    assert_eq!(item["format"], "csv");
+    let pii = stdout_json(&mesh(
+        Some(&b),
+        &["list", "--classification", "pii", "--json"],
+    ));
+    assert_eq!(pii.as_array().unwrap().len(), 1);
+    let none = stdout_json(&mesh(
+        Some(&b),
+        &["list", "--text", "no such words", "--json"],
+    ));
+    assert_eq!(none, serde_json::json!([]));
+    let table = mesh(Some(&b), &["list"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("PRODUCT"), "{table}");
+    assert!(table.contains("sales/orders"), "{table}");
+
+    // show: by domain name, signature checked, providers found.
+    let shown = stdout_json(&mesh(Some(&b), &["show", "sales/orders", "--json"]));
+    assert_eq!(shown["product"], product.as_str());
+    assert_eq!(shown["signature_valid"], true);
+    assert_eq!(shown["versions"], serde_json::json!([1]));
+    assert_eq!(shown["providers"], serde_json::json!([a.peer_id]));
+    let text = String::from_utf8(mesh(Some(&b), &["show", "sales/orders"]).stdout).unwrap();
+    assert!(
+        text.contains("signature") && text.contains("valid"),
+        "{text}"
+    );
+    assert!(text.contains("email string [pii]"), "{text}");
+
+    // C fetches and the bytes are the original's.
+    wait_json(&c, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    let out = work.path().join("fetched.csv");
+    let fetched = stdout_json(&mesh(
+        Some(&c),
+        &[
+            "fetch",
+            "sales/orders",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(fetched["verified"], true);
+    assert_eq!(fetched["size"], 3_000_000);
+    assert_eq!(fetched["manifest_hash"], published["manifest_hash"]);
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+}
+
+#[test]
+fn connection_failures_exit_1_with_one_line_saying_what_to_do() {
+    let a = start("sales", None);
+
+    // No daemon at the data directory: say how to start one.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(mesh_binary())
+        .args(["--data-dir", empty.path().to_str().unwrap(), "status"])
+        .env_remove("MESH_API")
+        .env_remove("MESH_TOKEN")
+        .output()
+        .unwrap();
+    fails(&out, 1, "meshd run");
+    // No daemon at MESH_API.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = Command::new(mesh_binary())
+        .arg("status")
+        .env("MESH_API", format!("127.0.0.1:{port}"))
+        .env("MESH_TOKEN", "x")
+        .output()
+        .unwrap();
+    fails(&out, 1, "no meshd API answers");
+    // Wrong token.
+    fails(
+        &mesh(Some(&a), &["--token", "wrong", "status"]),
+        1,
+        "refused the API token",
+    );
+    // MESH_API and MESH_TOKEN work without a data directory.
+    let out = Command::new(mesh_binary())
+        .args(["status", "--json"])
+        .env("MESH_API", a.api.to_string())
+        .env("MESH_TOKEN", &a.token)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_json(&out)["domain_name"], "sales");
+}
+
+#[test]
+fn bad_input_exits_with_documented_codes_and_changes_nothing() {
+    let a = start("sales", None);
+    let work = tempfile::tempdir().unwrap();
+    // Unknown product: say how to list.
+    fails(&mesh(Some(&a), &["show", "sales/nothing"]), 1, "mesh list");
+    fails(
+        &mesh(Some(&a), &["fetch", "sales/nothing", "-o", "/tmp/x"]),
+        1,
+        "mesh list",
+    );
+
+    // Missing file and invalid descriptor files change nothing.
+    fails(
+        &mesh(
+            Some(&a),
+            &["publish", "/nonexistent/file.csv", "--name", "x"],
+        ),
+        2,
+        "/nonexistent/file.csv",
+    );
+    let file = write(work.path(), "data.csv", "a,b\n1,2\n");
+    let typo = write(work.path(), "typo.yaml", "name: x\ntitel: oops\n");
+    fails(
+        &mesh(Some(&a), &["publish", &file, "--descriptor", &typo]),
+        2,
+        "titel",
+    );
+    let odps = write(
+        work.path(),
+        "bad.odps.yaml",
+        "apiVersion: v1.0.0\nkind: DataProduct\nstatus: active\n",
+    );
+    fails(
+        &mesh(
+            Some(&a),
+            &["publish", &file, "--name", "x", "--descriptor", &odps],
+        ),
+        2,
+        "`id` is required",
+    );
+    let bad_type = write(
+        work.path(),
+        "bad.odcs.yaml",
+        "apiVersion: v3.1.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\n\
+         schema: [{name: t, properties: [{name: a, logicalType: nonsense}]}]\n",
+    );
+    fails(
+        &mesh(
+            Some(&a),
+            &["publish", &file, "--name", "x", "--contract", &bad_type],
+        ),
+        2,
+        "nonsense",
+    );
+    fails(
+        &mesh(Some(&a), &["publish", &file, "--name", "Bad Name!"]),
+        1,
+        "name",
+    );
+    let status = stdout_json(&mesh(Some(&a), &["status", "--json"]));
+    assert_eq!(status["catalog_size"], 0, "nothing was published");
+
+    // Bad arguments: exit 2.
+    for args in [
+        &["frobnicate"][..],
+        &["fetch", "sales/orders"],
+        &["show", "no-slash"],
+        &["list", "--limit", "3"],
+        &["completions", "tcsh"],
+    ] {
+        let out = mesh(Some(&a), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+    // Help and completions succeed.
+    assert!(mesh(None, &["--help"]).status.success());
+    let bash = mesh(None, &["completions", "bash"]);
+    assert!(bash.status.success());
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("_mesh"));
+}
+
+#[test]
+fn status_peers_deprecate_and_withdraw() {
+    let a = start("sales", None);
+    let b = start("logistics", Some(&a.addr));
+    let c = start("finance", Some(&a.addr));
+    let work = tempfile::tempdir().unwrap();
+    let file = write(work.path(), "orders.csv", "id\n1\n");
+    stdout_json(&mesh(
+        Some(&a),
+        &["publish", &file, "--name", "orders", "--json"],
+    ));
+    wait_json(&c, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    wait_json(&b, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+
+    // status and peers, as JSON with the documented fields.
+    let status = stdout_json(&mesh(Some(&c), &["status", "--json"]));
+    assert_eq!(status["domain_name"], "finance");
+    assert!(status["peers"].as_u64().unwrap() >= 1);
+    assert_eq!(status["catalog_size"], 1);
+    let peers = stdout_json(&mesh(Some(&a), &["peers", "--json"]));
+    let ids: Vec<&str> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["peer_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&b.peer_id.as_str()) && ids.contains(&c.peer_id.as_str()));
+
+    // The owner deprecates, then withdraws; B sees both.
+    let dep = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "deprecate",
+            "sales/orders",
+            "--reason",
+            "use orders-v2",
+            "--json",
+        ],
+    ));
+    assert_eq!(dep["version"], 2);
+    wait_json(&b, &["list", "--all", "--json"], |v| {
+        v[0]["deprecated"] == true
+    });
+    let wd = stdout_json(&mesh(Some(&a), &["withdraw", "orders", "--json"]));
+    assert_eq!(wd["version"], 3);
+    wait_json(&b, &["list", "--all", "--json"], |v| {
+        v == &serde_json::json!([])
+    });
+    // Only the owner can withdraw.
+    fails(
+        &mesh(Some(&b), &["withdraw", "sales/orders"]),
+        2,
+        "only a product's owner",
+    );
+}
+
+fn schema_validator(file: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cli/tests/fixtures/schemas")
+        .join(file);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::draft201909::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+#[test]
+#[allow(
+    clippy::similar_names,
+    reason = "odps and odcs are the standards' names"
+)]
+fn bitol_files_publish_and_export_through_the_cli() {
+    let a = start("seller", None);
+    let work = tempfile::tempdir().unwrap();
+    let file = write(work.path(), "customers.csv", "id,name\n1,Ada\n");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/schemas");
+    let odps_in = fixtures.join("odps-example.yaml");
+    let odcs_in = fixtures.join("odcs-example.yaml");
+    let published = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "customers",
+            "--descriptor",
+            odps_in.to_str().unwrap(),
+            "--contract",
+            odcs_in.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let notes: Vec<&str> = published["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["field"].as_str().unwrap())
+        .collect();
+    assert!(notes.contains(&"managementPorts"), "{notes:?}");
+    assert!(notes.contains(&"servers"), "{notes:?}");
+    // Without --json the same notes go to stderr, one per line.
+    let again = mesh(
+        Some(&a),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "customers",
+            "--descriptor",
+            odps_in.to_str().unwrap(),
+        ],
+    );
+    assert!(again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("mesh: note: ODPS `managementPorts`")),
+        "{stderr}"
+    );
+
+    let odps_out = work.path().join("out.odps.yaml");
+    let odcs_out = work.path().join("out.odcs.json");
+    let exported = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "export",
+            "seller/customers",
+            "--odps",
+            odps_out.to_str().unwrap(),
+            "--odcs",
+            odcs_out.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(exported["version"], 2);
+    let odps: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&odps_out).unwrap()).unwrap();
+    let odcs: Value = serde_json::from_str(&std::fs::read_to_string(&odcs_out).unwrap()).unwrap();
+    let odps_schema = schema_validator("odps-json-schema-v1.0.0.json");
+    let odcs_schema = schema_validator("odcs-json-schema-v3.1.0.json");
+    assert!(odps_schema.is_valid(&odps), "{odps:#}");
+    assert!(odcs_schema.is_valid(&odcs), "{odcs:#}");
+    assert_eq!(odps["name"], "Customer Data Product");
+    assert_eq!(odps["version"], "2");
+    assert_eq!(
+        odps["outputPorts"][0]["contractId"], odcs["id"],
+        "the product links its contract"
+    );
+    // The exported pair publishes again with no notes but the domain's.
+    let republished = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "publish",
+            &file,
+            "--descriptor",
+            odps_out.to_str().unwrap(),
+            "--contract",
+            odcs_out.to_str().unwrap(),
+            "--name",
+            "customers",
+            "--json",
+        ],
+    ));
+    assert_eq!(republished["version"], 3);
+    assert_eq!(republished["notes"], serde_json::json!([]));
+}
+
+#[test]
+fn demo_runs_three_nodes_and_cleans_up() {
+    let out = mesh(None, &["demo", "--bytes", "300000", "--json"]);
+    let report = stdout_json(&out);
+    assert_eq!(report["ok"], true);
+    assert!(report["result"]["size"].as_u64().unwrap() >= 300_000);
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("appeared in finance's catalog")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("identical to the original")),
+        "{steps:?}"
+    );
+    assert!(
+        steps.last().unwrap().contains("removed their data"),
+        "{steps:?}"
+    );
+}
