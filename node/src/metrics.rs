@@ -50,62 +50,66 @@ impl MeshMetrics {
     pub(crate) fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("meshd");
-        r.register(
-            "gossip_messages",
-            "Gossip messages by validation verdict",
-            m.gossip.clone(),
-        );
-        r.register(
-            "sync_items",
-            "Catalog items received through sync, by verdict",
-            m.sync_items.clone(),
-        );
-        r.register(
-            "requests_answered",
-            "Data-protocol requests answered, by kind",
-            m.requests.clone(),
-        );
-        r.register(
-            "requests_refused_busy",
-            "Requests answered busy because a peer was over its rate",
-            m.requests_busy.clone(),
-        );
-        r.register(
-            "served_bytes",
-            "Chunk bytes served to peers",
-            m.served_bytes.clone(),
-        );
-        r.register(
-            "fetched_bytes",
-            "Verified chunk bytes fetched from peers",
-            m.fetched_bytes.clone(),
-        );
-        r.register(
-            "fetched_chunks",
-            "Verified chunks fetched from peers",
-            m.fetched_chunks.clone(),
-        );
-        r.register(
-            "bad_chunks",
-            "Chunks that failed verification",
-            m.bad_chunks.clone(),
-        );
-        r.register("fetches", "Fetch jobs ended, by result", m.fetches.clone());
-        r.register("publishes", "Products published", m.publishes.clone());
-        r.register(
-            "catalog_products",
-            "Products in the catalog",
-            m.catalog_products.clone(),
-        );
-        r.register(
-            "connected_peers",
-            "Peers with an open connection",
-            m.connected_peers.clone(),
-        );
-        r.register(
-            "active_fetches",
-            "Fetch jobs running",
-            m.active_fetches.clone(),
+        // Each metric is shared: the registry keeps a clone to read from.
+        macro_rules! register {
+            ($(($name:literal, $help:literal, $metric:expr),)*) => {
+                $(r.register($name, $help, $metric.clone());)*
+            };
+        }
+        register!(
+            (
+                "gossip_messages",
+                "Gossip messages by validation verdict",
+                m.gossip
+            ),
+            (
+                "sync_items",
+                "Catalog items received through sync, by verdict",
+                m.sync_items
+            ),
+            (
+                "requests_answered",
+                "Data-protocol requests answered, by kind",
+                m.requests
+            ),
+            (
+                "requests_refused_busy",
+                "Requests answered busy because a peer was over its rate",
+                m.requests_busy
+            ),
+            (
+                "served_bytes",
+                "Chunk bytes served to peers",
+                m.served_bytes
+            ),
+            (
+                "fetched_bytes",
+                "Verified chunk bytes fetched from peers",
+                m.fetched_bytes
+            ),
+            (
+                "fetched_chunks",
+                "Verified chunks fetched from peers",
+                m.fetched_chunks
+            ),
+            (
+                "bad_chunks",
+                "Chunks that failed verification",
+                m.bad_chunks
+            ),
+            ("fetches", "Fetch jobs ended, by result", m.fetches),
+            ("publishes", "Products published", m.publishes),
+            (
+                "catalog_products",
+                "Products in the catalog",
+                m.catalog_products
+            ),
+            (
+                "connected_peers",
+                "Peers with an open connection",
+                m.connected_peers
+            ),
+            ("active_fetches", "Fetch jobs running", m.active_fetches),
         );
         m
     }

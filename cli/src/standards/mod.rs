@@ -94,24 +94,48 @@ pub fn kind(doc: &Value) -> Option<&str> {
     doc.get("kind").and_then(Value::as_str)
 }
 
-/// The document's top-level mapping, and its required string fields.
+/// What a standard's documents must start with.
+pub(crate) struct Header {
+    /// `ODPS` or `ODCS`.
+    pub(crate) standard: &'static str,
+    /// The required `kind`.
+    pub(crate) kind: &'static str,
+    /// Whether an `apiVersion` is one this importer reads.
+    pub(crate) reads: fn(&str) -> bool,
+    /// The versions it reads, for the error message.
+    pub(crate) versions: &'static str,
+}
+
+/// The document's top-level mapping, once its header checks out: the
+/// required string fields `apiVersion`, `kind`, `id` and `status`, a
+/// readable `apiVersion` and the right `kind`.
 pub(crate) fn checked<'a>(
     doc: &'a Value,
     origin: &str,
-    standard: &str,
-    required: &[&str],
+    header: &Header,
 ) -> CliResult<&'a Map<String, Value>> {
-    let obj = doc.as_object().ok_or_else(|| {
-        CliError::usage(format!(
-            "invalid {standard} file {origin}: the top level must be a mapping"
-        ))
-    })?;
-    for key in required {
-        if !obj.get(*key).is_some_and(Value::is_string) {
-            return Err(CliError::usage(format!(
-                "invalid {standard} file {origin}: `{key}` is required and must be a string"
-            )));
+    let standard = header.standard;
+    let bad = |what: String| CliError::usage(format!("invalid {standard} file {origin}: {what}"));
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| bad("the top level must be a mapping".into()))?;
+    for key in ["apiVersion", "kind", "id", "status"] {
+        if !obj.get(key).is_some_and(Value::is_string) {
+            return Err(bad(format!("`{key}` is required and must be a string")));
         }
+    }
+    let api = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !(header.reads)(api) {
+        return Err(bad(format!(
+            "apiVersion {api:?}; meshd reads {}",
+            header.versions
+        )));
+    }
+    if kind(doc) != Some(header.kind) {
+        return Err(bad(format!("kind must be {}", header.kind)));
     }
     Ok(obj)
 }

@@ -14,9 +14,16 @@ use mesh_protocol::SignedDescriptor;
 use mesh_protocol::descriptor::{Classification, DataType, Field, Schema};
 use serde_json::{Map, Value, json};
 
-use super::{GENERATED, Notes, checked, custom, customs, text};
+use super::{GENERATED, Header, Notes, checked, custom, customs, text};
 use crate::draft_parts::DraftParts;
 use crate::error::{CliError, CliResult};
+
+const HEADER: Header = Header {
+    standard: "ODCS",
+    kind: "DataContract",
+    reads: |api| api.starts_with("v3."),
+    versions: "ODCS v3.x",
+};
 
 /// Reads an ODCS v3 document into `parts`, noting what is not carried.
 pub fn import(
@@ -25,18 +32,8 @@ pub fn import(
     parts: &mut DraftParts,
     notes: &mut Vec<super::Note>,
 ) -> CliResult<()> {
-    let obj = checked(doc, origin, "ODCS", &["apiVersion", "kind", "id", "status"])?;
+    let obj = checked(doc, origin, &HEADER)?;
     let bad = |what: String| CliError::usage(format!("invalid ODCS file {origin}: {what}"));
-    let api = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !api.starts_with("v3.") {
-        return Err(bad(format!("apiVersion {api:?}; meshd reads ODCS v3.x")));
-    }
-    if super::kind(doc) != Some("DataContract") {
-        return Err(bad("kind must be DataContract".into()));
-    }
     let version = obj
         .get("version")
         .and_then(text)

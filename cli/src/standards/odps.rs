@@ -19,12 +19,19 @@ use mesh_protocol::descriptor::{AccessMode, AccessPolicy};
 use mesh_protocol::{ProductId, SignedDescriptor, encoding};
 use serde_json::{Value, json};
 
-use super::{GENERATED, Notes, checked, custom, customs, text, time};
+use super::{GENERATED, Header, Notes, checked, custom, customs, text, time};
 use crate::draft_parts::DraftParts;
 use crate::error::{CliError, CliResult};
 
 /// Versions of ODPS this importer reads.
 pub const API_VERSIONS: [&str; 2] = ["v1.0.0", "v0.9.0"];
+
+const HEADER: Header = Header {
+    standard: "ODPS",
+    kind: "DataProduct",
+    reads: |api| API_VERSIONS.contains(&api),
+    versions: "ODPS v1.0.0 and v0.9.0",
+};
 
 /// Reads an ODPS document into `parts`, noting what is not carried.
 pub fn import(
@@ -33,20 +40,8 @@ pub fn import(
     parts: &mut DraftParts,
     notes: &mut Vec<super::Note>,
 ) -> CliResult<()> {
-    let obj = checked(doc, origin, "ODPS", &["apiVersion", "kind", "id", "status"])?;
+    let obj = checked(doc, origin, &HEADER)?;
     let bad = |what: String| CliError::usage(format!("invalid ODPS file {origin}: {what}"));
-    let api = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !API_VERSIONS.contains(&api) {
-        return Err(bad(format!(
-            "apiVersion {api:?}; meshd reads v1.0.0 and v0.9.0"
-        )));
-    }
-    if super::kind(doc) != Some("DataProduct") {
-        return Err(bad("kind must be DataProduct".into()));
-    }
     let mut n = Notes::new("ODPS", notes);
     for (key, value) in obj {
         match key.as_str() {
