@@ -77,7 +77,8 @@ pub enum Command {
 pub struct PublishArgs {
     /// The file to publish.
     pub file: PathBuf,
-    /// Product name within the domain (letters, digits, `-`, `_`, `.`).
+    /// Product name within the domain: lowercase letters, digits, `-` and
+    /// `_`, starting with a letter.
     #[arg(long)]
     pub name: Option<String>,
     /// Descriptor: meshd YAML, or an ODPS v1.0.0 product file.

@@ -7,11 +7,37 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 
+/// Writes to stdout. A reader that went away (`mesh list | head -1`) is
+/// not an error worth a panic: the rest of the output is dropped.
+pub fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// `print!` through [`write_stdout`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!($($arg)*))
+    };
+}
+
+/// `println!` through [`write_stdout`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&(format!($($arg)*) + "\n"))
+    };
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> CliResult<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
+    write_stdout(&(text + "\n"));
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! digits) or a domain name such as `sales`. Names are resolved through the
 //! node's catalog; a name two domains share is refused with both ids.
 
-use mesh_protocol::{DomainId, ProductId, SignedDescriptor};
+use mesh_protocol::{DomainId, ProductId};
 
 use crate::connect::{Api, encode_query};
 use crate::error::{CliError, CliResult};
@@ -40,6 +40,11 @@ impl std::fmt::Display for ProductRef {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Resolved {
+    products: Vec<String>,
+}
+
 fn unknown(product: &ProductRef) -> CliError {
     CliError::failed(format!(
         "unknown product {product}; list products with `mesh list`"
@@ -54,17 +59,16 @@ impl ProductRef {
                 .parse()
                 .map_err(|e| CliError::usage(format!("{self}: {e}")));
         }
-        let found: Vec<SignedDescriptor> = api.get(&format!(
-            "/v1/products?domain_name={}&include_deprecated=true",
-            encode_query(&self.domain)
+        let found: Resolved = api.get(&format!(
+            "/v1/resolve?domain_name={}&name={}",
+            encode_query(&self.domain),
+            encode_query(&self.name)
         ))?;
         let mut ids: Vec<ProductId> = found
-            .into_iter()
-            .map(|d| d.value.id)
-            .filter(|id| id.name == self.name)
+            .products
+            .iter()
+            .filter_map(|p| p.parse().ok())
             .collect();
-        ids.sort();
-        ids.dedup();
         match ids.len() {
             0 => Err(unknown(self)),
             1 => Ok(ids.remove(0)),

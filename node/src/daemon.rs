@@ -97,8 +97,15 @@ pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonErro
         store: Some(Arc::new(store)),
     })
     .await?;
-    let state =
-        api::ApiState::new(node.handle.clone(), dir).map_err(io("cannot prepare the API state"))?;
+    let state = match api::ApiState::new(node.handle.clone(), dir) {
+        Ok(state) => state,
+        Err(e) => {
+            // Stop the node: it holds the data directory's lock.
+            node.handle.shutdown().await;
+            let _ = node.task.await;
+            return Err(io("cannot prepare the API state")(e));
+        }
+    };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let api_task = tokio::spawn(api::serve(listener, state, async {
         let _ = api_stopped.await;

@@ -208,6 +208,11 @@ pub(crate) enum Command {
         product: ProductId,
         reply: oneshot::Sender<Result<Vec<CatalogItem>, NodeError>>,
     },
+    Resolve {
+        domain_name: String,
+        name: String,
+        reply: oneshot::Sender<Vec<ProductId>>,
+    },
     Providers {
         product: ProductId,
         reply: oneshot::Sender<Vec<String>>,
@@ -474,6 +479,22 @@ impl NodeHandle {
     pub async fn providers(&self, product: ProductId) -> Result<Vec<String>, NodeError> {
         self.ask(|reply| Command::Providers { product, reply })
             .await
+    }
+
+    /// The products written `DOMAINNAME/name`: every catalog entry (live
+    /// or withdrawn) with that name whose domain's descriptors bear that
+    /// domain name.
+    pub async fn resolve(
+        &self,
+        domain_name: String,
+        name: String,
+    ) -> Result<Vec<ProductId>, NodeError> {
+        self.ask(|reply| Command::Resolve {
+            domain_name,
+            name,
+            reply,
+        })
+        .await
     }
 
     /// The node's metrics.

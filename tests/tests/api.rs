@@ -112,10 +112,7 @@ fn publish_on_a_list_and_fetch_on_b_through_the_api() {
 
     let gone = b.get("/v1/fetches/999");
     assert_eq!(gone.status, 404);
-    let withdrawn = a.post(
-        "/v1/products/orders/withdraw",
-        &json!({"reason": "retired"}),
-    );
+    let withdrawn = a.post("/v1/own/orders/withdraw", &json!({"reason": "retired"}));
     assert_eq!(withdrawn.json().unwrap()["version"], 2);
     b.wait_until("/v1/products", |v| v.as_array().is_some_and(Vec::is_empty));
 }
@@ -180,14 +177,36 @@ fn openapi_document_lists_every_route_the_server_answers() {
         "GET /v1/products/{domain}/{name}/providers",
         "POST /v1/uploads",
         "POST /v1/publish",
-        "POST /v1/products/{name}/withdraw",
-        "POST /v1/products/{name}/deprecate",
+        "POST /v1/own/{name}/withdraw",
+        "POST /v1/own/{name}/deprecate",
+        "GET /v1/resolve",
         "POST /v1/fetches",
         "GET /v1/fetches/{id}",
         "DELETE /v1/fetches/{id}",
     ] {
         assert!(documented.iter().any(|d| d == route), "{route} missing");
     }
+    // Malformed parameters get JSON errors too, and a wrong method a JSON 405.
+    for path in [
+        "/v1/products?include_deprecated=maybe",
+        "/v1/fetches/not-a-number",
+        &format!("/v1/products/{}/orders?version=x", "ab".repeat(16)),
+    ] {
+        let answer = a.get(path);
+        assert_eq!(
+            (answer.status, code(&answer).as_str()),
+            (400, "bad_request"),
+            "{path}"
+        );
+    }
+    let wrong = call(a.api, "PUT", "/v1/status", Some(&a.token), None).unwrap();
+    assert_eq!(
+        (wrong.status, code(&wrong).as_str()),
+        (405, "method_not_allowed")
+    );
+    // Without a token, even an unknown route says only 401.
+    let unknown = call(a.api, "GET", "/v1/unknown", None, None).unwrap();
+    assert_eq!(unknown.status, 401);
     // Paths outside the document are not answered.
     for path in ["/v1/unknown", "/v2/status", "/v1/products/a/b/c/d"] {
         let answer = a.get(path);

@@ -273,8 +273,8 @@ fn bad_input_exits_with_documented_codes_and_changes_nothing() {
     );
     fails(
         &mesh(Some(&a), &["publish", &file, "--name", "Bad Name!"]),
-        1,
-        "name",
+        2,
+        "invalid descriptor",
     );
     let status = stdout_json(&mesh(Some(&a), &["status", "--json"]));
     assert_eq!(status["catalog_size"], 0, "nothing was published");
@@ -287,9 +287,7 @@ fn bad_input_exits_with_documented_codes_and_changes_nothing() {
         &["list", "--limit", "3"],
         &["completions", "tcsh"],
     ] {
-        let out = mesh(Some(&a), args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(!out.stderr.is_empty());
+        fails(&mesh(Some(&a), args), 2, "see `mesh --help`");
     }
     // Help and completions succeed.
     assert!(mesh(None, &["--help"]).status.success());
@@ -350,6 +348,15 @@ fn status_peers_deprecate_and_withdraw() {
     wait_json(&b, &["list", "--all", "--json"], |v| {
         v == &serde_json::json!([])
     });
+    // A withdrawn product is still found by its domain's name.
+    let shown = stdout_json(&mesh(Some(&b), &["show", "sales/orders", "--json"]));
+    assert_eq!(shown["withdrawn"], true);
+    assert_eq!(shown["versions"], serde_json::json!([3, 2, 1]));
+    fails(
+        &mesh(Some(&b), &["fetch", "sales/orders", "-o", "/tmp/never"]),
+        1,
+        "withdrawn",
+    );
     // Only the owner can withdraw.
     fails(
         &mesh(Some(&b), &["withdraw", "sales/orders"]),
@@ -499,4 +506,6 @@ fn demo_runs_three_nodes_and_cleans_up() {
         steps.last().unwrap().contains("removed their data"),
         "{steps:?}"
     );
+    let dir = report["dir"].as_str().unwrap();
+    assert!(!Path::new(dir).exists(), "{dir} left behind");
 }

@@ -41,7 +41,7 @@ impl Demo {
     fn step(&mut self, what: String, since: Instant) {
         let ms = since.elapsed().as_millis();
         if !self.json {
-            println!(
+            crate::outln!(
                 "[{:>6.2} s] {what} ({ms} ms)",
                 self.started.elapsed().as_secs_f64()
             );
@@ -145,6 +145,7 @@ pub(super) fn run(args: &DemoArgs, json: bool) -> CliResult<()> {
     for node in nodes {
         let _ = runtime.block_on(node.daemon.stop());
     }
+    let dir = root.path().to_path_buf();
     let kept = if args.keep {
         Some(root.keep())
     } else {
@@ -162,12 +163,14 @@ pub(super) fn run(args: &DemoArgs, json: bool) -> CliResult<()> {
     if json {
         output::json(&json!({
             "ok": true,
+            "dir": dir,
+            "kept": kept.is_some(),
             "result": outcome,
             "steps": demo.steps,
             "seconds": demo.started.elapsed().as_secs_f64(),
         }))?;
     } else {
-        println!(
+        crate::outln!(
             "done in {:.1} s. Next: run your own node with `meshd run`, then `mesh status`.",
             demo.started.elapsed().as_secs_f64()
         );
@@ -266,7 +269,8 @@ fn flow(
         },
         !demo.json,
     )?;
-    let same = std::fs::read(&file).ok() == std::fs::read(&output_path).ok();
+    let same = same_bytes(&file, &output_path)
+        .map_err(|e| failed("comparing the files")(e.to_string()))?;
     if !same {
         return Err(CliError::failed(
             "demo: the fetched file differs from the original",
@@ -307,6 +311,31 @@ fn publish_sample(sales: &Node, file: &Path, bytes: u64) -> CliResult<PublishRec
         &json!({ "upload_id": uploaded["upload_id"], "draft": draft }),
     )?;
     Ok(receipt)
+}
+
+/// Whether two files hold the same bytes, read in blocks.
+fn same_bytes(left: &Path, right: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let mut left = std::fs::File::open(left)?;
+    let mut right = std::fs::File::open(right)?;
+    let mut ours = vec![0u8; 1 << 16];
+    let mut theirs = vec![0u8; 1 << 16];
+    loop {
+        let len = left.read(&mut ours)?;
+        if len == 0 {
+            return Ok(right.read(&mut theirs[..1])? == 0);
+        }
+        right.read_exact(&mut theirs[..len]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                std::io::Error::other("the fetched file is shorter")
+            } else {
+                e
+            }
+        })?;
+        if ours[..len] != theirs[..len] {
+            return Ok(false);
+        }
+    }
 }
 
 #[allow(

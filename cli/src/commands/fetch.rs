@@ -66,7 +66,7 @@ pub(crate) fn run(api: &Api, args: &FetchArgs, json: bool) -> CliResult<()> {
         1 => "from 1 provider".to_owned(),
         n => format!("from {n} providers"),
     };
-    println!(
+    crate::outln!(
         "fetched {} version {} to {} ({}, verified, {from}, {:.1} s)",
         args.product,
         fetched.version,
@@ -82,7 +82,11 @@ pub(crate) fn run(api: &Api, args: &FetchArgs, json: bool) -> CliResult<()> {
 pub(crate) fn fetch(api: &Api, args: &FetchArgs, show_bar: bool) -> CliResult<Fetched> {
     let output = absolute(&args.output)?;
     let id = args.product.resolve(api)?;
-    let item: CatalogItem = api.get(&product_ref::path(&id))?;
+    let path = product_ref::path(&id);
+    let item: CatalogItem = match args.version {
+        Some(v) => api.get(&format!("{path}?version={v}"))?,
+        None => api.get(&path)?,
+    };
     let descriptor = match item {
         CatalogItem::Descriptor(d) => d.value,
         CatalogItem::Withdrawal(w) => {
@@ -95,7 +99,9 @@ pub(crate) fn fetch(api: &Api, args: &FetchArgs, show_bar: bool) -> CliResult<Fe
     let started = Instant::now();
     let mut progress: FetchProgress = api.post(
         "/v1/fetches",
-        &json!({ "product": id.to_string(), "version": args.version, "output": output }),
+        // Pinned to the version checked below: a newer one published
+        // meanwhile is refused by the node, never mixed up.
+        &json!({ "product": id.to_string(), "version": descriptor.version, "output": output }),
     )?;
     let bar = bar(progress.bytes_total, !show_bar);
     bar.set_message(format!("{}/{}", descriptor.domain_name, id.name));

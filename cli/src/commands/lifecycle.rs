@@ -37,7 +37,7 @@ fn report(status: &Status, name: &str, verb: &str, version: u64, json: bool) -> 
     if json {
         return output::json(&json!({ "product": product, "version": version }));
     }
-    println!(
+    crate::outln!(
         "{verb} {}/{name} (version {version}); every node will see it within seconds",
         status.domain_name
     );
@@ -47,7 +47,7 @@ fn report(status: &Status, name: &str, verb: &str, version: u64, json: bool) -> 
 pub(super) fn withdraw(api: &Api, args: &WithdrawArgs, json: bool) -> CliResult<()> {
     let (status, name) = own_name(api, &args.product)?;
     let v: Version = api.post(
-        &format!("/v1/products/{}/withdraw", encode_query(&name)),
+        &format!("/v1/own/{}/withdraw", encode_query(&name)),
         &json!({ "reason": args.reason }),
     )?;
     report(&status, &name, "withdrew", v.version, json)
@@ -60,7 +60,7 @@ pub(super) fn deprecate(api: &Api, args: &DeprecateArgs, json: bool) -> CliResul
         None => None,
     };
     let v: Version = api.post(
-        &format!("/v1/products/{}/deprecate", encode_query(&name)),
+        &format!("/v1/own/{}/deprecate", encode_query(&name)),
         &json!({ "reason": args.reason, "successor": successor }),
     )?;
     report(&status, &name, "deprecated", v.version, json)

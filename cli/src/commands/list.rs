@@ -77,7 +77,7 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
         return output::json(&summaries);
     }
     if summaries.is_empty() {
-        println!("no products match; `mesh list` with no filters shows the whole catalog");
+        crate::outln!("no products match; `mesh list` with no filters shows the whole catalog");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = summaries
@@ -97,7 +97,7 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         output::table(
             &["PRODUCT", "VERSION", "FORMAT", "SIZE", "STATUS", "TITLE"],

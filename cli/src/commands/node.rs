@@ -17,7 +17,7 @@ pub(super) fn status(api: &Api, json: bool) -> CliResult<()> {
     } else {
         s.listen_addrs.join("\n             ")
     };
-    print!(
+    crate::out!(
         "{}",
         output::block(&[
             ("domain", format!("{} ({})", s.domain_name, s.domain_id)),
@@ -38,7 +38,7 @@ pub(super) fn peers(api: &Api, json: bool) -> CliResult<()> {
         return output::json(&peers);
     }
     if peers.is_empty() {
-        println!("no peers connected; start another node, or check --bootstrap and mDNS");
+        crate::outln!("no peers connected; start another node, or check --bootstrap and mDNS");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = peers
@@ -55,7 +55,7 @@ pub(super) fn peers(api: &Api, json: bool) -> CliResult<()> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         output::table(
             &["PEER", "DOMAIN", "DIRECTION", "RTT", "ADDRESS", "AGENT"],

@@ -11,7 +11,9 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use mesh_node::draft::ProductDraft;
 use mesh_node::node::{PublishReceipt, Status};
-use mesh_protocol::CatalogItem;
+use mesh_protocol::descriptor::Content;
+use mesh_protocol::manifest::DEFAULT_CHUNK_SIZE;
+use mesh_protocol::{CatalogItem, DomainId, Hash, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -80,7 +82,24 @@ pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, 
         );
     }
     let draft = parts.clone().into_draft(&args.file)?;
+    let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    check(&draft, size)?;
     Ok((draft, parts, notes))
+}
+
+/// Checks a draft the way the node will, before any byte is uploaded: a
+/// bad name, tag or field is a usage error and nothing is sent.
+fn check(draft: &ProductDraft, size: u64) -> CliResult<()> {
+    let content = Content {
+        size,
+        chunk_size: draft.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
+        manifest_hash: Hash([0; 32]),
+    };
+    draft
+        .clone()
+        .into_descriptor(DomainId([0; 16]), "check", 1, content, Timestamp(0), None)
+        .validate()
+        .map_err(|e| CliError::usage(format!("invalid descriptor: {e}")))
 }
 
 pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
@@ -137,7 +156,7 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
             "notes": notes,
         }));
     }
-    print!(
+    crate::out!(
         "{}",
         output::block(&[
             (
@@ -181,7 +200,7 @@ pub(super) fn export(api: &Api, args: &ExportArgs, json: bool) -> CliResult<()> 
             "written": written,
         }));
     }
-    println!(
+    crate::outln!(
         "exported {id} version {} to {}",
         signed.value.version,
         written.join(" and ")

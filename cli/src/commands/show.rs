@@ -61,7 +61,7 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
     if json {
         return output::json(&shown);
     }
-    print!("{}", text(&id, &shown));
+    crate::out!("{}", text(&id, &shown));
     Ok(())
 }
 

@@ -150,6 +150,21 @@ pub(crate) fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// A standards tag as a mesh tag (lowercase, spaces as `-`), noting any
+/// change.
+pub(crate) fn tag(raw: &str, at: String, notes: &mut Notes<'_>) -> String {
+    let tag: String = raw
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c })
+        .collect();
+    if tag != raw {
+        notes.add(at, format!("tag {raw:?} published as {tag:?}"));
+    }
+    tag
+}
+
 /// A `customProperties` entry.
 pub(crate) fn custom(property: &str, value: impl Into<Value>) -> Value {
     serde_json::json!({ "property": property, "value": value.into() })

@@ -47,7 +47,17 @@ pub fn import(
     let mut n = Notes::new("ODCS", notes);
     for (key, value) in obj {
         match key.as_str() {
-            "apiVersion" | "kind" | "id" | "version" | "name" | "contractCreatedTs" => {}
+            "apiVersion" | "kind" | "id" | "version" | "contractCreatedTs" => {}
+            "name" => {
+                if parts.title.is_none() {
+                    parts.title = text(value);
+                } else if parts.title != text(value) {
+                    n.add(
+                        "name",
+                        "the product's title comes from the ODPS name or --title",
+                    );
+                }
+            }
             "status" => {
                 let status = value.as_str().unwrap_or_default();
                 if !matches!(status, "active" | "draft" | "proposed") {
@@ -59,9 +69,18 @@ pub fn import(
                     parts.claimed_domain = text(value);
                 }
             }
-            "tags" => parts
-                .tags
-                .extend(value.as_array().into_iter().flatten().filter_map(text)),
+            "tags" => {
+                for (i, t) in value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(text)
+                    .enumerate()
+                {
+                    let t = super::tag(&t, format!("tags[{i}]"), &mut n);
+                    parts.tags.insert(t);
+                }
+            }
             "description" => {
                 for (k, v) in value.as_object().into_iter().flatten() {
                     if k == "purpose" && parts.description.is_none() {
@@ -120,8 +139,8 @@ fn import_schema(
         let mut fields = Vec::new();
         for (key, value) in obj {
             match key.as_str() {
-                "name" | "logicalType" | "physicalType" | "physicalName" | "businessName"
-                | "description" | "id" => {}
+                // The object is the product itself: its name and type.
+                "name" | "logicalType" | "physicalType" => {}
                 "properties" => {
                     for (j, p) in value.as_array().into_iter().flatten().enumerate() {
                         fields.push(import_property(
@@ -167,13 +186,18 @@ fn import_property(p: &Value, at: &str, n: &mut Notes<'_>) -> Result<Field, Stri
             "time of day is published as string",
         );
     }
-    let classification = match obj.get("classification").and_then(Value::as_str) {
-        Some(c) => Some(
-            c.parse::<Classification>()
-                .map_err(|e| format!("{at}: {e}"))?,
-        ),
-        None => None,
-    };
+    let classification = obj
+        .get("classification")
+        .and_then(Value::as_str)
+        .and_then(|c| classification(c, &format!("{at}.classification"), n));
+    if let Some(p) = obj.get("physicalType").and_then(Value::as_str)
+        && odcs_type(data_type).1 != Some(physical.as_str())
+    {
+        n.add(
+            format!("{at}.physicalType"),
+            format!("{p:?} is not carried; the field is published as {data_type:?}"),
+        );
+    }
     for key in obj.keys() {
         if !matches!(
             key.as_str(),
@@ -192,6 +216,22 @@ fn import_property(p: &Value, at: &str, n: &mut Notes<'_>) -> Result<Field, Stri
         classification,
         description: obj.get("description").and_then(text).unwrap_or_default(),
     })
+}
+
+/// A mesh classification for an ODCS one (free text in the standard);
+/// remapped or unknown values are noted.
+fn classification(c: &str, at: &str, n: &mut Notes<'_>) -> Option<Classification> {
+    let Ok(mapped) = c.parse::<Classification>() else {
+        n.add(
+            at,
+            format!("classification {c:?} is not one of public, internal, confidential, pii; the field is published unclassified"),
+        );
+        return None;
+    };
+    if mapped.to_string() != c {
+        n.add(at, format!("classification {c:?} published as {mapped}"));
+    }
+    Some(mapped)
 }
 
 /// The mesh type for an ODCS logical type, refined by the physical type.

@@ -43,10 +43,15 @@ pub fn import(
     let obj = checked(doc, origin, &HEADER)?;
     let bad = |what: String| CliError::usage(format!("invalid ODPS file {origin}: {what}"));
     let mut n = Notes::new("ODPS", notes);
+    // The team's owner first: a support address only fills a missing email.
+    if let Some(team) = obj.get("team") {
+        import_team(team, parts, &mut n);
+    }
     for (key, value) in obj {
         match key.as_str() {
-            // Decided by the mesh (kind, version) or by the node (created).
-            "apiVersion" | "kind" | "productCreatedTs" => {}
+            // Decided by the mesh (kind, version) or by the node (created);
+            // the team was read first.
+            "apiVersion" | "kind" | "productCreatedTs" | "team" => {}
             "id" => {
                 if value
                     .as_str()
@@ -80,9 +85,13 @@ pub fn import(
                 }
             }
             "domain" => parts.claimed_domain = text(value),
-            "tags" => parts.tags.extend(strings(value)),
+            "tags" => {
+                for (i, t) in strings(value).iter().enumerate() {
+                    let t = super::tag(t, format!("tags[{i}]"), &mut n);
+                    parts.tags.insert(t);
+                }
+            }
             "description" => import_description(value, parts, &mut n),
-            "team" => import_team(value, parts, &mut n),
             "support" => import_support(value, parts, &mut n),
             "inputPorts" => import_inputs(value, parts, &mut n),
             "outputPorts" => import_outputs(value, parts, &mut n).map_err(&bad)?,
@@ -156,6 +165,8 @@ fn import_support(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
             .and_then(Value::as_str)
             .and_then(|u| u.strip_prefix("mailto:"));
         match mail {
+            // The owner's own address, as exports write it.
+            Some(mail) if parts.owner_email.as_deref() == Some(mail) => {}
             Some(mail) if parts.owner_email.is_none() => {
                 parts.owner_email = Some(mail.to_owned());
             }
@@ -166,10 +177,17 @@ fn import_support(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
 
 fn import_inputs(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
     for (i, port) in v.as_array().into_iter().flatten().enumerate() {
+        // Exports write the input's contract id, `DOMAINID/name/contract`;
+        // a plain product id is accepted too.
         let input = port
             .get("contractId")
             .and_then(Value::as_str)
-            .and_then(|c| c.parse::<ProductId>().ok());
+            .and_then(|c| {
+                c.strip_suffix("/contract")
+                    .unwrap_or(c)
+                    .parse::<ProductId>()
+                    .ok()
+            });
         match input {
             Some(id) => parts.lineage.push(id),
             None => n.add(
@@ -274,6 +292,20 @@ fn access_value(policy: &AccessPolicy) -> Value {
     }
 }
 
+/// Percent-encodes what a URI may not hold as is.
+fn uri_escape(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"@.-_+~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// The ODCS contract id exported beside a product.
 pub fn contract_id(product: &ProductId) -> String {
     format!("{product}/contract")
@@ -317,14 +349,14 @@ pub fn export(signed: &SignedDescriptor, with_contract: bool) -> Value {
     if !d.owner.email.is_empty() {
         doc.insert(
             "support".into(),
-            json!([{ "channel": "email", "tool": "email", "url": format!("mailto:{}", d.owner.email) }]),
+            json!([{ "channel": "email", "tool": "email", "url": format!("mailto:{}", uri_escape(&d.owner.email)) }]),
         );
     }
     if !d.lineage.is_empty() {
         let inputs: Vec<Value> = d
             .lineage
             .iter()
-            .map(|p| json!({ "name": p.name, "version": "current", "contractId": p.to_string() }))
+            .map(|p| json!({ "name": p.name, "version": "current", "contractId": contract_id(p) }))
             .collect();
         doc.insert("inputPorts".into(), json!(inputs));
     }
@@ -339,10 +371,13 @@ pub fn export(signed: &SignedDescriptor, with_contract: bool) -> Value {
         port["contractId"] = json!(contract_id(&d.id));
     }
     doc.insert("outputPorts".into(), json!([port]));
-    doc.insert(
-        "productCreatedTs".into(),
-        json!(time::rfc3339(d.created_at.0)),
-    );
+    // A date-time has a four-digit year; a later signed time is left out.
+    if d.created_at.0 < time::YEAR_10000_MS {
+        doc.insert(
+            "productCreatedTs".into(),
+            json!(time::rfc3339(d.created_at.0)),
+        );
+    }
     let mut props = vec![
         custom("meshProductId", d.id.to_string()),
         custom("meshDomainId", d.id.domain.to_string()),

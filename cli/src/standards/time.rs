@@ -1,6 +1,10 @@
 //! RFC 3339 timestamps for the standards' `date-time` fields, from the
 //! protocol's milliseconds since the Unix epoch (no calendar crate needed).
 
+/// 10000-01-01T00:00:00Z in ms since the epoch: the first instant RFC 3339
+/// cannot write.
+pub(crate) const YEAR_10000_MS: u64 = 253_402_300_800_000;
+
 /// `2026-11-25T12:00:00.000Z` for `ms` since the epoch.
 pub fn rfc3339(ms: u64) -> String {
     let secs = ms / 1000;

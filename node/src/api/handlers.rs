@@ -8,14 +8,15 @@ use std::path::PathBuf;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
 use futures::StreamExt;
 use mesh_protocol::catalog::Query as CatalogQuery;
 use mesh_protocol::{CatalogItem, ProductId, SignedDescriptor};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+use super::extract::{JsonPath, JsonQuery};
 use super::schemas::{BinaryDoc, CatalogItemDoc, ErrorDoc, ProductDraftDoc, SignedDescriptorDoc};
 use super::{ApiError, ApiState, MAX_TRACKED_FETCHES};
 use crate::draft::ProductDraft;
@@ -36,7 +37,8 @@ pub(super) async fn health() -> Json<Health> {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "node",
-    responses((status = 200, description = "This document", content_type = "application/json")))]
+    responses((status = 200, description = "This document", content_type = "application/json"),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn openapi(State(s): State<ApiState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let doc = s.openapi.get().cloned().unwrap_or_default();
@@ -49,7 +51,7 @@ pub(super) async fn openapi(State(s): State<ApiState>) -> axum::response::Respon
 
 #[utoipa::path(get, path = "/metrics", tag = "node",
     responses((status = 200, description = "Prometheus text format: meshd_* and libp2p_* metrics",
-        content_type = "application/openmetrics-text")))]
+        content_type = "application/openmetrics-text"), (status = 401, body = ErrorDoc)))]
 pub(super) async fn metrics(State(s): State<ApiState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
@@ -107,7 +109,7 @@ pub(super) struct ProductQuery {
         body = Vec<SignedDescriptorDoc>), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn products(
     State(s): State<ApiState>,
-    Query(q): Query<ProductQuery>,
+    JsonQuery(q): JsonQuery<ProductQuery>,
 ) -> ApiResult<Vec<SignedDescriptor>> {
     // `?tag=` means "any tag", not "the empty tag".
     let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
@@ -165,11 +167,11 @@ pub(super) struct VersionQuery {
         ("name" = String, Path, description = "Product name"), VersionQuery),
     responses((status = 200, description = "The product's catalog item", body = CatalogItemDoc),
         (status = 404, description = "unknown_product or unknown_version", body = ErrorDoc),
-        (status = 401, body = ErrorDoc)))]
+        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn product(
     State(s): State<ApiState>,
-    Path((domain, name)): Path<(String, String)>,
-    Query(q): Query<VersionQuery>,
+    JsonPath((domain, name)): JsonPath<(String, String)>,
+    JsonQuery(q): JsonQuery<VersionQuery>,
 ) -> ApiResult<CatalogItem> {
     let product = product_id(&domain, &name)?;
     let Some(current) = s.handle.get(product.clone()).await? else {
@@ -202,10 +204,10 @@ pub(super) async fn product(
     params(("domain" = String, Path, description = "Owning domain id"),
         ("name" = String, Path, description = "Product name")),
     responses((status = 200, description = "Versions this node keeps, newest first", body = Vec<CatalogItemDoc>),
-        (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+        (status = 404, body = ErrorDoc), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn versions(
     State(s): State<ApiState>,
-    Path((domain, name)): Path<(String, String)>,
+    JsonPath((domain, name)): JsonPath<(String, String)>,
 ) -> ApiResult<Vec<CatalogItem>> {
     let product = product_id(&domain, &name)?;
     let mut versions = s.handle.versions(product.clone()).await?;
@@ -230,10 +232,10 @@ pub(super) struct Providers {
     params(("domain" = String, Path, description = "Owning domain id"),
         ("name" = String, Path, description = "Product name")),
     responses((status = 200, description = "Providers found in the DHT within a few seconds", body = Providers),
-        (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+        (status = 404, body = ErrorDoc), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn providers(
     State(s): State<ApiState>,
-    Path((domain, name)): Path<(String, String)>,
+    JsonPath((domain, name)): JsonPath<(String, String)>,
 ) -> ApiResult<Providers> {
     let product = product_id(&domain, &name)?;
     if s.handle.get(product.clone()).await?.is_none() {
@@ -242,6 +244,58 @@ pub(super) async fn providers(
     Ok(Json(Providers {
         providers: s.handle.providers(product).await?,
     }))
+}
+
+/// A product written `DOMAINNAME/name`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ResolveQuery {
+    /// The owning domain's name.
+    domain_name: String,
+    /// The product's name.
+    name: String,
+}
+
+/// The products a `DOMAINNAME/name` may mean.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub(super) struct Resolved {
+    /// `DOMAINID/name` of every known product (live, deprecated or
+    /// withdrawn) with that name whose domain bears that name.
+    products: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/resolve", tag = "products", params(ResolveQuery),
+    responses((status = 200, body = Resolved), (status = 400, body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
+pub(super) async fn resolve(
+    State(s): State<ApiState>,
+    JsonQuery(q): JsonQuery<ResolveQuery>,
+) -> ApiResult<Resolved> {
+    let products = s.handle.resolve(q.domain_name, q.name).await?;
+    Ok(Json(Resolved {
+        products: products.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// Largest upload: the most chunks of the largest size a manifest allows.
+const MAX_UPLOAD: u64 =
+    mesh_protocol::manifest::MAX_CHUNKS as u64 * mesh_protocol::manifest::MAX_CHUNK_SIZE as u64;
+
+/// An upload's partial file, removed when dropped unless kept.
+struct PartialUpload(Option<PathBuf>);
+
+impl PartialUpload {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartialUpload {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A stored upload.
@@ -267,24 +321,27 @@ pub(super) async fn upload(State(s): State<ApiState>, body_in: Body) -> ApiResul
             e.to_string(),
         )
     };
+    // Removes the partial file on every way out but success, including a
+    // client that goes away mid-body (the future is dropped).
+    let guard = PartialUpload(Some(partial.clone()));
     let mut file = tokio::fs::File::create(&partial).await.map_err(local)?;
     let mut stream = body_in.into_data_stream();
     let mut size = 0u64;
     while let Some(piece) = stream.next().await {
-        let piece = match piece {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(ApiError::bad_request(format!("upload interrupted: {e}")));
-            }
-        };
+        let piece = piece.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
         size += piece.len() as u64;
+        if size > MAX_UPLOAD {
+            return Err(ApiError::bad_request(format!(
+                "upload larger than the largest product ({MAX_UPLOAD} bytes)"
+            )));
+        }
         file.write_all(&piece).await.map_err(local)?;
     }
     file.flush().await.map_err(local)?;
     tokio::fs::rename(&partial, s.uploads.join(&id))
         .await
         .map_err(local)?;
+    guard.keep();
     Ok(Json(Uploaded {
         upload_id: id,
         size,
@@ -342,14 +399,15 @@ pub(super) struct Version {
     version: u64,
 }
 
-#[utoipa::path(post, path = "/v1/products/{name}/withdraw", tag = "publishing",
+#[utoipa::path(post, path = "/v1/own/{name}/withdraw", tag = "publishing",
     params(("name" = String, Path, description = "One of this node's products")),
     request_body = Reason,
     responses((status = 200, body = Version), (status = 404, body = ErrorDoc),
-        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+        (status = 400, body = ErrorDoc), (status = 409, description = "catalog_refused", body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn withdraw(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    JsonPath(name): JsonPath<String>,
     json: Result<Json<Reason>, JsonRejection>,
 ) -> ApiResult<Version> {
     let r = body(json)?;
@@ -358,14 +416,15 @@ pub(super) async fn withdraw(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/products/{name}/deprecate", tag = "publishing",
+#[utoipa::path(post, path = "/v1/own/{name}/deprecate", tag = "publishing",
     params(("name" = String, Path, description = "One of this node's products")),
     request_body = Reason,
     responses((status = 200, body = Version), (status = 404, body = ErrorDoc),
-        (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
+        (status = 400, body = ErrorDoc), (status = 409, description = "catalog_refused", body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
 pub(super) async fn deprecate(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    JsonPath(name): JsonPath<String>,
     json: Result<Json<Reason>, JsonRejection>,
 ) -> ApiResult<Version> {
     let r = body(json)?;
@@ -396,6 +455,8 @@ pub(super) struct FetchRequest {
         (status = 404, description = "unknown_product or unknown_version", body = ErrorDoc),
         (status = 403, description = "denied", body = ErrorDoc),
         (status = 410, description = "withdrawn", body = ErrorDoc),
+        (status = 502, description = "no_providers", body = ErrorDoc),
+        (status = 503, description = "busy: too many fetches running", body = ErrorDoc),
         (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn start_fetch(
     State(s): State<ApiState>,
@@ -414,14 +475,32 @@ pub(super) async fn start_fetch(
     let mut fetches = s
         .fetches
         .lock()
-        .map_err(|_| ApiError::bad_request("poisoned"))?;
+        .map_err(|_| ApiError::internal("fetch table lock poisoned"))?;
     if fetches.len() >= MAX_TRACKED_FETCHES {
-        fetches.retain(|_, f| {
-            !matches!(
-                f.progress.borrow().state,
-                FetchState::Done | FetchState::Failed | FetchState::Cancelled
-            )
-        });
+        // Forget the oldest finished jobs (a client still polling is most
+        // likely watching a recent one).
+        let mut finished: Vec<u64> = fetches
+            .iter()
+            .filter(|(_, f)| {
+                matches!(
+                    f.progress.borrow().state,
+                    FetchState::Done | FetchState::Failed | FetchState::Cancelled
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        finished.sort_unstable();
+        let excess = fetches.len() + 1 - MAX_TRACKED_FETCHES;
+        for id in finished.into_iter().take(excess) {
+            fetches.remove(&id);
+        }
+        if fetches.len() >= MAX_TRACKED_FETCHES {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{MAX_TRACKED_FETCHES} fetches are running; wait for one to end"),
+            ));
+        }
     }
     fetches.insert(handle.id, handle);
     Ok(Json(progress))
@@ -434,7 +513,7 @@ pub(super) async fn list_fetches(State(s): State<ApiState>) -> ApiResult<Vec<Fet
     let fetches = s
         .fetches
         .lock()
-        .map_err(|_| ApiError::bad_request("poisoned"))?;
+        .map_err(|_| ApiError::internal("fetch table lock poisoned"))?;
     let mut all: Vec<FetchProgress> = fetches
         .values()
         .map(|f| f.progress.borrow().clone())
@@ -449,12 +528,12 @@ pub(super) async fn list_fetches(State(s): State<ApiState>) -> ApiResult<Vec<Fet
         (status = 401, body = ErrorDoc)))]
 pub(super) async fn fetch_progress(
     State(s): State<ApiState>,
-    Path(id): Path<u64>,
+    JsonPath(id): JsonPath<u64>,
 ) -> ApiResult<FetchProgress> {
     let fetches = s
         .fetches
         .lock()
-        .map_err(|_| ApiError::bad_request("poisoned"))?;
+        .map_err(|_| ApiError::internal("fetch table lock poisoned"))?;
     match fetches.get(&id) {
         Some(f) => Ok(Json(f.progress.borrow().clone())),
         None => Err(ApiError::not_found(format!("no fetch {id}"))),
@@ -467,13 +546,13 @@ pub(super) async fn fetch_progress(
         (status = 404, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn cancel_fetch(
     State(s): State<ApiState>,
-    Path(id): Path<u64>,
+    JsonPath(id): JsonPath<u64>,
 ) -> ApiResult<FetchProgress> {
     let commands = {
         let fetches = s
             .fetches
             .lock()
-            .map_err(|_| ApiError::bad_request("poisoned"))?;
+            .map_err(|_| ApiError::internal("fetch table lock poisoned"))?;
         match fetches.get(&id) {
             Some(f) => (f.canceller(), f.progress.clone()),
             None => return Err(ApiError::not_found(format!("no fetch {id}"))),

@@ -25,13 +25,15 @@
 //! | `GET /v1/products/{domain}/{name}/providers` | who holds its bytes (DHT) |
 //! | `POST /v1/uploads` | stream a file's bytes to the node; returns an upload id |
 //! | `POST /v1/publish` | `{upload_id, draft}`: publish an upload as a product |
-//! | `POST /v1/products/{name}/withdraw` | `{reason}` |
-//! | `POST /v1/products/{name}/deprecate` | `{reason, successor?}` |
+//! | `GET /v1/resolve` | `domain_name`, `name`: the ids of a product written `DOMAINNAME/name` |
+//! | `POST /v1/own/{name}/withdraw` | withdraw one of this node's products: `{reason}` |
+//! | `POST /v1/own/{name}/deprecate` | `{reason, successor?}` |
 //! | `POST /v1/fetches`, `GET /v1/fetches` | start a fetch `{product, version?, output}`; list them |
 //! | `GET /v1/fetches/{id}`, `DELETE /v1/fetches/{id}` | a fetch's progress; cancel it |
 
 pub mod client;
 mod error;
+mod extract;
 mod handlers;
 mod schemas;
 pub mod token;
@@ -115,6 +117,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::product))
         .routes(routes!(handlers::versions))
         .routes(routes!(handlers::providers))
+        .routes(routes!(handlers::resolve))
         .routes(routes!(handlers::upload))
         .routes(routes!(handlers::publish))
         .routes(routes!(handlers::withdraw))
@@ -133,8 +136,15 @@ pub fn router(state: ApiState) -> Router {
     let _ = state.openapi.set(doc.to_json().unwrap_or_default());
     let guard = middleware::from_fn_with_state(state.clone(), require_token);
     routes
-        .layer(guard)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see /openapi.json",
+            )
+        })
+        .layer(guard)
         .with_state(state)
 }
 

@@ -377,6 +377,13 @@ impl EventLoop {
                 let _ = reply.send(self.store.versions(&product).map_err(NodeError::from));
             }
             Command::Providers { product, reply } => self.lookup_providers(&product, reply),
+            Command::Resolve {
+                domain_name,
+                name,
+                reply,
+            } => {
+                let _ = reply.send(self.resolve(&domain_name, &name));
+            }
             Command::Dial { addr, reply } => {
                 let result = self
                     .swarm
@@ -845,6 +852,28 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+
+    /// Products named `name` of domains named `domain_name`. A withdrawn
+    /// product's domain name comes from the versions kept before it.
+    fn resolve(&self, domain_name: &str, name: &str) -> Vec<ProductId> {
+        let mut out: Vec<ProductId> = self
+            .catalog
+            .items()
+            .filter(|item| item.product().name == name)
+            .filter(|item| match item {
+                CatalogItem::Descriptor(d) => d.value.domain_name == domain_name,
+                CatalogItem::Withdrawal(_) => self
+                    .store
+                    .versions(item.product())
+                    .ok()
+                    .and_then(|v| v.iter().find_map(|i| i.descriptor().cloned()))
+                    .is_some_and(|d| d.domain_name == domain_name),
+            })
+            .map(|item| item.product().clone())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Asks the DHT who holds the current version's bytes; answers when the
