@@ -63,6 +63,28 @@ pub enum Command {
     Withdraw(WithdrawArgs),
     /// Mark one of this domain's products deprecated.
     Deprecate(DeprecateArgs),
+    /// The federation: create a genesis file, show the current state.
+    Federation {
+        /// What to do.
+        #[command(subcommand)]
+        command: FederationCommand,
+    },
+    /// Propose a change to the federation (a policy, a member, the quorum).
+    Propose(ProposeArgs),
+    /// Open proposals with their tallies.
+    Proposals {
+        /// Only open proposals (all proposals a node holds are open:
+        /// decided ones are in the chain).
+        #[arg(long)]
+        open: bool,
+    },
+    /// Vote on a proposal as this node's domain.
+    Vote {
+        /// Proposal id, or a unique prefix of it.
+        proposal: String,
+        /// yes or no.
+        choice: Choice,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -70,6 +92,101 @@ pub enum Command {
     },
     /// Start three nodes on loopback, publish on one, fetch on another.
     Demo(DemoArgs),
+}
+
+/// A vote.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Approve.
+    Yes,
+    /// Reject.
+    No,
+}
+
+/// Add or remove.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Add.
+    Add,
+    /// Remove.
+    Remove,
+}
+
+/// `mesh federation ...`.
+#[derive(Subcommand, Debug)]
+pub enum FederationCommand {
+    /// Write the genesis file of a new federation (offline; every founding
+    /// member then runs `meshd run --genesis FILE`).
+    Create(CreateArgs),
+    /// The federation: id, members, quorum, version, policies, evidence.
+    Show,
+}
+
+/// `mesh federation create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The federation's name.
+    #[arg(long)]
+    pub name: String,
+    /// A founding member as NAME=PUBKEY (the key from its `mesh status` or
+    /// domain.json); repeatable.
+    #[arg(long = "member", value_name = "NAME=PUBKEY")]
+    pub members: Vec<String>,
+    /// A founding member's domain.json; repeatable.
+    #[arg(long = "member-file", value_name = "FILE")]
+    pub member_files: Vec<PathBuf>,
+    /// Quorum: yes votes must be more than this fraction of the members.
+    #[arg(long, default_value = "2/3")]
+    pub quorum: String,
+    /// A policy in force from the start (e.g. require-owner); repeatable.
+    #[arg(long = "policy", value_name = "RULE")]
+    pub policies: Vec<String>,
+    /// Where to write the genesis file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `mesh propose ...`.
+#[derive(Args, Debug)]
+pub struct ProposeArgs {
+    /// What to change.
+    #[command(subcommand)]
+    pub change: ProposeChange,
+    /// Why, shown to voters.
+    #[arg(long, global = true, default_value = "")]
+    pub reason: String,
+    /// How long votes count: 30s, 10m, 2h, 7d.
+    #[arg(long, global = true, default_value = "7d")]
+    pub expires_in: String,
+}
+
+/// A change to propose.
+#[derive(Subcommand, Debug)]
+pub enum ProposeChange {
+    /// Put a policy rule in force or take it out: require-owner,
+    /// require-classification, pii-never-public, require-quality,
+    /// schema-compatibility, allowed-formats=csv,parquet,
+    /// max-retention-days=N, name-pattern=REGEX.
+    Policy {
+        /// add or remove.
+        action: Action,
+        /// The rule.
+        rule: String,
+    },
+    /// Admit a domain (NAME and PUBKEY) or remove a member (its name or id).
+    Member {
+        /// add or remove.
+        action: Action,
+        /// The domain's name (add) or name or id (remove).
+        domain: String,
+        /// The domain's public key (add only).
+        key: Option<String>,
+    },
+    /// Change the quorum, e.g. 3/4.
+    Quorum {
+        /// Yes votes must be more than this fraction of the members.
+        quorum: String,
+    },
 }
 
 /// `mesh publish`.

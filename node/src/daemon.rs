@@ -67,6 +67,36 @@ pub fn init(dir: &Path, domain: &str) -> Result<identity::Identity, DaemonError>
     Ok(identity)
 }
 
+/// Makes `dir` take part in the federation of the genesis file `file`.
+/// A data directory belongs to one federation: installing another one is
+/// refused.
+pub fn install_genesis(dir: &Path, file: &Path) -> Result<(), DaemonError> {
+    let genesis = crate::governance::read_genesis(file).map_err(NodeError::from)?;
+    let target = dir.join(crate::governance::GENESIS_FILE);
+    if target.exists() {
+        let current = crate::governance::read_genesis(&target).map_err(NodeError::from)?;
+        if current.id() == genesis.id() {
+            return Ok(());
+        }
+        return Err(
+            NodeError::from(crate::governance::GovernanceError::OtherFederation {
+                stored: current.id(),
+                given: genesis.id(),
+            })
+            .into(),
+        );
+    }
+    let text = serde_json::to_string_pretty(&genesis).map_err(|e| DaemonError::Io {
+        what: "cannot encode the genesis".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let tmp = dir.join(format!("{}.tmp", crate::governance::GENESIS_FILE));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, &target))
+        .map_err(io(format!("cannot write {}", target.display())))
+}
+
 /// A running daemon: node plus API.
 pub struct Daemon {
     /// The node.

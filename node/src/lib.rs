@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod draft;
 pub mod event_loop;
 pub mod fetch;
+pub mod governance;
 pub mod identity;
 pub mod metrics;
 pub mod network;

@@ -32,6 +32,9 @@ enum Command {
         /// The domain's name, e.g. `sales`.
         #[arg(long)]
         domain: String,
+        /// Join the federation of this genesis file (from `mesh federation create`).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
     },
     /// Run the node.
     Run {
@@ -57,6 +60,9 @@ enum Command {
         /// Gossip namespace.
         #[arg(long)]
         network_id: Option<String>,
+        /// Join the federation of this genesis file (once per data directory).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
     },
 }
 
@@ -88,8 +94,17 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Init { data_dir, domain } => {
-            init(&data_dir.unwrap_or_else(daemon::default_data_dir), &domain)
+        Command::Init {
+            data_dir,
+            domain,
+            genesis,
+        } => {
+            let dir = data_dir.unwrap_or_else(daemon::default_data_dir);
+            init(&dir, &domain)?;
+            if let Some(file) = genesis {
+                daemon::install_genesis(&dir, &file)?;
+            }
+            Ok(())
         }
         Command::Run {
             data_dir,
@@ -99,10 +114,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             no_mdns,
             api,
             network_id,
+            genesis,
         } => {
             let dir = data_dir.unwrap_or_else(daemon::default_data_dir);
             if daemon::is_uninitialised(&dir) {
                 init(&dir, &domain)?;
+            }
+            if let Some(file) = genesis {
+                daemon::install_genesis(&dir, &file)?;
             }
             let mut config = Config::load(&dir)?;
             if !listen.is_empty() {

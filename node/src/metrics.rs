@@ -43,6 +43,8 @@ pub(crate) struct MeshMetrics {
     catalog_products: Gauge,
     connected_peers: Gauge,
     active_fetches: Gauge,
+    federation_version: Gauge,
+    noncompliant_products: Gauge,
 }
 
 impl MeshMetrics {
@@ -110,6 +112,16 @@ impl MeshMetrics {
                 m.connected_peers
             ),
             ("active_fetches", "Fetch jobs running", m.active_fetches),
+            (
+                "federation_version",
+                "Certificates applied since the federation's genesis",
+                m.federation_version
+            ),
+            (
+                "noncompliant_products",
+                "Catalog products that break the federation's rules",
+                m.noncompliant_products
+            ),
         );
         m
     }
@@ -158,6 +170,13 @@ impl MeshMetrics {
         self.catalog_products.set(to_i64(products));
         self.connected_peers.set(to_i64(peers));
         self.active_fetches.set(to_i64(fetches));
+    }
+
+    pub(crate) fn federation(&self, version: u64, noncompliant: usize) {
+        self.federation_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+        self.noncompliant_products
+            .set(i64::try_from(noncompliant).unwrap_or(i64::MAX));
     }
 
     /// The status view of the counters.

@@ -71,6 +71,12 @@ pub enum NodeError {
     /// The product is unknown.
     #[error("unknown product {0}")]
     UnknownProduct(String),
+    /// Governance.
+    #[error(transparent)]
+    Governance(#[from] crate::governance::GovernanceError),
+    /// The product breaks the federation's policies.
+    #[error("refused by the federation's policies: {}", .0.iter().map(|i| format!("{}: {}", i.rule, i.reason)).collect::<Vec<_>>().join("; "))]
+    Policy(Vec<crate::governance::Issue>),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -108,6 +114,11 @@ pub enum NodeEvent {
         /// The output file.
         path: PathBuf,
     },
+    /// The federation applied a certificate.
+    FederationAdvanced {
+        /// Its new version.
+        version: u64,
+    },
     /// A catalog sync with a peer finished.
     SyncCompleted {
         /// The peer.
@@ -124,6 +135,13 @@ pub struct Status {
     pub domain_name: String,
     /// Domain id.
     pub domain_id: String,
+    /// Domain public key (hex): what a federation's genesis or an
+    /// add-member proposal names.
+    pub domain_key: String,
+    /// The federation this node takes part in, if any: its id and version.
+    pub federation: Option<String>,
+    /// Whether this node's domain is a member of that federation.
+    pub member: bool,
     /// libp2p PeerId.
     pub peer_id: String,
     /// Listen addresses.
@@ -208,6 +226,27 @@ pub(crate) enum Command {
         product: ProductId,
         reply: oneshot::Sender<Result<Vec<CatalogItem>, NodeError>>,
     },
+    Federation {
+        reply: oneshot::Sender<Result<crate::governance::FederationView, NodeError>>,
+    },
+    Proposals {
+        reply: oneshot::Sender<Result<Vec<crate::governance::ProposalView>, NodeError>>,
+    },
+    Propose {
+        change: mesh_protocol::governance::Change,
+        reason: String,
+        ttl_ms: u64,
+        reply: oneshot::Sender<Result<crate::governance::ProposalView, NodeError>>,
+    },
+    Vote {
+        proposal: mesh_protocol::governance::ProposalId,
+        approve: bool,
+        reply: oneshot::Sender<Result<crate::event_loop::VoteReceipt, NodeError>>,
+    },
+    Compliance {
+        products: Option<Vec<ProductId>>,
+        reply: oneshot::Sender<Result<Vec<crate::governance::Compliance>, NodeError>>,
+    },
     Resolve {
         domain_name: String,
         name: String,
@@ -268,6 +307,15 @@ pub struct RunningNode {
     pub events: broadcast::Receiver<NodeEvent>,
 }
 
+/// The federation's genesis, if the data directory has one.
+fn read_genesis(data_dir: &Path) -> Result<Option<mesh_protocol::governance::Genesis>, NodeError> {
+    let path = data_dir.join(crate::governance::GENESIS_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(crate::governance::read_genesis(&path)?))
+}
+
 /// Starts a node from an initialised data directory.
 pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     options.config.validate()?;
@@ -285,6 +333,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
     let domain = identity.domain.domain_id();
     let peer_id = identity.node.public().to_peer_id();
+    let genesis = read_genesis(&data_dir)?;
     let mut registry = prometheus_client::registry::Registry::default();
     let event_loop = EventLoop::new(
         crate::event_loop::Parts {
@@ -295,6 +344,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
             data_dir,
             commands: commands_rx,
             events: events_tx.clone(),
+            genesis,
         },
         &mut registry,
     )?;
@@ -495,6 +545,55 @@ impl NodeHandle {
             reply,
         })
         .await
+    }
+
+    /// The federation's state.
+    pub async fn federation(&self) -> Result<crate::governance::FederationView, NodeError> {
+        self.ask(|reply| Command::Federation { reply }).await?
+    }
+
+    /// Open proposals with tallies.
+    pub async fn proposals(&self) -> Result<Vec<crate::governance::ProposalView>, NodeError> {
+        self.ask(|reply| Command::Proposals { reply }).await?
+    }
+
+    /// Proposes a change, open for `ttl_ms`.
+    pub async fn propose(
+        &self,
+        change: mesh_protocol::governance::Change,
+        reason: String,
+        ttl_ms: u64,
+    ) -> Result<crate::governance::ProposalView, NodeError> {
+        self.ask(|reply| Command::Propose {
+            change,
+            reason,
+            ttl_ms,
+            reply,
+        })
+        .await?
+    }
+
+    /// Votes on a proposal as this node's domain.
+    pub async fn vote(
+        &self,
+        proposal: mesh_protocol::governance::ProposalId,
+        approve: bool,
+    ) -> Result<crate::event_loop::VoteReceipt, NodeError> {
+        self.ask(|reply| Command::Vote {
+            proposal,
+            approve,
+            reply,
+        })
+        .await?
+    }
+
+    /// Compliance of products with the federation's rules (all when `None`).
+    pub async fn compliance(
+        &self,
+        products: Option<Vec<ProductId>>,
+    ) -> Result<Vec<crate::governance::Compliance>, NodeError> {
+        self.ask(|reply| Command::Compliance { products, reply })
+            .await?
     }
 
     /// The node's metrics.

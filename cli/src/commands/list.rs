@@ -23,6 +23,11 @@ pub(crate) struct Summary {
     tags: Vec<String>,
     deprecated: bool,
     manifest_hash: String,
+    /// Whether it meets the federation's rules (`null` without a
+    /// federation).
+    compliant: Option<bool>,
+    /// The rules it breaks.
+    issues: Vec<mesh_node::governance::Issue>,
 }
 
 impl Summary {
@@ -40,6 +45,8 @@ impl Summary {
             tags: d.tags.iter().cloned().collect(),
             deprecated: d.deprecation.is_some(),
             manifest_hash: d.content.manifest_hash.to_string(),
+            compliant: None,
+            issues: Vec::new(),
         }
     }
 }
@@ -72,7 +79,16 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
         format!("/v1/products?{}", query.join("&"))
     };
     let found: Vec<SignedDescriptor> = api.get(&path)?;
-    let summaries: Vec<Summary> = found.iter().map(Summary::of).collect();
+    let mut summaries: Vec<Summary> = found.iter().map(Summary::of).collect();
+    let compliance = super::federation::compliance(api, None)?;
+    if let Some(all) = &compliance {
+        for s in &mut summaries {
+            if let Some(c) = all.iter().find(|c| c.product == s.product) {
+                s.compliant = Some(c.compliant);
+                s.issues.clone_from(&c.issues);
+            }
+        }
+    }
     if json {
         return output::json(&summaries);
     }
@@ -88,10 +104,10 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
                 s.version.to_string(),
                 s.format.clone(),
                 output::bytes(s.size),
-                if s.deprecated {
-                    "deprecated".into()
-                } else {
-                    "active".into()
+                match (s.deprecated, s.compliant) {
+                    (true, _) => "deprecated".into(),
+                    (false, Some(false)) => format!("NON-COMPLIANT ({})", s.issues.len()),
+                    (false, _) => "active".into(),
                 },
                 s.title.clone(),
             ]

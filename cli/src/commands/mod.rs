@@ -3,6 +3,7 @@
 
 mod completions;
 mod demo;
+mod federation;
 mod fetch;
 mod lifecycle;
 mod list;
@@ -28,6 +29,17 @@ pub fn run(cli: Cli) -> CliResult<()> {
             Ok(())
         }
         Command::Demo(args) => demo::run(&args, json),
+        Command::Federation {
+            command: crate::args::FederationCommand::Create(args),
+        } => federation::create(&args, json),
+        Command::Federation {
+            command: crate::args::FederationCommand::Show,
+        } => federation::show(&target.connect()?, json),
+        Command::Propose(args) => federation::propose(&target.connect()?, &args, json),
+        Command::Proposals { open: _ } => federation::proposals(&target.connect()?, json),
+        Command::Vote { proposal, choice } => {
+            federation::vote(&target.connect()?, &proposal, choice, json)
+        }
         Command::Status => node::status(&target.connect()?, json),
         Command::Peers => node::peers(&target.connect()?, json),
         Command::Publish(args) => publish::run(&target.connect()?, &args, json),

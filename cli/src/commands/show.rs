@@ -44,6 +44,9 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
     };
     let versions: Vec<CatalogItem> = api.get(&format!("{path}/versions"))?;
     let providers: Providers = api.get(&format!("{path}/providers"))?;
+    let compliance = super::federation::compliance(api, Some(&id))?
+        .and_then(|list| list.into_iter().next())
+        .map(|c| serde_json::json!({ "compliant": c.compliant, "issues": c.issues }));
     let shown = Shown {
         product: id.to_string(),
         version: item.version(),
@@ -55,7 +58,7 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
         },
         versions: versions.iter().map(CatalogItem::version).collect(),
         providers: providers.providers,
-        compliance: None,
+        compliance,
         item,
     };
     if json {
@@ -94,10 +97,26 @@ fn text(id: &ProductId, s: &Shown) -> String {
         format!("{}: {}", s.providers.len(), s.providers.join(", "))
     };
     pairs.push(("providers", providers));
-    pairs.push((
-        "compliance",
-        "not checked: this mesh runs no federation policies".to_owned(),
-    ));
+    let compliance = match &s.compliance {
+        None => "not checked: this node runs no federation".to_owned(),
+        Some(c) if c["compliant"] == true => "meets every rule of the federation".to_owned(),
+        Some(c) => {
+            let issues: Vec<String> = c["issues"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    format!(
+                        "{}: {}",
+                        i["rule"].as_str().unwrap_or_default(),
+                        i["reason"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!("NON-COMPLIANT: {}", issues.join("; "))
+        }
+    };
+    pairs.push(("compliance", compliance));
     output::block(&pairs)
 }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::fetch::FetchError;
+use crate::governance::GovernanceError;
 use crate::node::NodeError;
 
 /// An error answer.
@@ -67,9 +68,24 @@ impl From<NodeError> for ApiError {
             NodeError::Catalog(_) => (StatusCode::CONFLICT, "catalog_refused"),
             NodeError::File { .. } => (StatusCode::BAD_REQUEST, "file"),
             NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            NodeError::Policy(_) => (StatusCode::UNPROCESSABLE_ENTITY, "policy_violation"),
+            NodeError::Governance(g) => governance_code(g),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+fn governance_code(e: &GovernanceError) -> (StatusCode, &'static str) {
+    match e {
+        GovernanceError::NoFederation => (StatusCode::CONFLICT, "no_federation"),
+        GovernanceError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
+        GovernanceError::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
+        GovernanceError::Refused(_) => (StatusCode::CONFLICT, "vote_refused"),
+        GovernanceError::Ballot(_) | GovernanceError::Certificate(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_proposal")
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

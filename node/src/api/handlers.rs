@@ -66,7 +66,7 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> axum::response::Respon
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     json.map(|Json(v)| v)
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
@@ -361,6 +361,7 @@ pub(super) struct PublishRequest {
 #[utoipa::path(post, path = "/v1/publish", tag = "publishing", request_body = PublishRequest,
     responses((status = 200, body = PublishReceipt),
         (status = 400, description = "bad_request or invalid_descriptor", body = ErrorDoc),
+        (status = 422, description = "policy_violation: every broken rule in the message", body = ErrorDoc),
         (status = 404, description = "no such upload", body = ErrorDoc),
         (status = 409, description = "catalog_refused", body = ErrorDoc),
         (status = 401, body = ErrorDoc)))]

@@ -30,10 +30,15 @@
 //! | `POST /v1/own/{name}/deprecate` | `{reason, successor?}` |
 //! | `POST /v1/fetches`, `GET /v1/fetches` | start a fetch `{product, version?, output}`; list them |
 //! | `GET /v1/fetches/{id}`, `DELETE /v1/fetches/{id}` | a fetch's progress; cancel it |
+//! | `GET /v1/federation` | the federation: members, quorum, policies, evidence |
+//! | `GET /v1/proposals`, `POST /v1/proposals` | open proposals with tallies; propose a change |
+//! | `POST /v1/proposals/{id}/votes` | `{approve}`: vote as this node's domain |
+//! | `GET /v1/compliance` | products against the federation's rules (`?product=`) |
 
 pub mod client;
 mod error;
 mod extract;
+mod governance;
 mod handlers;
 mod schemas;
 pub mod token;
@@ -101,7 +106,8 @@ impl ApiState {
         (name = "node", description = "The node itself"),
         (name = "products", description = "The catalog"),
         (name = "publishing", description = "This domain's products"),
-        (name = "fetching", description = "Fetch jobs")
+        (name = "fetching", description = "Fetch jobs"),
+        (name = "governance", description = "The federation: proposals, votes, policies")
     )
 )]
 struct ApiDoc;
@@ -118,6 +124,10 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::versions))
         .routes(routes!(handlers::providers))
         .routes(routes!(handlers::resolve))
+        .routes(routes!(governance::federation))
+        .routes(routes!(governance::proposals, governance::propose))
+        .routes(routes!(governance::vote))
+        .routes(routes!(governance::compliance))
         .routes(routes!(handlers::upload))
         .routes(routes!(handlers::publish))
         .routes(routes!(handlers::withdraw))

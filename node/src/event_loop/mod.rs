@@ -56,7 +56,10 @@ const DIGEST_COST: u32 = 200;
 const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
 mod fetching;
+mod governing;
 mod limits;
+
+pub use governing::VoteReceipt;
 
 pub(crate) use fetching::FetchStarted;
 
@@ -80,6 +83,7 @@ const INTERNAL_QUEUE: usize = 1024;
 enum Pending {
     SyncDigest,
     SyncFetch,
+    GovCatchUp,
     Probe(crate::fetch::FetchId),
     Chunk(crate::fetch::FetchId, u32),
 }
@@ -93,6 +97,7 @@ pub(crate) struct Parts {
     pub(crate) data_dir: PathBuf,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) genesis: Option<mesh_protocol::governance::Genesis>,
 }
 
 /// The swarm task.
@@ -118,6 +123,8 @@ pub(crate) struct EventLoop {
     p2p_metrics: libp2p::metrics::Metrics,
     peers: PeerTable,
     provider_lookups: HashMap<kad::QueryId, ProviderLookup>,
+    gov: Option<crate::governance::Governance>,
+    gov_topic: Option<IdentTopic>,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
     provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
@@ -153,6 +160,7 @@ impl EventLoop {
             data_dir,
             commands,
             events,
+            genesis,
         } = parts;
         let behaviour = MeshBehaviour::new(&identity.node, &config.network, &config.serve)?;
         let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
@@ -178,6 +186,21 @@ impl EventLoop {
             .gossipsub
             .subscribe(&topic)
             .map_err(|e| net(&e))?;
+        let (gov, gov_topic) = match genesis {
+            Some(genesis) => {
+                let gov = crate::governance::Governance::open(genesis, store.clone())?;
+                let topic =
+                    governing::governance_topic(&config.network.network_id, &gov.id().to_string());
+                swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .subscribe(&topic)
+                    .map_err(|e| net(&e))?;
+                info!(federation = %gov.id(), version = gov.version(), "federation loaded");
+                (Some(gov), Some(topic))
+            }
+            None => (None, None),
+        };
         for addr in &config.network.listen {
             swarm.listen_on(addr.clone()).map_err(|e| net(&e))?;
         }
@@ -222,6 +245,8 @@ impl EventLoop {
             p2p_metrics: libp2p::metrics::Metrics::new(registry),
             peers: PeerTable::default(),
             provider_lookups: HashMap::new(),
+            gov,
+            gov_topic,
             jobs: HashMap::new(),
             next_job: 1,
             provider_queries: HashMap::new(),
@@ -278,6 +303,7 @@ impl EventLoop {
                         if !self.sync_received.contains_key(&peer) {
                             self.start_sync(peer);
                         }
+                        self.start_gov_catch_up(peer);
                     }
                 }
             }
@@ -377,6 +403,11 @@ impl EventLoop {
                 let _ = reply.send(self.store.versions(&product).map_err(NodeError::from));
             }
             Command::Providers { product, reply } => self.lookup_providers(&product, reply),
+            command @ (Command::Federation { .. }
+            | Command::Proposals { .. }
+            | Command::Propose { .. }
+            | Command::Vote { .. }
+            | Command::Compliance { .. }) => self.handle_governance_command(command),
             Command::Resolve {
                 domain_name,
                 name,
@@ -411,6 +442,15 @@ impl EventLoop {
         Status {
             domain_name: self.domain_name.clone(),
             domain_id: self.domain.domain_id().to_string(),
+            domain_key: self.domain.public().to_string(),
+            federation: self
+                .gov
+                .as_ref()
+                .map(|g| format!("{} v{}", g.id(), g.version())),
+            member: self
+                .gov
+                .as_ref()
+                .is_some_and(|g| g.is_member(&self.domain.domain_id())),
             peer_id: self.swarm.local_peer_id().to_string(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             peers: self.swarm.connected_peers().count(),
@@ -448,6 +488,13 @@ impl EventLoop {
             None,
         );
         descriptor.validate()?;
+        if let Some(gov) = &self.gov {
+            let previous = self.previous_descriptor(&product, version);
+            let issues = gov.check(&descriptor, previous.as_ref());
+            if !issues.is_empty() {
+                return Err(NodeError::Policy(issues));
+            }
+        }
         let receipt = PublishReceipt {
             product: product.clone(),
             version,
@@ -590,6 +637,7 @@ impl EventLoop {
                     .kad
                     .add_address(&peer_id, endpoint.get_remote_address().clone());
                 self.start_sync(peer_id);
+                self.start_gov_catch_up(peer_id);
                 self.emit(NodeEvent::PeerConnected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
@@ -706,8 +754,7 @@ impl EventLoop {
                     }
                 }
             }
-            // Governance traffic is not handled by this node version.
-            _ => Ok(false),
+            other => self.check_governance(source, other),
         }
     }
 
@@ -1042,6 +1089,15 @@ impl EventLoop {
                     self.finish_sync(peer);
                 }
             }
+            (
+                Pending::GovCatchUp,
+                Response::Governance {
+                    certificates,
+                    proposals,
+                    votes,
+                },
+            ) => self.on_catch_up(peer, certificates, proposals, votes),
+            (Pending::GovCatchUp, _) => {}
             (_, Response::Error { code, message }) => {
                 debug!(%peer, ?code, %message, "peer refused request");
                 self.sync_received.remove(&peer);
@@ -1210,9 +1266,10 @@ impl EventLoop {
                     Err(e) => Response::error(ErrorCode::NotHeld, e.to_string()),
                 }
             }
-            Request::GovernanceCatchUp { .. } => {
-                Response::error(ErrorCode::UnknownFederation, "this node runs no federation")
-            }
+            Request::GovernanceCatchUp {
+                federation,
+                from_version,
+            } => self.answer_catch_up(federation, from_version),
         }
     }
 }

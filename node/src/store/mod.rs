@@ -15,6 +15,9 @@ pub use rocks::RocksStore;
 
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId};
 
+/// Key/value pairs read in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Versions of a product kept in its history; older ones are pruned when a
 /// newer one is stored.
 pub const HISTORY_KEEP: u64 = 16;
@@ -62,6 +65,11 @@ pub trait Store: Send + Sync + 'static {
     fn metas(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Deletes a metadata value.
     fn delete_meta(&self, key: &str) -> Result<(), StoreError>;
+    /// Applies governance writes in one atomic, synced batch; `None`
+    /// deletes the key.
+    fn write_governance(&self, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+    /// Governance entries whose key starts with `prefix`, in key order.
+    fn governance(&self, prefix: &[u8]) -> Result<Entries, StoreError>;
     /// Flushes everything to disk (at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId, encoding};
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use super::{HISTORY_KEEP, Store, StoreError, history_key, id_key, product_key};
+use super::{Entries, HISTORY_KEEP, Store, StoreError, history_key, id_key, product_key};
 
 const CF_OWN: &str = "own_products";
 const CF_CATALOG: &str = "catalog";
@@ -193,6 +193,31 @@ impl Store for RocksStore {
         self.db
             .delete_cf_opt(self.cf(CF_META)?, key, &synced())
             .map_err(db_err)
+    }
+
+    fn write_governance(&self, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        let cf = self.cf(CF_GOVERNANCE)?;
+        let mut batch = WriteBatch::default();
+        for (key, value) in writes {
+            match value {
+                Some(v) => batch.put_cf(cf, key, v),
+                None => batch.delete_cf(cf, key),
+            }
+        }
+        self.db.write_opt(batch, &synced()).map_err(db_err)
+    }
+
+    fn governance(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        let mut out = Vec::new();
+        let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
+        for entry in self.db.iterator_cf(self.cf(CF_GOVERNANCE)?, mode) {
+            let (key, value) = entry.map_err(db_err)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -1,0 +1,316 @@
+//! Federated governance from the terminal: write a genesis, show the
+//! federation, propose changes, list proposals, vote.
+
+use std::collections::BTreeSet;
+
+use mesh_node::governance::{FederationView, ProposalView};
+use mesh_protocol::governance::{Genesis, Member, Quorum};
+use mesh_protocol::{DomainPublicKey, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::{Action, Choice, CreateArgs, ProposeArgs, ProposeChange};
+use crate::connect::Api;
+use crate::error::{CliError, CliResult};
+use crate::output;
+
+/// The products' compliance with the federation's rules; `None` when the
+/// node runs no federation.
+pub(super) fn compliance(
+    api: &Api,
+    product: Option<&mesh_protocol::ProductId>,
+) -> CliResult<Option<Vec<mesh_node::governance::Compliance>>> {
+    let path = match product {
+        Some(p) => format!(
+            "/v1/compliance?product={}",
+            crate::connect::encode_query(&p.to_string())
+        ),
+        None => "/v1/compliance".to_owned(),
+    };
+    match api.get(&path) {
+        Ok(list) => Ok(Some(list)),
+        Err(CliError::Api { code, .. }) if code == "no_federation" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn member(name: &str, key: &str) -> CliResult<Member> {
+    let key: DomainPublicKey = key
+        .trim()
+        .parse()
+        .map_err(|e| CliError::usage(format!("member {name}: key {key:?}: {e}")))?;
+    Ok(Member {
+        name: name.trim().to_owned(),
+        key,
+    })
+}
+
+#[derive(Deserialize)]
+struct DomainFile {
+    name: String,
+    public_key: String,
+}
+
+pub(super) fn create(args: &CreateArgs, json: bool) -> CliResult<()> {
+    let mut members = Vec::new();
+    for spec in &args.members {
+        let (name, key) = spec
+            .split_once('=')
+            .ok_or_else(|| CliError::usage(format!("--member {spec:?}: write it NAME=PUBKEY")))?;
+        members.push(member(name, key)?);
+    }
+    for path in &args.member_files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+        let file: DomainFile = serde_json::from_str(&text).map_err(|e| {
+            CliError::usage(format!("{} is not a domain.json: {e}", path.display()))
+        })?;
+        members.push(member(&file.name, &file.public_key)?);
+    }
+    let quorum: Quorum = args
+        .quorum
+        .parse()
+        .map_err(|e| CliError::usage(format!("--quorum: {e}")))?;
+    let policies = args
+        .policies
+        .iter()
+        .map(|p| {
+            p.parse()
+                .map_err(|e| CliError::usage(format!("--policy {p}: {e}")))
+        })
+        .collect::<CliResult<BTreeSet<_>>>()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let genesis = Genesis::new(args.name.clone(), members, quorum, policies, Timestamp(now))
+        .map_err(|e| CliError::usage(format!("invalid federation: {e}")))?;
+    let text = serde_json::to_string_pretty(&genesis)
+        .map_err(|e| CliError::failed(format!("cannot encode the genesis: {e}")))?;
+    std::fs::write(&args.output, text + "\n")
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", args.output.display())))?;
+    if json {
+        return output::json(&json!({
+            "federation": genesis.id().to_string(),
+            "members": genesis.members.len(),
+            "file": args.output,
+        }));
+    }
+    crate::outln!(
+        "federation {} ({} members, quorum {}) written to {}\nevery member: meshd run --genesis {}",
+        genesis.id(),
+        genesis.members.len(),
+        genesis.quorum,
+        args.output.display(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+pub(super) fn show(api: &Api, json: bool) -> CliResult<()> {
+    let f: FederationView = api.get("/v1/federation")?;
+    if json {
+        return output::json(&f);
+    }
+    let members: Vec<String> = f
+        .members
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.domain_id))
+        .collect();
+    let evidence = if f.equivocations.is_empty() {
+        "none".to_owned()
+    } else {
+        f.equivocations
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} approved {} and {} in slot {}",
+                    e.member, e.proposals[0], e.proposals[1], e.slot
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    crate::out!(
+        "{}",
+        output::block(&[
+            ("federation", format!("{} ({})", f.name, f.id)),
+            ("version", f.version.to_string()),
+            (
+                "quorum",
+                format!(
+                    "more than {} of the members",
+                    f.quorum.trim_start_matches('>')
+                )
+            ),
+            (
+                "members",
+                format!("{}: {}", f.members.len(), members.join(", "))
+            ),
+            (
+                "this node",
+                if f.member {
+                    "member".into()
+                } else {
+                    "observer (not a member)".into()
+                }
+            ),
+            (
+                "policies",
+                if f.policies.is_empty() {
+                    "none".into()
+                } else {
+                    f.policies.join(", ")
+                },
+            ),
+            ("equivocation", evidence),
+        ])
+    );
+    Ok(())
+}
+
+/// Seconds in `30s`, `10m`, `2h`, `7d`.
+fn duration_secs(text: &str) -> CliResult<u64> {
+    let (digits, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = digits.parse().map_err(|_| {
+        CliError::usage(format!(
+            "--expires-in {text:?}: write e.g. 30s, 10m, 2h or 7d"
+        ))
+    })?;
+    let scale = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(CliError::usage(format!(
+                "--expires-in {text:?}: units are s, m, h, d"
+            )));
+        }
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+pub(super) fn propose(api: &Api, args: &ProposeArgs, json: bool) -> CliResult<()> {
+    let change = match &args.change {
+        ProposeChange::Policy {
+            action: Action::Add,
+            rule,
+        } => json!({ "add_policy": rule }),
+        ProposeChange::Policy {
+            action: Action::Remove,
+            rule,
+        } => json!({ "remove_policy": rule }),
+        ProposeChange::Member {
+            action: Action::Add,
+            domain,
+            key,
+        } => {
+            let key = key.as_ref().ok_or_else(|| {
+                CliError::usage(
+                    "adding a member needs its public key: mesh propose member add NAME PUBKEY",
+                )
+            })?;
+            json!({ "add_member": { "name": domain, "key": key } })
+        }
+        ProposeChange::Member {
+            action: Action::Remove,
+            domain,
+            ..
+        } => json!({ "remove_member": domain }),
+        ProposeChange::Quorum { quorum } => json!({ "set_quorum": quorum }),
+    };
+    let body = json!({
+        "change": change,
+        "reason": args.reason,
+        "expires_in_secs": duration_secs(&args.expires_in)?,
+    });
+    let p: ProposalView = api.post("/v1/proposals", &body)?;
+    if json {
+        return output::json(&p);
+    }
+    crate::outln!(
+        "proposed {} (slot {}): {}\nvote with: mesh vote {} yes",
+        p.id,
+        p.base_version,
+        p.change,
+        &p.id[..12]
+    );
+    Ok(())
+}
+
+pub(super) fn proposals(api: &Api, json: bool) -> CliResult<()> {
+    let list: Vec<ProposalView> = api.get("/v1/proposals")?;
+    if json {
+        return output::json(&list);
+    }
+    if list.is_empty() {
+        crate::outln!("no open proposals; propose one with `mesh propose`");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| {
+            vec![
+                p.id[..12].to_owned(),
+                p.base_version.to_string(),
+                format!(
+                    "{}/{} yes, {} no ({} needed)",
+                    p.yes, p.members, p.no, p.needed
+                ),
+                p.my_vote
+                    .map_or("-".into(), |v| if v { "yes".into() } else { "no".into() }),
+                crate::standards::rfc3339(p.expires_at_ms),
+                p.change.clone(),
+            ]
+        })
+        .collect();
+    crate::out!(
+        "{}",
+        output::table(
+            &["PROPOSAL", "SLOT", "TALLY", "MINE", "EXPIRES", "CHANGE"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+pub(super) fn vote(api: &Api, proposal: &str, choice: Choice, json: bool) -> CliResult<()> {
+    let open: Vec<ProposalView> = api.get("/v1/proposals")?;
+    let matches: Vec<&ProposalView> = open.iter().filter(|p| p.id.starts_with(proposal)).collect();
+    let id = match matches.as_slice() {
+        [one] => one.id.clone(),
+        [] => {
+            return Err(CliError::failed(format!(
+                "no open proposal {proposal}; list them with `mesh proposals`"
+            )));
+        }
+        _ => {
+            return Err(CliError::usage(format!(
+                "{proposal} matches {} proposals; give more of the id",
+                matches.len()
+            )));
+        }
+    };
+    let receipt: Value = api.post(
+        &format!("/v1/proposals/{id}/votes"),
+        &json!({ "approve": choice == Choice::Yes }),
+    )?;
+    if json {
+        return output::json(&receipt);
+    }
+    let ratified = receipt["ratified"].as_bool().unwrap_or(false);
+    crate::outln!(
+        "voted {} on {}{}",
+        if choice == Choice::Yes { "yes" } else { "no" },
+        &id[..12],
+        if ratified {
+            format!(
+                "; quorum reached, the federation is now at version {}",
+                receipt["version"]
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}

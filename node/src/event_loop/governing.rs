@@ -1,0 +1,425 @@
+//! The event loop's governance work: proposals, votes and certificates in
+//! from gossip and catch-up, out from this node's commands; certificates
+//! assembled as soon as a quorum of votes is in; the catalog re-checked
+//! against the policies whenever the federation moves.
+//!
+//! Gossip verdicts follow the catalog's: `Accept` for verified news,
+//! `Ignore` for stale, duplicate or not-yet-applicable messages (which
+//! trigger a catch-up with the sender), `Reject` for forged or invalid ones.
+
+use libp2p::PeerId;
+use libp2p::gossipsub::IdentTopic;
+use mesh_protocol::governance::{
+    BallotError, Certificate, CertificateError, Change, Proposal, ProposalError, ProposalId, Vote,
+    VoteError,
+};
+use mesh_protocol::wire::{self, ErrorCode, GossipEnvelope, GossipMessage, Request, Response};
+use mesh_protocol::{CatalogItem, PROTOCOL_VERSION, ProductId, Signed, Timestamp};
+use tracing::{debug, info, warn};
+
+use super::{EventLoop, Pending};
+use crate::clock::now;
+use crate::governance::{Compliance, GovernanceError, ProposalView};
+use crate::node::{Command, NodeError, NodeEvent};
+
+/// Bytes of certificates, proposals and votes in one catch-up answer.
+const CATCH_UP_BUDGET: usize = 8 * 1024 * 1024;
+
+/// The gossip topic of one federation in one network.
+pub(crate) fn governance_topic(network_id: &str, federation: &str) -> IdentTopic {
+    IdentTopic::new(wire::topic(network_id, &format!("gov/{federation}")))
+}
+
+/// What a vote command produced.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VoteReceipt {
+    /// The proposal.
+    pub proposal: String,
+    /// The vote.
+    pub approve: bool,
+    /// Whether this vote completed a quorum and the change is now in force.
+    pub ratified: bool,
+    /// The federation's version after the vote.
+    pub version: u64,
+}
+
+fn gov_err(e: impl Into<GovernanceError>) -> NodeError {
+    NodeError::Governance(e.into())
+}
+
+impl EventLoop {
+    fn gov_gossip(&mut self, message: GossipMessage) {
+        let Some(topic) = self.gov_topic.clone() else {
+            return;
+        };
+        let envelope = GossipEnvelope {
+            version: PROTOCOL_VERSION,
+            origin: self.binding.clone(),
+            message,
+        };
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, wire::encode_gossip(&envelope))
+        {
+            debug!(error = %e, "governance gossip deferred; peers will catch up");
+        }
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    pub(super) fn handle_governance_command(&mut self, command: Command) {
+        match command {
+            Command::Federation { reply } => {
+                let me = self.domain.domain_id();
+                let view = self
+                    .gov
+                    .as_ref()
+                    .map(|g| g.view(me))
+                    .ok_or(NodeError::Governance(
+                        crate::governance::GovernanceError::NoFederation,
+                    ));
+                let _ = reply.send(view);
+            }
+            Command::Proposals { reply } => {
+                let me = self.domain.domain_id();
+                let list = self
+                    .gov
+                    .as_ref()
+                    .map(|g| g.proposals(me))
+                    .ok_or(NodeError::Governance(
+                        crate::governance::GovernanceError::NoFederation,
+                    ));
+                let _ = reply.send(list);
+            }
+            Command::Propose {
+                change,
+                reason,
+                ttl_ms,
+                reply,
+            } => {
+                let _ = reply.send(self.propose(change, reason, ttl_ms));
+            }
+            Command::Vote {
+                proposal,
+                approve,
+                reply,
+            } => {
+                let _ = reply.send(self.vote(&proposal, approve));
+            }
+            Command::Compliance { products, reply } => {
+                let _ = reply.send(self.compliance(products.as_deref()));
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn propose(
+        &mut self,
+        change: Change,
+        reason: String,
+        ttl_ms: u64,
+    ) -> Result<ProposalView, NodeError> {
+        let gov = self
+            .gov
+            .as_mut()
+            .ok_or(gov_err(GovernanceError::NoFederation))?;
+        let at = now();
+        let expires = Timestamp(at.0.saturating_add(ttl_ms));
+        let proposal = gov
+            .propose(&self.domain, change, reason, expires, at)
+            .map_err(gov_err)?;
+        let id = proposal.value.id();
+        info!(proposal = %id, change = %proposal.value.change, "proposed");
+        self.gov_gossip(GossipMessage::Proposal(proposal));
+        let me = self.domain.domain_id();
+        self.gov
+            .as_ref()
+            .and_then(|g| g.proposals(me).into_iter().find(|p| p.id == id.to_string()))
+            .ok_or(NodeError::Stopped)
+    }
+
+    pub(super) fn vote(
+        &mut self,
+        id: &ProposalId,
+        approve: bool,
+    ) -> Result<VoteReceipt, NodeError> {
+        let gov = self
+            .gov
+            .as_mut()
+            .ok_or(gov_err(GovernanceError::NoFederation))?;
+        let vote = gov
+            .vote(&self.domain, id, approve, now())
+            .map_err(gov_err)?;
+        info!(proposal = %id, approve, "voted");
+        self.gov_gossip(GossipMessage::Vote(vote));
+        let ratified = self.certify(id);
+        Ok(VoteReceipt {
+            proposal: id.to_string(),
+            approve,
+            ratified,
+            version: self
+                .gov
+                .as_ref()
+                .map_or(0, crate::governance::Governance::version),
+        })
+    }
+
+    /// Compliance of the given products (all descriptors when `None`).
+    pub(super) fn compliance(
+        &self,
+        products: Option<&[ProductId]>,
+    ) -> Result<Vec<Compliance>, NodeError> {
+        let gov = self
+            .gov
+            .as_ref()
+            .ok_or(gov_err(GovernanceError::NoFederation))?;
+        let items: Vec<&CatalogItem> = match products {
+            Some(ids) => ids.iter().filter_map(|p| self.catalog.get(p)).collect(),
+            None => self.catalog.items().collect(),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let CatalogItem::Descriptor(d) = item else {
+                continue;
+            };
+            let previous = self.previous_descriptor(&d.value.id, d.value.version);
+            let issues = gov.check(&d.value, previous.as_ref());
+            out.push(Compliance {
+                product: d.value.id.to_string(),
+                compliant: issues.is_empty(),
+                issues,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The version of a product before `version`, if this node kept it.
+    pub(super) fn previous_descriptor(
+        &self,
+        product: &ProductId,
+        version: u64,
+    ) -> Option<mesh_protocol::Descriptor> {
+        self.store
+            .versions(product)
+            .ok()?
+            .into_iter()
+            .filter(|i| i.version() < version)
+            .find_map(|i| i.descriptor().cloned())
+    }
+
+    // ---- network --------------------------------------------------------
+
+    /// A governance message from gossip: `Ok(true)` news (forward),
+    /// `Ok(false)` harmless (drop), `Err` invalid (drop and penalise).
+    pub(super) fn check_governance(
+        &mut self,
+        source: PeerId,
+        message: GossipMessage,
+    ) -> Result<bool, String> {
+        if self.gov.is_none() {
+            return Ok(false);
+        }
+        match message {
+            GossipMessage::Proposal(p) => self.on_proposal(source, p),
+            GossipMessage::Vote(v) => self.on_vote(source, &v),
+            GossipMessage::Certificate(c) => self.on_certificate(source, *c),
+            GossipMessage::Catalog(_) => Ok(false),
+        }
+    }
+
+    fn on_proposal(&mut self, source: PeerId, p: Signed<Proposal>) -> Result<bool, String> {
+        let Some(gov) = self.gov.as_mut() else {
+            return Ok(false);
+        };
+        match gov.take_proposal(p, now()) {
+            Ok(news) => Ok(news),
+            Err(GovernanceError::Ballot(BallotError::Proposal(ProposalError::Ahead {
+                ..
+            }))) => {
+                self.start_gov_catch_up(source);
+                Ok(false)
+            }
+            Err(GovernanceError::Ballot(
+                BallotError::Full
+                | BallotError::Proposal(ProposalError::Outdated { .. } | ProposalError::Expired(_)),
+            )) => Ok(false),
+            Err(GovernanceError::Store(e)) => {
+                warn!(error = %e, "cannot store a proposal");
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn on_vote(&mut self, source: PeerId, v: &Signed<Vote>) -> Result<bool, String> {
+        let Some(gov) = self.gov.as_mut() else {
+            return Ok(false);
+        };
+        let id = v.value.proposal;
+        match gov.take_vote(v) {
+            Ok(crate::governance::VoteTaken::Duplicate) => Ok(false),
+            Ok(crate::governance::VoteTaken::New(evidence)) => {
+                if let Some(e) = evidence {
+                    warn!(member = %e.member, slot = e.slot, "equivocation: a member approved two proposals for one slot");
+                }
+                self.certify(&id);
+                Ok(true)
+            }
+            Err(GovernanceError::Ballot(
+                BallotError::Vote(VoteError::UnknownProposal(_))
+                | BallotError::Proposal(ProposalError::Outdated { .. }),
+            )) => {
+                // A vote ahead of its proposal, or for a slot this node has
+                // not reached: catch up with the sender.
+                self.start_gov_catch_up(source);
+                Ok(false)
+            }
+            Err(GovernanceError::Store(e)) => {
+                warn!(error = %e, "cannot store a vote");
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn on_certificate(&mut self, source: PeerId, cert: Certificate) -> Result<bool, String> {
+        let Some(gov) = self.gov.as_mut() else {
+            return Ok(false);
+        };
+        match gov.apply(cert) {
+            Ok(true) => {
+                self.on_advanced();
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(GovernanceError::Certificate(CertificateError::Proposal(
+                ProposalError::Ahead { .. },
+            ))) => {
+                self.start_gov_catch_up(source);
+                Ok(false)
+            }
+            Err(GovernanceError::Store(e)) => {
+                warn!(error = %e, "cannot store a certificate");
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Assembles, applies and gossips the certificate of a proposal whose
+    /// yes votes reached quorum. `true` if the federation moved.
+    fn certify(&mut self, id: &ProposalId) -> bool {
+        let Some(cert) = self.gov.as_mut().and_then(|g| g.try_certify(id)) else {
+            return false;
+        };
+        info!(proposal = %id, "quorum reached; certificate assembled");
+        self.gov_gossip(GossipMessage::Certificate(Box::new(cert)));
+        self.on_advanced();
+        true
+    }
+
+    /// The federation moved: report it and re-check the catalog.
+    fn on_advanced(&mut self) {
+        let Some(gov) = self.gov.as_ref() else {
+            return;
+        };
+        let version = gov.version();
+        let non_compliant = self
+            .compliance(None)
+            .map_or(0, |all| all.iter().filter(|c| !c.compliant).count());
+        self.metrics.federation(version, non_compliant);
+        info!(
+            version,
+            non_compliant, "federation advanced; catalog re-checked"
+        );
+        self.emit(NodeEvent::FederationAdvanced { version });
+    }
+
+    // ---- catch-up -------------------------------------------------------
+
+    pub(super) fn start_gov_catch_up(&mut self, peer: PeerId) {
+        let Some(gov) = self.gov.as_ref() else {
+            return;
+        };
+        let already = self
+            .pending
+            .values()
+            .any(|(p, k)| *p == peer && matches!(k, Pending::GovCatchUp));
+        if already {
+            return;
+        }
+        let request = Request::GovernanceCatchUp {
+            federation: gov.id(),
+            from_version: gov.version(),
+        };
+        let frame = self.frame(request);
+        let id = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
+        self.pending.insert(id, (peer, Pending::GovCatchUp));
+    }
+
+    pub(super) fn answer_catch_up(
+        &self,
+        federation: mesh_protocol::governance::FederationId,
+        from_version: u64,
+    ) -> Response {
+        match self.gov.as_ref() {
+            Some(gov) if gov.id() == federation => {
+                let (certificates, proposals, votes) = gov.catch_up(from_version, CATCH_UP_BUDGET);
+                Response::Governance {
+                    certificates,
+                    proposals,
+                    votes,
+                }
+            }
+            _ => Response::error(
+                ErrorCode::UnknownFederation,
+                "not a member of that federation",
+            ),
+        }
+    }
+
+    pub(super) fn on_catch_up(
+        &mut self,
+        peer: PeerId,
+        certificates: Vec<Certificate>,
+        proposals: Vec<Signed<Proposal>>,
+        votes: Vec<Signed<Vote>>,
+    ) {
+        let Some(gov) = self.gov.as_mut() else {
+            return;
+        };
+        let mut applied = 0;
+        for cert in certificates {
+            match gov.apply(cert) {
+                Ok(true) => applied += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(%peer, error = %e, "catch-up certificate refused");
+                    break;
+                }
+            }
+        }
+        let at = now();
+        for p in proposals {
+            let _ = gov.take_proposal(p, at);
+        }
+        let mut touched = std::collections::BTreeSet::new();
+        for v in votes {
+            let id = v.value.proposal;
+            if matches!(gov.take_vote(&v), Ok(crate::governance::VoteTaken::New(_))) {
+                touched.insert(id);
+            }
+        }
+        if applied > 0 {
+            debug!(%peer, applied, "governance caught up");
+            self.on_advanced();
+            // More may follow beyond this answer's budget.
+            self.start_gov_catch_up(peer);
+        }
+        for id in touched {
+            self.certify(&id);
+        }
+    }
+}
