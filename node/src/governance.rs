@@ -144,8 +144,14 @@ pub(crate) struct Governance {
     fed: Federation,
     ballots: Ballots,
     voter: Voter,
+    /// Equivocation evidence, kept for good (the ballots forget decided
+    /// slots).
+    evidence: Vec<Equivocation>,
     store: Arc<dyn Store>,
 }
+
+/// Most equivocation records kept (each is two signed votes).
+const MAX_EVIDENCE: usize = 4096;
 
 impl Governance {
     /// Opens the federation of `genesis` from the store: the stored chain is
@@ -187,10 +193,16 @@ impl Governance {
             let v: Signed<Vote> = decode(&bytes)?;
             let _ = ballots.add_vote(&fed, v);
         }
+        let evidence = store
+            .governance(PREFIX_EVIDENCE)?
+            .iter()
+            .map(|(_, v)| decode(v))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             fed,
             ballots,
             voter,
+            evidence,
             store,
         })
     }
@@ -295,7 +307,10 @@ impl Governance {
             return Ok(VoteTaken::Duplicate);
         }
         let mut writes = vec![(vote_key(vote), Some(encoding::to_bytes(vote)))];
-        if let VoteOutcome::Equivocation(e) = &outcome {
+        if let VoteOutcome::Equivocation(e) = &outcome
+            && self.evidence.len() < MAX_EVIDENCE
+        {
+            self.evidence.push(e.as_ref().clone());
             let id = encoding::tagged_hash("meshd/v1/evidence", e.as_ref());
             writes.push((
                 key(PREFIX_EVIDENCE, &[&id.0]),
@@ -427,8 +442,7 @@ impl Governance {
             policies: s.policies.iter().map(ToString::to_string).collect(),
             member: s.is_member(&me),
             equivocations: self
-                .ballots
-                .evidence()
+                .evidence
                 .iter()
                 .map(|e| EquivocationView {
                     member: e.member.to_string(),
@@ -697,6 +711,54 @@ mod tests {
                 ProposalError::Expired(_)
             )))
         ));
+    }
+
+    #[test]
+    fn equivocation_is_kept_as_evidence_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys();
+        let open = || {
+            let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+            Governance::open(genesis(&keys), store).unwrap()
+        };
+        let mut gov = open();
+        let mut ids = Vec::new();
+        for rule in [PolicyRule::RequireOwner, PolicyRule::PiiNeverPublic] {
+            let p = gov
+                .propose(&keys[0], Change::AddPolicy(rule), String::new(), LATER, T)
+                .unwrap();
+            ids.push(p.value.id());
+        }
+        // Key 1 signs yes on both, bypassing its honest-voter record.
+        let yes = |id: ProposalId| {
+            Signed::sign(
+                Vote {
+                    federation: gov.id(),
+                    proposal: id,
+                    base_version: 0,
+                    approve: true,
+                    cast_at: T,
+                },
+                &keys[1],
+            )
+        };
+        let (first, second) = (yes(ids[0]), yes(ids[1]));
+        assert!(matches!(gov.take_vote(&first), Ok(VoteTaken::New(None))));
+        assert!(matches!(
+            gov.take_vote(&second),
+            Ok(VoteTaken::New(Some(_)))
+        ));
+        let shown = gov.view(keys[0].domain_id()).equivocations;
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].member, keys[1].domain_id().to_string());
+        drop(gov);
+        // Decide the slot, restart: the evidence is still shown.
+        let mut gov = open();
+        gov.vote(&keys[0], &ids[0], true, T).unwrap();
+        gov.vote(&keys[2], &ids[0], true, T).unwrap();
+        assert!(gov.try_certify(&ids[0]).is_some());
+        drop(gov);
+        assert_eq!(open().view(keys[0].domain_id()).equivocations, shown);
     }
 
     #[test]
