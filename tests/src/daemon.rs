@@ -29,6 +29,16 @@ pub struct Daemon {
     pub peer_id: String,
 }
 
+impl Daemon {
+    /// Kills the process with SIGKILL (no shutdown at all) and returns its
+    /// data directory.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -36,16 +46,32 @@ impl Drop for Daemon {
     }
 }
 
-/// Initialises a data directory for `domain` and runs `meshd` on it.
-pub fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
+/// Initialises a data directory for `domain` with `meshd init`, plus
+/// `extra` arguments (e.g. `--genesis FILE`).
+pub fn init(domain: &str, extra: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_owned();
     let ok = Command::new(meshd_binary())
         .args(["init", "--data-dir", &d, "--domain", domain])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .status()
         .unwrap();
     assert!(ok.success());
+    dir
+}
+
+/// Initialises a data directory for `domain` and runs `meshd` on it.
+pub fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
+    run(init(domain, &[]), bootstrap, &[])
+}
+
+/// Runs `meshd run` on an initialised data directory, with `extra`
+/// arguments.
+pub fn run(dir: tempfile::TempDir, bootstrap: Option<&str>, extra: &[&str]) -> Daemon {
+    // A node killed with -9 leaves its info file behind.
+    let _ = std::fs::remove_file(dir.path().join(mesh_node::event_loop::NODE_INFO_FILE));
+    let d = dir.path().to_str().unwrap().to_owned();
     let mut args = vec![
         "run".to_owned(),
         "--data-dir".into(),
@@ -59,6 +85,7 @@ pub fn start(domain: &str, bootstrap: Option<&str>) -> Daemon {
     if let Some(b) = bootstrap {
         args.extend(["--bootstrap".into(), b.to_owned()]);
     }
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let mut child = Command::new(meshd_binary())
         .args(&args)
         .env("RUST_LOG", "warn")

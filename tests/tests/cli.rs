@@ -509,3 +509,128 @@ fn demo_runs_three_nodes_and_cleans_up() {
     let dir = report["dir"].as_str().unwrap();
     assert!(!Path::new(dir).exists(), "{dir} left behind");
 }
+
+/// Waits (bounded) until `mesh ... --json` on every node satisfies `check`.
+fn wait_all(nodes: &[&Daemon], args: &[&str], check: impl Fn(&Value) -> bool) {
+    for node in nodes {
+        wait_json(node, args, &check);
+    }
+}
+
+#[test]
+fn governance_from_the_cli_survives_a_kill_during_voting() {
+    let work = tempfile::tempdir().unwrap();
+    let dirs: Vec<tempfile::TempDir> = ["sales", "billing", "hr"]
+        .iter()
+        .map(|d| mesh_tests::daemon::init(d, &[]))
+        .collect();
+    let genesis = work.path().join("genesis.json");
+    let mut create = vec!["federation", "create", "--name", "acme", "--json", "-o"];
+    let genesis_arg = genesis.to_str().unwrap().to_owned();
+    create.push(&genesis_arg);
+    let files: Vec<String> = dirs
+        .iter()
+        .map(|d| d.path().join("domain.json").to_str().unwrap().to_owned())
+        .collect();
+    for f in &files {
+        create.extend(["--member-file", f.as_str()]);
+    }
+    let created = stdout_json(&mesh(None, &create));
+    assert_eq!(created["members"], 3);
+    let fed_id = created["federation"].as_str().unwrap().to_owned();
+
+    let extra = ["--genesis", genesis_arg.as_str()];
+    let mut dirs = dirs.into_iter();
+    let a = mesh_tests::daemon::run(dirs.next().unwrap(), None, &extra);
+    let b = mesh_tests::daemon::run(dirs.next().unwrap(), Some(&a.addr), &extra);
+    let c = mesh_tests::daemon::run(dirs.next().unwrap(), Some(&a.addr), &extra);
+
+    let shown = stdout_json(&mesh(Some(&a), &["federation", "show", "--json"]));
+    assert_eq!(shown["id"], fed_id.as_str());
+    assert_eq!(shown["version"], 0);
+    assert_eq!(shown["member"], true);
+    assert_eq!(shown["members"].as_array().unwrap().len(), 3);
+
+    let proposed = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "propose",
+            "policy",
+            "add",
+            "require-owner",
+            "--reason",
+            "owners matter",
+            "--expires-in",
+            "1h",
+            "--json",
+        ],
+    ));
+    let id = proposed["id"].as_str().unwrap().to_owned();
+    let has = |v: &Value| {
+        v.as_array()
+            .is_some_and(|l| l.iter().any(|p| p["id"] == id.as_str()))
+    };
+    wait_all(&[&a, &b, &c], &["proposals", "--json"], has);
+
+    let voted = stdout_json(&mesh(Some(&a), &["vote", &id[..10], "yes", "--json"]));
+    assert_eq!(
+        (voted["approve"].as_bool(), voted["ratified"].as_bool()),
+        (Some(true), Some(false))
+    );
+    stdout_json(&mesh(Some(&b), &["vote", &id, "yes", "--json"]));
+
+    // B dies with SIGKILL mid-vote and comes back: its vote is still its own.
+    let b_dir = b.kill();
+    let b = mesh_tests::daemon::run(b_dir, Some(&a.addr), &[]);
+    let open = stdout_json(&mesh(Some(&b), &["proposals", "--json"]));
+    let mine = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(mine["my_vote"], true);
+    assert_eq!(mine["yes"], 2);
+    // A second vote on the same proposal is the same vote, not a new one.
+    stdout_json(&mesh(Some(&b), &["vote", &id, "yes", "--json"]));
+
+    let deciding = stdout_json(&mesh(Some(&c), &["vote", &id, "yes", "--json"]));
+    assert_eq!(deciding["ratified"], true, "the third yes of three decides");
+    wait_all(&[&a, &b, &c], &["federation", "show", "--json"], |v| {
+        v["version"] == 1 && v["policies"] == serde_json::json!(["require-owner"])
+    });
+
+    // The policy is enforced: one line naming the broken rule, nothing published.
+    let file = write(work.path(), "data.csv", "a\n1\n");
+    fails(
+        &mesh(Some(&c), &["publish", &file, "--name", "orders"]),
+        1,
+        "require-owner",
+    );
+    let descriptor = write(
+        work.path(),
+        "owned.yaml",
+        "owner: {name: HR data, email: data@hr.example}\n",
+    );
+    stdout_json(&mesh(
+        Some(&c),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "orders",
+            "--descriptor",
+            &descriptor,
+            "--json",
+        ],
+    ));
+    let listed = wait_json(&a, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|l| l.len() == 1)
+    });
+    assert_eq!(listed[0]["compliant"], true);
+    // Nothing to vote on any more.
+    fails(&mesh(Some(&a), &["vote", &id, "no"]), 1, "no open proposal");
+    // Outside a federation the governance commands say how to join one.
+    let loner = start("solo", None);
+    fails(&mesh(Some(&loner), &["federation", "show"]), 1, "--genesis");
+}
