@@ -517,17 +517,12 @@ fn wait_all(nodes: &[&Daemon], args: &[&str], check: impl Fn(&Value) -> bool) {
     }
 }
 
-#[test]
-fn governance_from_the_cli_survives_a_kill_during_voting() {
-    let work = tempfile::tempdir().unwrap();
-    let dirs: Vec<tempfile::TempDir> = ["sales", "billing", "hr"]
-        .iter()
-        .map(|d| mesh_tests::daemon::init(d, &[]))
-        .collect();
-    let genesis = work.path().join("genesis.json");
+/// `mesh federation create` from the members' domain.json files; returns
+/// the genesis path and the federation id.
+fn create_federation(work: &Path, dirs: &[tempfile::TempDir]) -> (String, String) {
+    let genesis = work.join("genesis.json").to_str().unwrap().to_owned();
     let mut create = vec!["federation", "create", "--name", "acme", "--json", "-o"];
-    let genesis_arg = genesis.to_str().unwrap().to_owned();
-    create.push(&genesis_arg);
+    create.push(&genesis);
     let files: Vec<String> = dirs
         .iter()
         .map(|d| d.path().join("domain.json").to_str().unwrap().to_owned())
@@ -536,9 +531,18 @@ fn governance_from_the_cli_survives_a_kill_during_voting() {
         create.extend(["--member-file", f.as_str()]);
     }
     let created = stdout_json(&mesh(None, &create));
-    assert_eq!(created["members"], 3);
-    let fed_id = created["federation"].as_str().unwrap().to_owned();
+    assert_eq!(created["members"], dirs.len());
+    (genesis, created["federation"].as_str().unwrap().to_owned())
+}
 
+#[test]
+fn governance_from_the_cli_survives_a_kill_during_voting() {
+    let work = tempfile::tempdir().unwrap();
+    let dirs: Vec<tempfile::TempDir> = ["sales", "billing", "hr"]
+        .iter()
+        .map(|d| mesh_tests::daemon::init(d, &[]))
+        .collect();
+    let (genesis_arg, fed_id) = create_federation(work.path(), &dirs);
     let extra = ["--genesis", genesis_arg.as_str()];
     let mut dirs = dirs.into_iter();
     let a = mesh_tests::daemon::run(dirs.next().unwrap(), None, &extra);
