@@ -4,6 +4,7 @@
 //! cargo run --release -p mesh-node --example mesh_bench -- propagation --nodes 20 --publishes 20
 //! cargo run --release -p mesh-node --example mesh_bench -- catchup --descriptors 10000
 //! cargo run --release -p mesh-node --example mesh_bench -- publish --bytes 2147483648
+//! cargo run --release -p mesh-node --example mesh_bench -- governance --members 30 --rounds 5
 //! ```
 //!
 //! - `propagation`: N nodes in one process over loopback TCP, each dialing up
@@ -13,6 +14,10 @@
 //!   timed until its catalog holds all of them (catalog sync only).
 //! - `publish`: one node publishes a file of B bytes; reports throughput and
 //!   the process's peak RSS (VmHWM).
+//! - `governance`: M member nodes of one federation (quorum above two
+//!   thirds); each round one policy is proposed, all but one of the needed
+//!   yes votes are cast and spread, then the deciding vote is timed until
+//!   every node has applied the certificate.
 #![allow(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
@@ -53,6 +58,14 @@ fn config(bootstrap: Vec<Multiaddr>, sync_ms: u64) -> Config {
 async fn start(name: &str, bootstrap: Vec<Multiaddr>, sync_ms: u64) -> anyhow::Result<BenchNode> {
     let dir = tempfile::tempdir()?;
     mesh_node::identity::init(dir.path(), name)?;
+    start_in(dir, bootstrap, sync_ms).await
+}
+
+async fn start_in(
+    dir: tempfile::TempDir,
+    bootstrap: Vec<Multiaddr>,
+    sync_ms: u64,
+) -> anyhow::Result<BenchNode> {
     let mut node = mesh_node::start(NodeOptions {
         data_dir: dir.path().to_owned(),
         config: config(bootstrap, sync_ms),
@@ -215,6 +228,119 @@ async fn publish(bytes: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Polls `check` every 5 ms until it holds (bounded by [`WAIT`]).
+async fn poll<F, Fut>(mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        if Instant::now() > deadline {
+            bail!("timed out");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+async fn governance(members: usize, rounds: usize) -> anyhow::Result<()> {
+    use mesh_protocol::governance::{Change, Genesis, Member, ProposalId, Quorum};
+    use mesh_protocol::policy::PolicyRule;
+
+    let mut dirs = Vec::new();
+    let mut founders = Vec::new();
+    for i in 0..members {
+        let dir = tempfile::tempdir()?;
+        let id = mesh_node::identity::init(dir.path(), &format!("d{i}"))?;
+        founders.push(Member {
+            name: format!("d{i}"),
+            key: id.domain.public(),
+        });
+        dirs.push(dir);
+    }
+    let genesis = Genesis::new(
+        "bench",
+        founders,
+        Quorum::TWO_THIRDS,
+        std::collections::BTreeSet::new(),
+        mesh_protocol::Timestamp(1),
+    )?;
+    let needed = Quorum::TWO_THIRDS.threshold(members);
+    let mut mesh: Vec<BenchNode> = Vec::with_capacity(members);
+    for dir in dirs {
+        std::fs::write(
+            dir.path().join(mesh_node::governance::GENESIS_FILE),
+            serde_json::to_string(&genesis)?,
+        )?;
+        let bootstrap = mesh.iter().rev().take(3).map(|n| n.addr.clone()).collect();
+        mesh.push(start_in(dir, bootstrap, 60_000).await?);
+        eprintln!("started member {}", mesh.len());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let rule = PolicyRule::MaxRetentionDays(u32::try_from(round + 1)?);
+        let proposal = mesh[0]
+            .node
+            .handle
+            .propose(Change::AddPolicy(rule), String::new(), 600_000)
+            .await?;
+        let id: ProposalId = proposal.id.parse()?;
+        for n in &mesh {
+            poll(|| async {
+                n.node
+                    .handle
+                    .proposals()
+                    .await
+                    .is_ok_and(|p| p.iter().any(|p| p.id == proposal.id))
+            })
+            .await?;
+        }
+        eprintln!("round {round}: proposal everywhere");
+        // All but the deciding vote, spread everywhere.
+        for n in &mesh[..needed - 1] {
+            n.node.handle.vote(id, true).await?;
+        }
+        for n in &mesh {
+            poll(|| async {
+                n.node
+                    .handle
+                    .proposals()
+                    .await
+                    .is_ok_and(|p| p.iter().any(|p| p.id == proposal.id && p.yes == needed - 1))
+            })
+            .await?;
+        }
+        eprintln!("round {round}: {} votes everywhere", needed - 1);
+        let version = u64::try_from(round + 1)?;
+        let mut receivers: Vec<_> = mesh.iter().map(|n| n.node.handle.subscribe()).collect();
+        let start = Instant::now();
+        mesh[needed - 1].node.handle.vote(id, true).await?;
+        let mut last = 0.0f64;
+        for (i, rx) in receivers.iter_mut().enumerate() {
+            let already = mesh[i].node.handle.federation().await?.version >= version;
+            if !already {
+                wait(rx, |e| match e {
+                    NodeEvent::FederationAdvanced { version: v } if *v >= version => Some(()),
+                    _ => None,
+                })
+                .await?;
+            }
+            last = last.max(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.push(last);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{{\"bench\":\"governance\",\"members\":{members},\"rounds\":{rounds},\"quorum\":{needed},\"deciding_vote_to_all_applied_ms_p50\":{:.1},\"deciding_vote_to_all_applied_ms_max\":{:.1},\"peak_rss_mib\":{:.0}}}",
+        percentile(&times, 50.0),
+        times.last().copied().unwrap_or(0.0),
+        common::peak_rss_mib("self")
+    );
+    Ok(())
+}
+
 fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
     match args.iter().position(|a| a == name) {
         Some(i) => args
@@ -228,6 +354,11 @@ fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Node logs on stderr when RUST_LOG asks for them.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("propagation") => {
@@ -239,8 +370,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("catchup") => catchup(usize::try_from(arg(&args, "--descriptors", 10_000)?)?).await,
         Some("publish") => publish(arg(&args, "--bytes", 2 << 30)?).await,
+        Some("governance") => {
+            governance(
+                usize::try_from(arg(&args, "--members", 30)?)?,
+                usize::try_from(arg(&args, "--rounds", 5)?)?,
+            )
+            .await
+        }
         _ => bail!(
-            "usage: mesh_bench propagation|catchup|publish [--nodes N] [--publishes N] [--descriptors N] [--bytes N]"
+            "usage: mesh_bench propagation|catchup|publish|governance [--nodes N] [--publishes N] [--descriptors N] [--bytes N] [--members N] [--rounds N]"
         ),
     }
 }

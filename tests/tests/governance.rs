@@ -384,3 +384,40 @@ async fn a_partition_decides_at_most_once_and_heals_to_one_chain() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_reaches_thirty_members_on_one_host() {
+    // Thirty peers on 127.0.0.1 used to cross gossipsub's IP-colocation
+    // threshold and graylist each other, silently dropping subscriptions.
+    // Anti-entropy is slowed to a minute so only gossip can deliver here.
+    let names: Vec<String> = (0..30).map(|i| format!("d{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (dirs, genesis) = founders(&refs, Quorum::TWO_THIRDS);
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for dir in dirs {
+        install(&dir, &genesis);
+        let bootstrap = nodes.iter().rev().take(3).map(|n| n.addr.clone()).collect();
+        let mut config = loopback_config(Transport::Tcp, bootstrap);
+        config.network.sync_interval_ms = 60_000;
+        nodes.push(TestNode::start_in(dir, config).await);
+    }
+    for node in &nodes[1..] {
+        node.wait_peers(3).await;
+    }
+    // Let several gossipsub heartbeats (500 ms) score the peers, so that a
+    // colocation penalty, if any, is in force when the proposal goes out.
+    // This wait can only make the test fail, never pass by luck.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let proposal = nodes[0]
+        .handle
+        .propose(
+            Change::AddPolicy(PolicyRule::RequireOwner),
+            String::new(),
+            600_000,
+        )
+        .await
+        .unwrap();
+    for node in &nodes {
+        wait_proposal(node, &proposal.id).await;
+    }
+}

@@ -22,8 +22,32 @@ use crate::clock::now;
 use crate::governance::{Compliance, GovernanceError, ProposalView};
 use crate::node::{Command, NodeError, NodeEvent};
 
+/// How long deferred governance gossip is retried.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Most deferred governance messages kept.
+const MAX_OUTBOX: usize = 256;
+
 /// Bytes of certificates, proposals and votes in one catch-up answer.
 const CATCH_UP_BUDGET: usize = 8 * 1024 * 1024;
+
+/// Opens the federation from the store and subscribes to its topic.
+pub(super) fn open(
+    genesis: mesh_protocol::governance::Genesis,
+    store: &std::sync::Arc<dyn crate::store::Store>,
+    swarm: &mut libp2p::Swarm<crate::network::MeshBehaviour>,
+    config: &crate::config::Config,
+) -> Result<(crate::governance::Governance, IdentTopic), NodeError> {
+    let gov = crate::governance::Governance::open(genesis, store.clone())?;
+    let topic = governance_topic(&config.network.network_id, &gov.id().to_string());
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&topic)
+        .map_err(|e| NodeError::Network(e.to_string()))?;
+    info!(federation = %gov.id(), version = gov.version(), "federation loaded");
+    Ok((gov, topic))
+}
 
 /// The gossip topic of one federation in one network.
 pub(crate) fn governance_topic(network_id: &str, federation: &str) -> IdentTopic {
@@ -48,22 +72,48 @@ fn gov_err(e: impl Into<GovernanceError>) -> NodeError {
 }
 
 impl EventLoop {
+    /// Gossips this node's proposal, vote or certificate. If no peer is
+    /// subscribed yet (just started, or alone), it is kept and retried on
+    /// every upkeep tick for [`RETRY_FOR`]; catch-up covers the rest.
     fn gov_gossip(&mut self, message: GossipMessage) {
+        if !self.publish_gov(&message) && self.gov_outbox.len() < MAX_OUTBOX {
+            self.gov_outbox
+                .push_back((std::time::Instant::now(), message));
+        }
+    }
+
+    fn publish_gov(&mut self, message: &GossipMessage) -> bool {
         let Some(topic) = self.gov_topic.clone() else {
-            return;
+            return true;
         };
         let envelope = GossipEnvelope {
             version: PROTOCOL_VERSION,
             origin: self.binding.clone(),
-            message,
+            message: message.clone(),
         };
-        if let Err(e) = self
+        match self
             .swarm
             .behaviour_mut()
             .gossipsub
             .publish(topic, wire::encode_gossip(&envelope))
         {
-            debug!(error = %e, "governance gossip deferred; peers will catch up");
+            // A duplicate was already published: nothing left to do.
+            Ok(_) | Err(libp2p::gossipsub::PublishError::Duplicate) => true,
+            Err(e) => {
+                debug!(error = %e, "governance gossip deferred");
+                false
+            }
+        }
+    }
+
+    /// Retries deferred governance gossip (called on upkeep ticks).
+    pub(super) fn retry_gov_gossip(&mut self) {
+        let now = std::time::Instant::now();
+        let pending = std::mem::take(&mut self.gov_outbox);
+        for (since, message) in pending {
+            if now.duration_since(since) < RETRY_FOR && !self.publish_gov(&message) {
+                self.gov_outbox.push_back((since, message));
+            }
         }
     }
 

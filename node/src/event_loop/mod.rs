@@ -125,6 +125,7 @@ pub(crate) struct EventLoop {
     provider_lookups: HashMap<kad::QueryId, ProviderLookup>,
     gov: Option<crate::governance::Governance>,
     gov_topic: Option<IdentTopic>,
+    gov_outbox: std::collections::VecDeque<(std::time::Instant, GossipMessage)>,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
     provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
@@ -188,15 +189,7 @@ impl EventLoop {
             .map_err(|e| net(&e))?;
         let (gov, gov_topic) = match genesis {
             Some(genesis) => {
-                let gov = crate::governance::Governance::open(genesis, store.clone())?;
-                let topic =
-                    governing::governance_topic(&config.network.network_id, &gov.id().to_string());
-                swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .subscribe(&topic)
-                    .map_err(|e| net(&e))?;
-                info!(federation = %gov.id(), version = gov.version(), "federation loaded");
+                let (gov, topic) = governing::open(genesis, &store, &mut swarm, &config)?;
                 (Some(gov), Some(topic))
             }
             None => (None, None),
@@ -247,6 +240,7 @@ impl EventLoop {
             provider_lookups: HashMap::new(),
             gov,
             gov_topic,
+            gov_outbox: std::collections::VecDeque::new(),
             jobs: HashMap::new(),
             next_job: 1,
             provider_queries: HashMap::new(),
@@ -290,6 +284,7 @@ impl EventLoop {
                     self.tick_fetches();
                     self.limiter.forget_idle();
                     self.expire_provider_lookups();
+                    self.retry_gov_gossip();
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {

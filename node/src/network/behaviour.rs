@@ -140,10 +140,19 @@ pub fn catalog_topic(network_id: &str) -> gossipsub::IdentTopic {
 /// Peer scoring: the default thresholds, and on the catalog topic a heavy
 /// penalty for every message mesh-protocol rejects (gossipsub's P4), so a
 /// forging peer is soon graylisted.
+///
+/// The IP-colocation penalty (P6) spares loopback: every node of a test,
+/// a demo or a simulation shares 127.0.0.1, and beyond ten such peers the
+/// penalty graylists them all, which silently drops their subscriptions
+/// (a 30-member federation on one machine could not gossip at all).
 fn score_params(
     topic: &gossipsub::IdentTopic,
 ) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let mut params = gossipsub::PeerScoreParams::default();
+    params.ip_colocation_factor_whitelist.extend([
+        std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]);
     params.topics.insert(
         topic.hash(),
         gossipsub::TopicScoreParams {
