@@ -34,7 +34,11 @@ use crate::store::{Store, StoreError};
 pub const GENESIS_FILE: &str = "genesis.json";
 
 /// Largest stored governance record.
-const MAX_RECORD: usize = 4 * 1024 * 1024;
+const MAX_RECORD: usize = 16 * 1024 * 1024;
+
+/// Most open proposals one member may have in one slot: a member cannot
+/// fill the ballot box and block everyone else's proposals.
+const MAX_PROPOSALS_PER_MEMBER: usize = 8;
 
 const KEY_GENESIS: &[u8] = b"genesis";
 const KEY_VOTER: &[u8] = b"voter";
@@ -74,6 +78,12 @@ pub enum GovernanceError {
     /// No such proposal.
     #[error("unknown proposal {0}; list them with `mesh proposals`")]
     UnknownProposal(String),
+    /// The proposal's voting time is over.
+    #[error("proposal {0} expired; votes on it no longer count")]
+    Expired(String),
+    /// A member has too many open proposals.
+    #[error("domain {0} already has {MAX_PROPOSALS_PER_MEMBER} open proposals in this slot")]
+    TooManyProposals(DomainId),
     /// The honest-voter rule refused.
     #[error("{0}")]
     Refused(#[from] VoteRefused),
@@ -260,6 +270,15 @@ impl Governance {
         if self.ballots.proposals().count() >= MAX_PROPOSALS {
             return Err(BallotError::Full.into());
         }
+        let proposer = proposal.signer_domain();
+        let open = self
+            .ballots
+            .proposals()
+            .filter(|p| p.signer_domain() == proposer)
+            .count();
+        if open >= MAX_PROPOSALS_PER_MEMBER {
+            return Err(GovernanceError::TooManyProposals(proposer));
+        }
         // Check first, persist, then hold it in memory.
         let mut probe = Ballots::default();
         probe.add_proposal(&self.fed, proposal.clone(), now)?;
@@ -289,8 +308,15 @@ impl Governance {
             .ok_or_else(|| GovernanceError::UnknownProposal(id.to_string()))?
             .value
             .clone();
+        // Refused before the voter record is touched: an expired or
+        // otherwise unusable vote must not use up this member's slot.
+        if now > proposal.expires_at {
+            return Err(GovernanceError::Expired(id.to_string()));
+        }
         let mut voter = self.voter.clone();
         let vote = voter.vote(key, &proposal, approve, now)?;
+        self.ballots.check_vote(&self.fed, &vote)?;
+        voter.forget_before(self.fed.id(), self.version());
         self.store
             .write_governance(&[(KEY_VOTER.to_vec(), Some(encoding::to_bytes(&voter)))])?;
         self.voter = voter;
@@ -302,11 +328,19 @@ impl Governance {
     /// signed and gossiped, so one lost to a failed write is caught up
     /// again; only this node's own voter record must be durable first.
     pub(crate) fn take_vote(&mut self, vote: &Signed<Vote>) -> Result<VoteTaken, GovernanceError> {
-        let outcome = self.ballots.add_vote(&self.fed, vote.clone())?;
-        if outcome == VoteOutcome::Duplicate {
+        // Check, persist, then hold in memory.
+        let voter = self.ballots.check_vote(&self.fed, vote)?;
+        let known = self
+            .ballots
+            .votes(&vote.value.proposal)
+            .any(|v| v.signer_domain() == voter && v.value.approve == vote.value.approve);
+        if known {
             return Ok(VoteTaken::Duplicate);
         }
-        let mut writes = vec![(vote_key(vote), Some(encoding::to_bytes(vote)))];
+        self.store
+            .write_governance(&[(vote_key(vote), Some(encoding::to_bytes(vote)))])?;
+        let outcome = self.ballots.add_vote(&self.fed, vote.clone())?;
+        let mut writes = Vec::new();
         if let VoteOutcome::Equivocation(e) = &outcome
             && self.evidence.len() < MAX_EVIDENCE
         {
@@ -317,7 +351,9 @@ impl Governance {
                 Some(encoding::to_bytes(e.as_ref())),
             ));
         }
-        self.store.write_governance(&writes)?;
+        if !writes.is_empty() {
+            self.store.write_governance(&writes)?;
+        }
         Ok(match outcome {
             VoteOutcome::Equivocation(e) => VoteTaken::New(Some(e)),
             _ => VoteTaken::New(None),
@@ -327,6 +363,12 @@ impl Governance {
     /// The certificate for a proposal if its votes reached quorum; applied
     /// before it is returned.
     pub(crate) fn try_certify(&mut self, id: &ProposalId) -> Option<Certificate> {
+        // Counting is cheap; verifying every signature is not: only when a
+        // quorum may be in.
+        let tally = self.ballots.tally(&self.fed, id);
+        if tally.yes < tally.needed {
+            return None;
+        }
         let cert = self.ballots.certificate(&self.fed, id)?;
         match self.apply(cert.clone()) {
             Ok(true) => Some(cert),
@@ -339,6 +381,20 @@ impl Governance {
     pub(crate) fn apply(&mut self, cert: Certificate) -> Result<bool, GovernanceError> {
         let base = cert.proposal.value.base_version;
         if base < self.version() {
+            // Decided already. Another quorum for the same decision is
+            // harmless; a different decision for the slot is reported.
+            let decided = usize::try_from(base)
+                .ok()
+                .and_then(|b| self.fed.chain().get(b))
+                .map(Certificate::proposal_id);
+            if decided != Some(cert.proposal_id()) {
+                tracing::warn!(
+                    slot = base,
+                    decided = ?decided,
+                    other = %cert.proposal_id(),
+                    "a certificate for another proposal in a decided slot"
+                );
+            }
             return Ok(false);
         }
         let next = self.fed.verify(&cert)?;
@@ -394,6 +450,14 @@ impl Governance {
             }
         }
         (certs, proposals, votes)
+    }
+
+    /// Whether checking a descriptor needs its previous version.
+    pub(crate) fn needs_previous(&self) -> bool {
+        self.fed
+            .state()
+            .policies
+            .contains(&policy::PolicyRule::SchemaCompatibility)
     }
 
     /// Every way `d` breaks the federation's rules: its domain must be a
@@ -456,8 +520,9 @@ impl Governance {
         }
     }
 
-    /// Open proposals with their tallies and this node's vote.
-    pub(crate) fn proposals(&self, me: DomainId) -> Vec<ProposalView> {
+    /// Open proposals with their tallies and this node's vote; `expired`
+    /// by this node's clock `now`.
+    pub(crate) fn proposals(&self, me: DomainId, now: Timestamp) -> Vec<ProposalView> {
         self.ballots
             .proposals()
             .map(|p| {
@@ -482,6 +547,7 @@ impl Governance {
                     needed: tally.needed,
                     members: tally.members,
                     my_vote: mine,
+                    expired: now > p.value.expires_at,
                 }
             })
             .collect()
@@ -580,6 +646,9 @@ pub struct ProposalView {
     pub members: usize,
     /// This node's vote, if any.
     pub my_vote: Option<bool>,
+    /// Whether its voting time is over (by this node's clock); it stays
+    /// listed until its slot is decided.
+    pub expired: bool,
 }
 
 #[cfg(test)]
@@ -692,7 +761,7 @@ mod tests {
                 VoteError::AfterExpiry { .. }
             )))
         ));
-        assert_eq!(gov.proposals(keys[0].domain_id())[0].yes, 0);
+        assert_eq!(gov.proposals(keys[0].domain_id(), T)[0].yes, 0);
         // An expired proposal is not taken in at all.
         let stale = Signed::sign(
             Proposal {
@@ -762,6 +831,101 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_proposal_does_not_use_up_the_slot_and_members_cannot_flood() {
+        let keys = keys();
+        let mut gov = Governance::open(genesis(&keys), Arc::new(MemoryStore::default())).unwrap();
+        let short = gov
+            .propose(
+                &keys[0],
+                Change::AddPolicy(PolicyRule::RequireOwner),
+                String::new(),
+                T,
+                T,
+            )
+            .unwrap();
+        assert!(matches!(
+            gov.vote(&keys[1], &short.value.id(), true, LATER),
+            Err(GovernanceError::Expired(_))
+        ));
+        assert!(gov.proposals(keys[1].domain_id(), LATER)[0].expired);
+        let other = gov
+            .propose(
+                &keys[0],
+                Change::AddPolicy(PolicyRule::PiiNeverPublic),
+                String::new(),
+                LATER,
+                T,
+            )
+            .unwrap();
+        gov.vote(&keys[1], &other.value.id(), true, T).unwrap();
+        // One member holds at most a handful of open proposals.
+        let mut refused = None;
+        for days in 1..=20u32 {
+            let change = Change::AddPolicy(PolicyRule::MaxRetentionDays(days));
+            if let Err(e) = gov.propose(&keys[2], change, String::new(), LATER, T) {
+                refused = Some((days, e));
+                break;
+            }
+        }
+        assert!(matches!(
+            refused,
+            Some((9, GovernanceError::TooManyProposals(_)))
+        ));
+    }
+
+    #[test]
+    fn heads_agree_whichever_quorum_a_node_assembled() {
+        let keys: Vec<DomainKeypair> = (1..=4u8)
+            .map(|i| DomainKeypair::from_secret([i; 32]))
+            .collect();
+        let g = genesis(&keys);
+        let mut x = Governance::open(g.clone(), Arc::new(MemoryStore::default())).unwrap();
+        let mut y = Governance::open(g, Arc::new(MemoryStore::default())).unwrap();
+        let p = x
+            .propose(
+                &keys[0],
+                Change::AddPolicy(PolicyRule::RequireOwner),
+                String::new(),
+                LATER,
+                T,
+            )
+            .unwrap();
+        y.take_proposal(p.clone(), T).unwrap();
+        let id = p.value.id();
+        // Three of four is the quorum; each node sees a different three.
+        let votes: Vec<Signed<Vote>> = keys
+            .iter()
+            .map(|k| {
+                Signed::sign(
+                    Vote {
+                        federation: x.id(),
+                        proposal: id,
+                        base_version: 0,
+                        approve: true,
+                        cast_at: T,
+                    },
+                    k,
+                )
+            })
+            .collect();
+        for v in &votes[..3] {
+            x.take_vote(v).unwrap();
+        }
+        for v in [&votes[0], &votes[1], &votes[3]] {
+            y.take_vote(v).unwrap();
+        }
+        let (cx, cy) = (x.try_certify(&id).unwrap(), y.try_certify(&id).unwrap());
+        assert_ne!(cx.hash(), cy.hash(), "different quorums");
+        assert_eq!(
+            x.view(keys[0].domain_id()).head,
+            y.view(keys[0].domain_id()).head
+        );
+        // Each takes the other's certificate as the same decision.
+        assert!(!x.apply(cy).unwrap());
+        assert!(!y.apply(cx).unwrap());
+    }
+
+    #[test]
     fn a_removed_members_vote_no_longer_counts() {
         let keys = keys();
         let mut gov = Governance::open(genesis(&keys), Arc::new(MemoryStore::default())).unwrap();
@@ -824,7 +988,7 @@ mod tests {
         let store = Arc::new(RocksStore::open(dir.path()).unwrap());
         let mut gov = Governance::open(genesis(&keys), store).unwrap();
         assert_eq!(gov.version(), 1);
-        let open = gov.proposals(keys[0].domain_id());
+        let open = gov.proposals(keys[0].domain_id(), T);
         assert_eq!(open.len(), 1);
         assert_eq!(
             (open[0].id.clone(), open[0].yes, open[0].my_vote),

@@ -87,7 +87,7 @@ pub(super) fn create(args: &CreateArgs, json: bool) -> CliResult<()> {
     let text = serde_json::to_string_pretty(&genesis)
         .map_err(|e| CliError::failed(format!("cannot encode the genesis: {e}")))?;
     std::fs::write(&args.output, text + "\n")
-        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", args.output.display())))?;
+        .map_err(|e| CliError::failed(format!("cannot write {}: {e}", args.output.display())))?;
     if json {
         return output::json(&json!({
             "federation": genesis.id().to_string(),
@@ -259,7 +259,11 @@ pub(super) fn proposals(api: &Api, json: bool) -> CliResult<()> {
                 ),
                 p.my_vote
                     .map_or("-".into(), |v| if v { "yes".into() } else { "no".into() }),
-                crate::standards::rfc3339(p.expires_at_ms),
+                if p.expired {
+                    "EXPIRED".to_owned()
+                } else {
+                    crate::standards::rfc3339(p.expires_at_ms)
+                },
                 p.change.clone(),
             ]
         })

@@ -98,6 +98,7 @@ fn text(id: &ProductId, s: &Shown) -> String {
     };
     pairs.push(("providers", providers));
     let compliance = match &s.compliance {
+        None if s.withdrawn => "not applicable: withdrawn".to_owned(),
         None => "not checked: this node runs no federation".to_owned(),
         Some(c) if c["compliant"] == true => "meets every rule of the federation".to_owned(),
         Some(c) => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::fetch::FetchError;
 use crate::governance::GovernanceError;
 use crate::node::NodeError;
+use mesh_protocol::governance::BallotError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -82,6 +83,10 @@ fn governance_code(e: &GovernanceError) -> (StatusCode, &'static str) {
         GovernanceError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
         GovernanceError::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
         GovernanceError::Refused(_) => (StatusCode::CONFLICT, "vote_refused"),
+        GovernanceError::Expired(_) => (StatusCode::CONFLICT, "expired"),
+        GovernanceError::TooManyProposals(_) | GovernanceError::Ballot(BallotError::Full) => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_proposals")
+        }
         GovernanceError::Ballot(_) | GovernanceError::Certificate(_) => {
             (StatusCode::BAD_REQUEST, "invalid_proposal")
         }

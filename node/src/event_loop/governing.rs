@@ -45,6 +45,16 @@ pub(super) fn open(
         .gossipsub
         .subscribe(&topic)
         .map_err(|e| NodeError::Network(e.to_string()))?;
+    // Rejected governance messages cost their sender peer score, as on the
+    // catalog topic.
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .set_topic_params(
+            topic.clone(),
+            crate::network::behaviour::rejection_penalty(),
+        )
+        .map_err(|e| NodeError::Network(e.to_owned()))?;
     info!(federation = %gov.id(), version = gov.version(), "federation loaded");
     Ok((gov, topic))
 }
@@ -134,13 +144,13 @@ impl EventLoop {
             }
             Command::Proposals { reply } => {
                 let me = self.domain.domain_id();
-                let list = self
-                    .gov
-                    .as_ref()
-                    .map(|g| g.proposals(me))
-                    .ok_or(NodeError::Governance(
-                        crate::governance::GovernanceError::NoFederation,
-                    ));
+                let list =
+                    self.gov
+                        .as_ref()
+                        .map(|g| g.proposals(me, now()))
+                        .ok_or(NodeError::Governance(
+                            crate::governance::GovernanceError::NoFederation,
+                        ));
                 let _ = reply.send(list);
             }
             Command::Propose {
@@ -186,7 +196,11 @@ impl EventLoop {
         let me = self.domain.domain_id();
         self.gov
             .as_ref()
-            .and_then(|g| g.proposals(me).into_iter().find(|p| p.id == id.to_string()))
+            .and_then(|g| {
+                g.proposals(me, now())
+                    .into_iter()
+                    .find(|p| p.id == id.to_string())
+            })
             .ok_or(NodeError::Stopped)
     }
 
@@ -234,7 +248,11 @@ impl EventLoop {
             let CatalogItem::Descriptor(d) = item else {
                 continue;
             };
-            let previous = self.previous_descriptor(&d.value.id, d.value.version);
+            let previous = if gov.needs_previous() {
+                self.previous_descriptor(&d.value.id, d.value.version)
+            } else {
+                None
+            };
             let issues = gov.check(&d.value, previous.as_ref());
             out.push(Compliance {
                 product: d.value.id.to_string(),
@@ -291,10 +309,15 @@ impl EventLoop {
                 self.start_gov_catch_up(source);
                 Ok(false)
             }
-            Err(GovernanceError::Ballot(
-                BallotError::Full
-                | BallotError::Proposal(ProposalError::Outdated { .. } | ProposalError::Expired(_)),
-            )) => Ok(false),
+            Err(
+                GovernanceError::TooManyProposals(_)
+                | GovernanceError::Ballot(
+                    BallotError::Full
+                    | BallotError::Proposal(
+                        ProposalError::Outdated { .. } | ProposalError::Expired(_),
+                    ),
+                ),
+            ) => Ok(false),
             Err(GovernanceError::Store(e)) => {
                 warn!(error = %e, "cannot store a proposal");
                 Ok(false)
@@ -309,7 +332,11 @@ impl EventLoop {
         };
         let id = v.value.proposal;
         match gov.take_vote(v) {
-            Ok(crate::governance::VoteTaken::Duplicate) => Ok(false),
+            // Known already, or a late vote for a decided slot.
+            Ok(crate::governance::VoteTaken::Duplicate)
+            | Err(GovernanceError::Ballot(BallotError::Proposal(ProposalError::Outdated {
+                ..
+            }))) => Ok(false),
             Ok(crate::governance::VoteTaken::New(evidence)) => {
                 if let Some(e) = evidence {
                     warn!(member = %e.member, slot = e.slot, "equivocation: a member approved two proposals for one slot");
@@ -317,13 +344,16 @@ impl EventLoop {
                 self.certify(&id);
                 Ok(true)
             }
-            Err(GovernanceError::Ballot(
-                BallotError::Vote(VoteError::UnknownProposal(_))
-                | BallotError::Proposal(ProposalError::Outdated { .. }),
-            )) => {
-                // A vote ahead of its proposal, or for a slot this node has
-                // not reached: catch up with the sender.
-                self.start_gov_catch_up(source);
+            // Signed by a member but its proposal has not arrived: catch
+            // up with the peer that sent it, unless the slot is decided.
+            Err(GovernanceError::Ballot(BallotError::Vote(VoteError::UnknownProposal(_)))) => {
+                let current = self
+                    .gov
+                    .as_ref()
+                    .map_or(0, crate::governance::Governance::version);
+                if v.value.base_version >= current {
+                    self.start_gov_catch_up(source);
+                }
                 Ok(false)
             }
             Err(GovernanceError::Store(e)) => {

@@ -541,6 +541,17 @@ impl EventLoop {
         next.created_at = now();
         next.deprecation = Some(Deprecation { reason, successor });
         next.validate()?;
+        // A new version is a publish: only a member's counts. (Policies are
+        // not re-checked: deprecating a product that breaks a newer rule
+        // must stay possible.)
+        if let Some(gov) = &self.gov
+            && let Some(issue) = gov
+                .check(&next, None)
+                .into_iter()
+                .find(|i| i.rule == "membership")
+        {
+            return Err(NodeError::Policy(vec![issue]));
+        }
         let version = next.version;
         self.commit_own(&CatalogItem::Descriptor(Signed::sign(next, &self.domain)))?;
         info!(%product, version, "deprecated");
@@ -702,7 +713,7 @@ impl EventLoop {
     fn handle_gossip(&mut self, peer: PeerId, message: &gossipsub::Message) -> MessageAcceptance {
         let span = info_span!("gossip", %peer);
         let _guard = span.enter();
-        let verdict = match self.check_gossip(message) {
+        let verdict = match self.check_gossip(peer, message) {
             Ok(true) => MessageAcceptance::Accept,
             Ok(false) => MessageAcceptance::Ignore,
             Err(reason) => {
@@ -724,7 +735,7 @@ impl EventLoop {
 
     /// `Ok(true)`: news, forward. `Ok(false)`: harmless, drop. `Err`: forged
     /// or malformed, drop and penalise.
-    fn check_gossip(&mut self, message: &gossipsub::Message) -> Result<bool, String> {
+    fn check_gossip(&mut self, peer: PeerId, message: &gossipsub::Message) -> Result<bool, String> {
         let envelope = wire::decode_gossip(&message.data).map_err(|e| e.to_string())?;
         let source = message.source.ok_or("unsigned gossip message")?;
         let origin_domain = envelope
@@ -749,7 +760,7 @@ impl EventLoop {
                     }
                 }
             }
-            other => self.check_governance(source, other),
+            other => self.check_governance(peer, other),
         }
     }
 
@@ -1030,6 +1041,8 @@ impl EventLoop {
                         Response::error(ErrorCode::NotHeld, error.to_string()),
                     );
                 }
+                // Catch-up is retried on the next anti-entropy round.
+                Some((_, Pending::GovCatchUp)) => debug!(%peer, %error, "catch-up failed"),
                 Some(_) => {
                     debug!(%peer, %error, "request failed");
                     self.sync_received.remove(&peer);
@@ -1169,7 +1182,7 @@ impl EventLoop {
         let _guard = span.enter();
         // A digest costs the whole catalog to compare: charge more for it.
         let cost = match &frame.request {
-            Request::CatalogDigest(_) => DIGEST_COST,
+            Request::CatalogDigest(_) | Request::GovernanceCatchUp { .. } => DIGEST_COST,
             _ => 1,
         };
         if !self.limiter.admit_cost(peer, cost) {

@@ -137,6 +137,16 @@ pub fn catalog_topic(network_id: &str) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(mesh_protocol::wire::topic(network_id, "catalog"))
 }
 
+/// Topic scoring that makes every message mesh-protocol rejects cost its
+/// sender (gossipsub's P4), so a forging peer is soon graylisted.
+pub(crate) fn rejection_penalty() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    }
+}
+
 /// Peer scoring: the default thresholds, and on the catalog topic a heavy
 /// penalty for every message mesh-protocol rejects (gossipsub's P4), so a
 /// forging peer is soon graylisted.
@@ -153,13 +163,6 @@ fn score_params(
         std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
         std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
     ]);
-    params.topics.insert(
-        topic.hash(),
-        gossipsub::TopicScoreParams {
-            invalid_message_deliveries_weight: -100.0,
-            invalid_message_deliveries_decay: 0.5,
-            ..Default::default()
-        },
-    );
+    params.topics.insert(topic.hash(), rejection_penalty());
     (params, gossipsub::PeerScoreThresholds::default())
 }

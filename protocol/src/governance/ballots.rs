@@ -99,18 +99,29 @@ impl Ballots {
         Ok(true)
     }
 
-    /// Takes in a vote on a known proposal.
-    pub fn add_vote(
-        &mut self,
+    /// Checks a vote as [`add_vote`](Self::add_vote) would, without taking
+    /// it in; returns the voter. The signature and membership are checked
+    /// before the proposal is looked up, so a forged vote is told apart
+    /// from one whose proposal has not arrived yet.
+    pub fn check_vote(
+        &self,
         fed: &Federation,
-        vote: Signed<Vote>,
-    ) -> Result<VoteOutcome, BallotError> {
+        vote: &Signed<Vote>,
+    ) -> Result<DomainId, BallotError> {
+        let state = fed.state();
+        vote.verify().map_err(VoteError::from)?;
+        let signer = vote.signer_domain();
+        if vote.value.federation != state.id {
+            return Err(VoteError::WrongFederation.into());
+        }
+        if vote.value.base_version == state.version && !state.is_member(&signer) {
+            return Err(VoteError::NotMember(signer).into());
+        }
         let id = vote.value.proposal;
         let proposal = self
             .proposals
             .get(&id)
             .ok_or(VoteError::UnknownProposal(id))?;
-        let state = fed.state();
         if proposal.value.base_version != state.version {
             return Err(ProposalError::Outdated {
                 got: proposal.value.base_version,
@@ -118,7 +129,23 @@ impl Ballots {
             }
             .into());
         }
-        let voter = check_vote(&vote, &proposal.value, id, |d| state.is_member(d), true)?;
+        Ok(check_vote(
+            vote,
+            &proposal.value,
+            id,
+            |d| state.is_member(d),
+            false,
+        )?)
+    }
+
+    /// Takes in a vote on a known proposal.
+    pub fn add_vote(
+        &mut self,
+        fed: &Federation,
+        vote: Signed<Vote>,
+    ) -> Result<VoteOutcome, BallotError> {
+        let voter = self.check_vote(fed, &vote)?;
+        let id = vote.value.proposal;
         let by_voter = self.votes.entry(id).or_default();
         let key = (voter, vote.value.approve);
         if by_voter.contains_key(&key) {

@@ -44,9 +44,17 @@ impl Certificate {
         self.proposal.value.id()
     }
 
-    /// The certificate's hash, which chains the federation state.
+    /// The certificate's hash (its exact bytes, votes included).
     pub fn hash(&self) -> Hash {
         encoding::tagged_hash("meshd/v1/certificate", self)
+    }
+
+    /// The head of the chain after this certificate, from the head before
+    /// it: the decision (which proposal, after which history), not the
+    /// particular quorum of votes a node happened to assemble, so every
+    /// node that applies the same decisions holds the same head.
+    pub fn decision_head(&self, previous: &Hash) -> Hash {
+        encoding::tagged_hash("meshd/v1/decision", &(previous, self.proposal_id()))
     }
 
     /// The distinct member domains whose valid yes votes this certificate

@@ -224,7 +224,7 @@ impl Federation {
             .after(&cert.proposal.value.change)
             .map_err(|e| CertificateError::Proposal(ProposalError::Change(e)))?;
         next.version += 1;
-        next.head = cert.hash();
+        next.head = cert.decision_head(&self.state.head);
         Ok(next)
     }
 

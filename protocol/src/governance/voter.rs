@@ -71,6 +71,13 @@ impl Voter {
         ))
     }
 
+    /// Forgets the slots of `federation` below `version`: they are decided,
+    /// so the record of them protects nothing any more.
+    pub fn forget_before(&mut self, federation: FederationId, version: u64) {
+        self.yes
+            .retain(|(fed, slot), _| *fed != federation || *slot >= version);
+    }
+
     /// The proposal this member approved in a slot, if any.
     pub fn approved(&self, federation: FederationId, slot: u64) -> Option<ProposalId> {
         self.yes.get(&(federation, slot)).copied()
