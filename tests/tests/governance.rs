@@ -53,6 +53,20 @@ fn install(dir: &tempfile::TempDir, genesis: &Genesis) {
     .unwrap();
 }
 
+/// Starts every data dir in `genesis`'s federation, each dialing the first.
+async fn start_all(dirs: Vec<tempfile::TempDir>, genesis: &Genesis) -> Vec<TestNode> {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for dir in dirs {
+        install(&dir, genesis);
+        let bootstrap = nodes
+            .first()
+            .map(|n| vec![n.addr.clone()])
+            .unwrap_or_default();
+        nodes.push(start(dir, bootstrap).await);
+    }
+    nodes
+}
+
 async fn start(dir: tempfile::TempDir, bootstrap: Vec<Multiaddr>) -> TestNode {
     TestNode::start_in(dir, loopback_config(Transport::Tcp, bootstrap)).await
 }
@@ -115,15 +129,7 @@ fn draft(name: &str, owner: bool) -> ProductDraft {
 async fn five_members_ratify_a_policy_and_every_node_enforces_it() {
     let names = ["sales", "billing", "logistics", "finance", "hr"];
     let (dirs, genesis) = founders(&names, Quorum::TWO_THIRDS);
-    let mut nodes: Vec<TestNode> = Vec::new();
-    for dir in dirs {
-        install(&dir, &genesis);
-        let bootstrap = nodes
-            .first()
-            .map(|n| vec![n.addr.clone()])
-            .unwrap_or_default();
-        nodes.push(start(dir, bootstrap).await);
-    }
+    let nodes = start_all(dirs, &genesis).await;
     for node in &nodes[1..] {
         node.wait_peers(1).await;
     }
@@ -207,15 +213,7 @@ async fn five_members_ratify_a_policy_and_every_node_enforces_it() {
 async fn an_observer_cannot_vote_and_a_late_joiner_catches_up() {
     let names = ["sales", "billing", "logistics"];
     let (dirs, genesis) = founders(&names, Quorum::TWO_THIRDS);
-    let mut nodes: Vec<TestNode> = Vec::new();
-    for dir in dirs {
-        install(&dir, &genesis);
-        let bootstrap = nodes
-            .first()
-            .map(|n| vec![n.addr.clone()])
-            .unwrap_or_default();
-        nodes.push(start(dir, bootstrap).await);
-    }
+    let nodes = start_all(dirs, &genesis).await;
     let observer = start(joining("audit", &genesis), vec![nodes[0].addr.clone()]).await;
     for node in nodes[1..].iter().chain([&observer]) {
         node.wait_peers(1).await;
@@ -284,26 +282,10 @@ async fn a_partition_decides_at_most_once_and_heals_to_one_chain() {
     // Quorum: more than half. Three of five can decide; two cannot.
     let names = ["a", "b", "c", "d", "e"];
     let quorum: Quorum = "1/2".parse().unwrap();
-    let (dirs, genesis) = founders(&names, quorum);
-    let mut dirs = dirs.into_iter();
-    let mut majority: Vec<TestNode> = Vec::new();
-    for dir in dirs.by_ref().take(3) {
-        install(&dir, &genesis);
-        let bootstrap = majority
-            .first()
-            .map(|n| vec![n.addr.clone()])
-            .unwrap_or_default();
-        majority.push(start(dir, bootstrap).await);
-    }
-    let mut minority: Vec<TestNode> = Vec::new();
-    for dir in dirs {
-        install(&dir, &genesis);
-        let bootstrap = minority
-            .first()
-            .map(|n| vec![n.addr.clone()])
-            .unwrap_or_default();
-        minority.push(start(dir, bootstrap).await);
-    }
+    let (mut dirs, genesis) = founders(&names, quorum);
+    let minority_dirs = dirs.split_off(3);
+    let majority = start_all(dirs, &genesis).await;
+    let minority = start_all(minority_dirs, &genesis).await;
     for node in majority[1..].iter().chain(&minority[1..]) {
         node.wait_peers(1).await;
     }

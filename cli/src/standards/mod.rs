@@ -150,6 +150,36 @@ pub(crate) fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// The document's `status`: only an active (or draft, or proposed)
+/// product is published as such; anything else is noted.
+pub(crate) fn status(value: &Value, notes: &mut Notes<'_>) {
+    let status = value.as_str().unwrap_or_default();
+    if !matches!(status, "active" | "draft" | "proposed") {
+        notes.add(
+            "status",
+            format!("status {status:?} is not published; deprecate with `mesh deprecate`"),
+        );
+    }
+}
+
+/// The document's `tags`, as mesh tags.
+pub(crate) fn tags(
+    value: &Value,
+    parts: &mut crate::draft_parts::DraftParts,
+    notes: &mut Notes<'_>,
+) {
+    for (i, t) in value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(text)
+        .enumerate()
+    {
+        let t = tag(&t, format!("tags[{i}]"), notes);
+        parts.tags.insert(t);
+    }
+}
+
 /// A standards tag as a mesh tag (lowercase, spaces as `-`), noting any
 /// change.
 pub(crate) fn tag(raw: &str, at: String, notes: &mut Notes<'_>) -> String {

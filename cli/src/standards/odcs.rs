@@ -58,29 +58,13 @@ pub fn import(
                     );
                 }
             }
-            "status" => {
-                let status = value.as_str().unwrap_or_default();
-                if !matches!(status, "active" | "draft" | "proposed") {
-                    n.add("status", format!("status {status:?} is not published"));
-                }
-            }
+            "status" => super::status(value, &mut n),
             "domain" => {
                 if parts.claimed_domain.is_none() {
                     parts.claimed_domain = text(value);
                 }
             }
-            "tags" => {
-                for (i, t) in value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(text)
-                    .enumerate()
-                {
-                    let t = super::tag(&t, format!("tags[{i}]"), &mut n);
-                    parts.tags.insert(t);
-                }
-            }
+            "tags" => super::tags(value, parts, &mut n),
             "description" => {
                 for (k, v) in value.as_object().into_iter().flatten() {
                     if k == "purpose" && parts.description.is_none() {

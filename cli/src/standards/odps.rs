@@ -73,24 +73,9 @@ pub fn import(
                     );
                 }
             }
-            "status" => {
-                let status = value.as_str().unwrap_or_default();
-                if !matches!(status, "active" | "draft" | "proposed") {
-                    n.add(
-                        "status",
-                        format!(
-                            "status {status:?} is not published; deprecate with `mesh deprecate`"
-                        ),
-                    );
-                }
-            }
+            "status" => super::status(value, &mut n),
             "domain" => parts.claimed_domain = text(value),
-            "tags" => {
-                for (i, t) in strings(value).iter().enumerate() {
-                    let t = super::tag(t, format!("tags[{i}]"), &mut n);
-                    parts.tags.insert(t);
-                }
-            }
+            "tags" => super::tags(value, parts, &mut n),
             "description" => import_description(value, parts, &mut n),
             "support" => import_support(value, parts, &mut n),
             "inputPorts" => import_inputs(value, parts, &mut n),
@@ -107,12 +92,6 @@ fn is_generated_version(obj: &serde_json::Map<String, Value>) -> bool {
     obj.get("customProperties")
         .map(customs)
         .is_some_and(|c| c.iter().any(|(p, _)| p == "meshVersion"))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(text).collect())
-        .unwrap_or_default()
 }
 
 fn import_description(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
