@@ -215,9 +215,15 @@ impl Api {
 
 /// Percent-encodes a query value.
 pub fn encode_query(value: &str) -> String {
+    percent_encode(value, b"")
+}
+
+/// Percent-encodes every byte but the URI-unreserved ones (letters,
+/// digits, `-_.~`) and those in `keep`.
+pub fn percent_encode(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
             out.push(char::from(b));
         } else {
             let _ = write!(out, "%{b:02X}");

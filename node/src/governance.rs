@@ -280,8 +280,9 @@ impl Governance {
             return Err(GovernanceError::TooManyProposals(proposer));
         }
         // Check first, persist, then hold it in memory.
-        let mut probe = Ballots::default();
-        probe.add_proposal(&self.fed, proposal.clone(), now)?;
+        self.fed
+            .check_proposal(&proposal, now)
+            .map_err(BallotError::from)?;
         self.store.write_governance(&[(
             proposal_key(&proposal.value),
             Some(encoding::to_bytes(&proposal)),

@@ -271,20 +271,6 @@ fn access_value(policy: &AccessPolicy) -> Value {
     }
 }
 
-/// Percent-encodes what a URI may not hold as is.
-fn uri_escape(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"@.-_+~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 /// The ODCS contract id exported beside a product.
 pub fn contract_id(product: &ProductId) -> String {
     format!("{product}/contract")
@@ -328,7 +314,7 @@ pub fn export(signed: &SignedDescriptor, with_contract: bool) -> Value {
     if !d.owner.email.is_empty() {
         doc.insert(
             "support".into(),
-            json!([{ "channel": "email", "tool": "email", "url": format!("mailto:{}", uri_escape(&d.owner.email)) }]),
+            json!([{ "channel": "email", "tool": "email", "url": format!("mailto:{}", crate::connect::percent_encode(&d.owner.email, b"@+")) }]),
         );
     }
     if !d.lineage.is_empty() {

@@ -8,13 +8,11 @@ use mesh_protocol::{DomainPublicKey, ProductId};
 use serde::Deserialize;
 
 use super::extract::{JsonPath, JsonQuery};
-use super::handlers::body;
+use super::handlers::{ApiResult, body};
 use super::schemas::ErrorDoc;
 use super::{ApiError, ApiState};
 use crate::event_loop::VoteReceipt;
 use crate::governance::{Compliance, FederationView, ProposalView};
-
-type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// How long a proposal stays open by default: seven days.
 const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;

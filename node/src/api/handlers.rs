@@ -64,7 +64,7 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> axum::response::Respon
         .into_response()
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 pub(super) fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     json.map(|Json(v)| v)

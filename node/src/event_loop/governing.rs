@@ -14,7 +14,7 @@ use mesh_protocol::governance::{
     VoteError,
 };
 use mesh_protocol::wire::{self, ErrorCode, GossipEnvelope, GossipMessage, Request, Response};
-use mesh_protocol::{CatalogItem, PROTOCOL_VERSION, ProductId, Signed, Timestamp};
+use mesh_protocol::{CatalogItem, PROTOCOL_VERSION, ProductId, Signed};
 use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
@@ -186,7 +186,7 @@ impl EventLoop {
             .as_mut()
             .ok_or(gov_err(GovernanceError::NoFederation))?;
         let at = now();
-        let expires = Timestamp(at.0.saturating_add(ttl_ms));
+        let expires = at.plus_millis(ttl_ms);
         let proposal = gov
             .propose(&self.domain, change, reason, expires, at)
             .map_err(gov_err)?;
