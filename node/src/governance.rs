@@ -27,7 +27,7 @@ use mesh_protocol::policy;
 use mesh_protocol::{DomainId, DomainKeypair, Signed, Timestamp, encoding};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Table};
 
 /// The genesis file in a data directory; its presence makes the node a
 /// participant (member or observer) of that federation.
@@ -169,7 +169,11 @@ impl Governance {
     /// votes are taken back in.
     pub(crate) fn open(genesis: Genesis, store: Arc<dyn Store>) -> Result<Self, GovernanceError> {
         let given = genesis.id();
-        match store.governance(KEY_GENESIS)?.into_iter().next() {
+        match store
+            .scan(Table::Governance, KEY_GENESIS)?
+            .into_iter()
+            .next()
+        {
             Some((_, bytes)) => {
                 let stored: Genesis = decode(&bytes)?;
                 if stored.id() != given {
@@ -179,32 +183,34 @@ impl Governance {
                     });
                 }
             }
-            None => store
-                .write_governance(&[(KEY_GENESIS.to_vec(), Some(encoding::to_bytes(&genesis)))])?,
+            None => store.write(
+                Table::Governance,
+                &[(KEY_GENESIS.to_vec(), Some(encoding::to_bytes(&genesis)))],
+            )?,
         }
         let chain: Vec<Certificate> = store
-            .governance(PREFIX_CERT)?
+            .scan(Table::Governance, PREFIX_CERT)?
             .iter()
             .map(|(_, v)| decode(v))
             .collect::<Result<_, _>>()?;
         let fed = Federation::replay(genesis, chain)?;
-        let voter = match store.governance(KEY_VOTER)?.into_iter().next() {
+        let voter = match store.scan(Table::Governance, KEY_VOTER)?.into_iter().next() {
             Some((_, bytes)) => decode(&bytes)?,
             None => Voter::default(),
         };
         let mut ballots = Ballots::default();
-        for (_, bytes) in store.governance(PREFIX_PROPOSAL)? {
+        for (_, bytes) in store.scan(Table::Governance, PREFIX_PROPOSAL)? {
             let p: Signed<Proposal> = decode(&bytes)?;
             // Proposals check their expiry against their own creation time
             // here: votes cast before expiry still count after a restart.
             let _ = ballots.add_proposal(&fed, p.clone(), p.value.created_at);
         }
-        for (_, bytes) in store.governance(PREFIX_VOTE)? {
+        for (_, bytes) in store.scan(Table::Governance, PREFIX_VOTE)? {
             let v: Signed<Vote> = decode(&bytes)?;
             let _ = ballots.add_vote(&fed, v);
         }
         let evidence = store
-            .governance(PREFIX_EVIDENCE)?
+            .scan(Table::Governance, PREFIX_EVIDENCE)?
             .iter()
             .map(|(_, v)| decode(v))
             .collect::<Result<_, _>>()?;
@@ -223,6 +229,17 @@ impl Governance {
 
     pub(crate) fn version(&self) -> u64 {
         self.fed.state().version
+    }
+
+    /// The members called `name` (at most one in a valid federation).
+    pub(crate) fn members_named(&self, name: &str) -> Vec<DomainId> {
+        self.fed
+            .state()
+            .members
+            .iter()
+            .filter(|(_, m)| m.name == name)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub(crate) fn is_member(&self, domain: &DomainId) -> bool {
@@ -283,10 +300,13 @@ impl Governance {
         self.fed
             .check_proposal(&proposal, now)
             .map_err(BallotError::from)?;
-        self.store.write_governance(&[(
-            proposal_key(&proposal.value),
-            Some(encoding::to_bytes(&proposal)),
-        )])?;
+        self.store.write(
+            Table::Governance,
+            &[(
+                proposal_key(&proposal.value),
+                Some(encoding::to_bytes(&proposal)),
+            )],
+        )?;
         Ok(self.ballots.add_proposal(&self.fed, proposal, now)?)
     }
 
@@ -318,8 +338,10 @@ impl Governance {
         let vote = voter.vote(key, &proposal, approve, now)?;
         self.ballots.check_vote(&self.fed, &vote)?;
         voter.forget_before(self.fed.id(), self.version());
-        self.store
-            .write_governance(&[(KEY_VOTER.to_vec(), Some(encoding::to_bytes(&voter)))])?;
+        self.store.write(
+            Table::Governance,
+            &[(KEY_VOTER.to_vec(), Some(encoding::to_bytes(&voter)))],
+        )?;
         self.voter = voter;
         self.take_vote(&vote)?;
         Ok(vote)
@@ -338,8 +360,10 @@ impl Governance {
         if known {
             return Ok(VoteTaken::Duplicate);
         }
-        self.store
-            .write_governance(&[(vote_key(vote), Some(encoding::to_bytes(vote)))])?;
+        self.store.write(
+            Table::Governance,
+            &[(vote_key(vote), Some(encoding::to_bytes(vote)))],
+        )?;
         let outcome = self.ballots.add_vote(&self.fed, vote.clone())?;
         let mut writes = Vec::new();
         if let VoteOutcome::Equivocation(e) = &outcome
@@ -353,7 +377,7 @@ impl Governance {
             ));
         }
         if !writes.is_empty() {
-            self.store.write_governance(&writes)?;
+            self.store.write(Table::Governance, &writes)?;
         }
         Ok(match outcome {
             VoteOutcome::Equivocation(e) => VoteTaken::New(Some(e)),
@@ -404,7 +428,7 @@ impl Governance {
             Some(encoding::to_bytes(&cert)),
         )];
         for prefix in [PREFIX_PROPOSAL, PREFIX_VOTE] {
-            for (k, _) in self.store.governance(prefix)? {
+            for (k, _) in self.store.scan(Table::Governance, prefix)? {
                 let settled = k
                     .get(prefix.len()..prefix.len() + 8)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -414,7 +438,7 @@ impl Governance {
                 }
             }
         }
-        self.store.write_governance(&writes)?;
+        self.store.write(Table::Governance, &writes)?;
         self.fed.apply(cert)?;
         self.ballots.prune(&self.fed);
         Ok(true)

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId};
 
-use super::{Entries, HISTORY_KEEP, Store, StoreError, history_key, product_key};
+use super::{Entries, HISTORY_KEEP, Store, StoreError, Table, history_key, product_key};
 
 #[derive(Default)]
 struct Tables {
@@ -15,7 +15,7 @@ struct Tables {
     evidence: BTreeMap<Hash, CatalogItem>,
     manifests: BTreeMap<Hash, Manifest>,
     meta: BTreeMap<String, Vec<u8>>,
-    governance: BTreeMap<Vec<u8>, Vec<u8>>,
+    keyed: BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 /// A store that lives in memory.
@@ -111,21 +111,24 @@ impl Store for MemoryStore {
         })
     }
 
-    fn write_governance(&self, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    fn write(&self, table: Table, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         self.with(|t| {
+            let keyed = t.keyed.entry(table).or_default();
             for (key, value) in writes {
                 match value {
-                    Some(v) => t.governance.insert(key.clone(), v.clone()),
-                    None => t.governance.remove(key),
+                    Some(v) => keyed.insert(key.clone(), v.clone()),
+                    None => keyed.remove(key),
                 };
             }
         })
     }
 
-    fn governance(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
         self.with(|t| {
-            t.governance
-                .range(prefix.to_vec()..)
+            t.keyed
+                .get(&table)
+                .into_iter()
+                .flat_map(|keyed| keyed.range(prefix.to_vec()..))
                 .take_while(|(k, _)| k.starts_with(prefix))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()

@@ -22,6 +22,16 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 /// newer one is stored.
 pub const HISTORY_KEEP: u64 = 16;
 
+/// The keyed tables whose layout belongs to their owner module rather than
+/// to the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Table {
+    /// Federation state, ballots and evidence (`crate::governance`).
+    Governance,
+    /// Access requests and decisions (`crate::access`).
+    Access,
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,11 +75,12 @@ pub trait Store: Send + Sync + 'static {
     fn metas(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Deletes a metadata value.
     fn delete_meta(&self, key: &str) -> Result<(), StoreError>;
-    /// Applies governance writes in one atomic, synced batch; `None`
-    /// deletes the key.
-    fn write_governance(&self, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
-    /// Governance entries whose key starts with `prefix`, in key order.
-    fn governance(&self, prefix: &[u8]) -> Result<Entries, StoreError>;
+    /// Applies writes to one keyed table in one atomic, synced batch;
+    /// `None` deletes the key.
+    fn write(&self, table: Table, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+    /// Entries of one keyed table whose key starts with `prefix`, in key
+    /// order.
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError>;
     /// Flushes everything to disk (at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId, encoding};
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
-use super::{Entries, HISTORY_KEEP, Store, StoreError, history_key, id_key, product_key};
+use super::{Entries, HISTORY_KEEP, Store, StoreError, Table, history_key, id_key, product_key};
 
 const CF_OWN: &str = "own_products";
 const CF_CATALOG: &str = "catalog";
@@ -14,7 +14,8 @@ const CF_MANIFESTS: &str = "manifests";
 const CF_GOVERNANCE: &str = "governance";
 const CF_META: &str = "meta";
 const CF_HISTORY: &str = "history";
-const FAMILIES: [&str; 7] = [
+const CF_ACCESS: &str = "access";
+const FAMILIES: [&str; 8] = [
     CF_OWN,
     CF_CATALOG,
     CF_EVIDENCE,
@@ -22,6 +23,7 @@ const FAMILIES: [&str; 7] = [
     CF_GOVERNANCE,
     CF_META,
     CF_HISTORY,
+    CF_ACCESS,
 ];
 
 /// Largest stored value decoded back (a manifest of the maximum size).
@@ -38,6 +40,13 @@ pub struct RocksStore {
 )]
 fn db_err(e: rocksdb::Error) -> StoreError {
     StoreError::Db(e.to_string())
+}
+
+fn table_cf(table: Table) -> &'static str {
+    match table {
+        Table::Governance => CF_GOVERNANCE,
+        Table::Access => CF_ACCESS,
+    }
 }
 
 fn synced() -> WriteOptions {
@@ -195,8 +204,8 @@ impl Store for RocksStore {
             .map_err(db_err)
     }
 
-    fn write_governance(&self, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        let cf = self.cf(CF_GOVERNANCE)?;
+    fn write(&self, table: Table, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        let cf = self.cf(table_cf(table))?;
         let mut batch = WriteBatch::default();
         for (key, value) in writes {
             match value {
@@ -207,10 +216,10 @@ impl Store for RocksStore {
         self.db.write_opt(batch, &synced()).map_err(db_err)
     }
 
-    fn governance(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
         let mut out = Vec::new();
         let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
-        for entry in self.db.iterator_cf(self.cf(CF_GOVERNANCE)?, mode) {
+        for entry in self.db.iterator_cf(self.cf(table_cf(table))?, mode) {
             let (key, value) = entry.map_err(db_err)?;
             if !key.starts_with(prefix) {
                 break;
