@@ -18,6 +18,8 @@
 //! - [`governance`]: genesis, proposals, votes, certificates, the federation
 //!   state machine and the honest-voter rule.
 //! - [`policy`]: policy rules and [`policy::evaluate`].
+//! - [`access`]: access requests and owners' grants, denials and
+//!   revocations for owner-granted products.
 //!
 //! ## How to drive it
 //!
@@ -30,6 +32,7 @@
 //! the node logs and counts, and does not forward). Nothing in this crate
 //! panics on input.
 
+pub mod access;
 pub mod bytes;
 pub mod catalog;
 pub mod descriptor;

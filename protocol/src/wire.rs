@@ -2,10 +2,11 @@
 //! what they hear.
 //!
 //! Two channels:
-//! - **gossip** ([`GossipEnvelope`]): catalog items, proposals, votes and
-//!   certificates, broadcast on topics namespaced by the network id;
+//! - **gossip** ([`GossipEnvelope`]): catalog items, proposals, votes,
+//!   certificates and access records, broadcast on topics namespaced by the network id;
 //! - **request-response** ([`RequestFrame`] and [`Response`]): descriptor,
-//!   manifest and chunk fetches, catalog sync, governance catch-up.
+//!   manifest and chunk fetches, catalog sync, governance and access
+//!   catch-up.
 //!
 //! Every decoder takes untrusted bytes, refuses input over its limit before
 //! decoding, never lets a length prefix allocate beyond that limit, accepts
@@ -16,6 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{AccessDecision, AccessRequest};
 use crate::bytes::ByteBuf;
 use crate::catalog::{CatalogItem, SyncDigest, SyncEntry};
 use crate::descriptor::ProductId;
@@ -75,6 +77,10 @@ pub enum GossipMessage {
     Vote(Signed<Vote>),
     /// A ratified certificate.
     Certificate(Box<Certificate>),
+    /// A domain asks for access to an owner-granted product.
+    AccessRequest(Signed<AccessRequest>),
+    /// An owner grants, denies or revokes access.
+    AccessDecision(Signed<AccessDecision>),
 }
 
 /// A request with the requester's optional node binding (needed where the
@@ -127,6 +133,12 @@ pub enum Request {
         /// The requester's current version.
         from_version: u64,
     },
+    /// Access catch-up: every access record, unless the answerer's book
+    /// has this digest (then nothing).
+    AccessCatchUp {
+        /// The requester's [`crate::access::AccessBook::digest`].
+        digest: Hash,
+    },
 }
 
 /// Typed refusal codes.
@@ -169,6 +181,14 @@ pub enum Response {
         proposals: Vec<Signed<Proposal>>,
         /// Votes on open proposals.
         votes: Vec<Signed<Vote>>,
+    },
+    /// Access catch-up: the answerer's records (empty when the digests
+    /// match).
+    Access {
+        /// Requests.
+        requests: Vec<Signed<AccessRequest>>,
+        /// Decisions.
+        decisions: Vec<Signed<AccessDecision>>,
     },
     /// A refusal.
     Error {
