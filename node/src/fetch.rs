@@ -91,7 +91,9 @@ pub enum FetchError {
     #[error("{0} was withdrawn")]
     Withdrawn(String),
     /// Every provider denied access.
-    #[error("access to {0} denied by its providers")]
+    #[error(
+        "access to {0} denied by its providers; ask its owner with `mesh request {0} --reason TEXT`"
+    )]
     Denied(String),
     /// No provider could be found or all failed, until the deadline.
     #[error("no provider served {0} before the deadline")]

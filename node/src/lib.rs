@@ -22,7 +22,10 @@
 //! - [`metrics`]: the Prometheus registry (libp2p's and meshd's metrics).
 //! - [`draft`]: what a publisher writes about a product.
 //! - [`clock`]: wall-clock time for the protocol.
+//! - [`governance`]: the federation, ballots and policy checks, persisted.
+//! - [`access`]: access requests and grants, persisted, and their views.
 
+pub mod access;
 pub mod api;
 pub mod blobs;
 pub mod clock;

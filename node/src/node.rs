@@ -77,6 +77,9 @@ pub enum NodeError {
     /// The product breaks the federation's policies.
     #[error("refused by the federation's policies: {}", .0.iter().map(|i| format!("{}: {}", i.rule, i.reason)).collect::<Vec<_>>().join("; "))]
     Policy(Vec<crate::governance::Issue>),
+    /// An access request or decision was refused.
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessCommandError),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -246,6 +249,20 @@ pub(crate) enum Command {
     Compliance {
         products: Option<Vec<ProductId>>,
         reply: oneshot::Sender<Result<Vec<crate::governance::Compliance>, NodeError>>,
+    },
+    AccessList {
+        reply: oneshot::Sender<Vec<crate::access::AccessView>>,
+    },
+    RequestAccess {
+        product: ProductId,
+        reason: String,
+        reply: oneshot::Sender<Result<crate::access::AccessView, NodeError>>,
+    },
+    DecideAccess {
+        name: String,
+        domain: String,
+        verdict: mesh_protocol::access::Verdict,
+        reply: oneshot::Sender<Result<crate::access::AccessView, NodeError>>,
     },
     Resolve {
         domain_name: String,
@@ -594,6 +611,43 @@ impl NodeHandle {
     ) -> Result<Vec<crate::governance::Compliance>, NodeError> {
         self.ask(|reply| Command::Compliance { products, reply })
             .await?
+    }
+
+    /// Every access request and decision this node knows, from its
+    /// domain's side.
+    pub async fn access(&self) -> Result<Vec<crate::access::AccessView>, NodeError> {
+        self.ask(|reply| Command::AccessList { reply }).await
+    }
+
+    /// Asks the owner of `product` for read access, with a reason.
+    pub async fn request_access(
+        &self,
+        product: ProductId,
+        reason: String,
+    ) -> Result<crate::access::AccessView, NodeError> {
+        self.ask(|reply| Command::RequestAccess {
+            product,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    /// Grants, denies or revokes `domain`'s access to this domain's product
+    /// `name`; `domain` is a domain id or a name the node can resolve.
+    pub async fn decide_access(
+        &self,
+        name: String,
+        domain: String,
+        verdict: mesh_protocol::access::Verdict,
+    ) -> Result<crate::access::AccessView, NodeError> {
+        self.ask(|reply| Command::DecideAccess {
+            name,
+            domain,
+            verdict,
+            reply,
+        })
+        .await?
     }
 
     /// The node's metrics.

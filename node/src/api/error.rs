@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::access::{AccessBookError, AccessCommandError};
 use crate::fetch::FetchError;
 use crate::governance::GovernanceError;
 use crate::node::NodeError;
@@ -71,9 +72,27 @@ impl From<NodeError> for ApiError {
             NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
             NodeError::Policy(_) => (StatusCode::UNPROCESSABLE_ENTITY, "policy_violation"),
             NodeError::Governance(g) => governance_code(g),
+            NodeError::Access(a) => access_code(a),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+fn access_code(e: &AccessCommandError) -> (StatusCode, &'static str) {
+    match e {
+        AccessCommandError::NoGrantNeeded { .. } => (StatusCode::CONFLICT, "no_grant_needed"),
+        AccessCommandError::OwnProduct(_) => (StatusCode::BAD_REQUEST, "own_product"),
+        AccessCommandError::UnknownDomain(_) => (StatusCode::NOT_FOUND, "unknown_domain"),
+        AccessCommandError::AmbiguousDomain { .. } => (StatusCode::CONFLICT, "ambiguous_domain"),
+        AccessCommandError::NotGranted { .. } => (StatusCode::CONFLICT, "not_granted"),
+        AccessCommandError::ExpiryPast(_) => (StatusCode::BAD_REQUEST, "expiry_past"),
+        AccessCommandError::Book(AccessBookError::Record(_)) => {
+            (StatusCode::BAD_REQUEST, "invalid_access")
+        }
+        AccessCommandError::Book(AccessBookError::Store(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
     }
 }
 

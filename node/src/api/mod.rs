@@ -34,7 +34,11 @@
 //! | `GET /v1/proposals`, `POST /v1/proposals` | open proposals with tallies; propose a change |
 //! | `POST /v1/proposals/{id}/votes` | `{approve}`: vote as this node's domain |
 //! | `GET /v1/compliance` | products against the federation's rules (`?product=`) |
+//! | `GET /v1/access` | access requests and decisions (`?direction=incoming\|outgoing`, `?pending=true`) |
+//! | `POST /v1/access/requests` | `{product, reason}`: ask an owner for access |
+//! | `POST /v1/own/{name}/access` | `{domain, action: grant\|deny\|revoke, expires_at_ms?, reason?}` |
 
+mod access;
 pub mod client;
 mod error;
 mod extract;
@@ -107,7 +111,8 @@ impl ApiState {
         (name = "products", description = "The catalog"),
         (name = "publishing", description = "This domain's products"),
         (name = "fetching", description = "Fetch jobs"),
-        (name = "governance", description = "The federation: proposals, votes, policies")
+        (name = "governance", description = "The federation: proposals, votes, policies"),
+        (name = "access", description = "Requests and grants for owner-granted products")
     )
 )]
 struct ApiDoc;
@@ -128,6 +133,9 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(governance::proposals, governance::propose))
         .routes(routes!(governance::vote))
         .routes(routes!(governance::compliance))
+        .routes(routes!(access::list))
+        .routes(routes!(access::request))
+        .routes(routes!(access::decide))
         .routes(routes!(handlers::upload))
         .routes(routes!(handlers::publish))
         .routes(routes!(handlers::withdraw))

@@ -13,20 +13,14 @@ use mesh_protocol::governance::{
     BallotError, Certificate, CertificateError, Change, Proposal, ProposalError, ProposalId, Vote,
     VoteError,
 };
-use mesh_protocol::wire::{self, ErrorCode, GossipEnvelope, GossipMessage, Request, Response};
-use mesh_protocol::{CatalogItem, PROTOCOL_VERSION, ProductId, Signed};
+use mesh_protocol::wire::{self, ErrorCode, GossipMessage, Request, Response};
+use mesh_protocol::{CatalogItem, ProductId, Signed};
 use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
 use crate::clock::now;
 use crate::governance::{Compliance, GovernanceError, ProposalView};
 use crate::node::{Command, NodeError, NodeEvent};
-
-/// How long deferred governance gossip is retried.
-const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Most deferred governance messages kept.
-const MAX_OUTBOX: usize = 256;
 
 /// Bytes of certificates, proposals and votes in one catch-up answer.
 const CATCH_UP_BUDGET: usize = 8 * 1024 * 1024;
@@ -82,48 +76,11 @@ fn gov_err(e: impl Into<GovernanceError>) -> NodeError {
 }
 
 impl EventLoop {
-    /// Gossips this node's proposal, vote or certificate. If no peer is
-    /// subscribed yet (just started, or alone), it is kept and retried on
-    /// every upkeep tick for [`RETRY_FOR`]; catch-up covers the rest.
+    /// Gossips this node's proposal, vote or certificate on the
+    /// federation's topic (deferred while no peer is subscribed).
     fn gov_gossip(&mut self, message: GossipMessage) {
-        if !self.publish_gov(&message) && self.gov_outbox.len() < MAX_OUTBOX {
-            self.gov_outbox
-                .push_back((std::time::Instant::now(), message));
-        }
-    }
-
-    fn publish_gov(&mut self, message: &GossipMessage) -> bool {
-        let Some(topic) = self.gov_topic.clone() else {
-            return true;
-        };
-        let envelope = GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding.clone(),
-            message: message.clone(),
-        };
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, wire::encode_gossip(&envelope))
-        {
-            // A duplicate was already published: nothing left to do.
-            Ok(_) | Err(libp2p::gossipsub::PublishError::Duplicate) => true,
-            Err(e) => {
-                debug!(error = %e, "governance gossip deferred");
-                false
-            }
-        }
-    }
-
-    /// Retries deferred governance gossip (called on upkeep ticks).
-    pub(super) fn retry_gov_gossip(&mut self) {
-        let now = std::time::Instant::now();
-        let pending = std::mem::take(&mut self.gov_outbox);
-        for (since, message) in pending {
-            if now.duration_since(since) < RETRY_FOR && !self.publish_gov(&message) {
-                self.gov_outbox.push_back((since, message));
-            }
+        if let Some(topic) = self.gov_topic.clone() {
+            self.gossip_or_defer(topic, message);
         }
     }
 
@@ -293,7 +250,9 @@ impl EventLoop {
             GossipMessage::Proposal(p) => self.on_proposal(source, p),
             GossipMessage::Vote(v) => self.on_vote(source, &v),
             GossipMessage::Certificate(c) => self.on_certificate(source, *c),
-            GossipMessage::Catalog(_) => Ok(false),
+            GossipMessage::Catalog(_)
+            | GossipMessage::AccessRequest(_)
+            | GossipMessage::AccessDecision(_) => Ok(false),
         }
     }
 

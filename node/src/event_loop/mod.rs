@@ -55,9 +55,11 @@ const DIGEST_COST: u32 = 200;
 /// Most summary entries answered to one catalog digest.
 const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
+mod access;
 mod fetching;
 mod governing;
 mod limits;
+mod outbox;
 
 pub use governing::VoteReceipt;
 
@@ -84,6 +86,7 @@ enum Pending {
     SyncDigest,
     SyncFetch,
     GovCatchUp,
+    AccessCatchUp,
     Probe(crate::fetch::FetchId),
     Chunk(crate::fetch::FetchId, u32),
 }
@@ -125,7 +128,8 @@ pub(crate) struct EventLoop {
     provider_lookups: HashMap<kad::QueryId, ProviderLookup>,
     gov: Option<crate::governance::Governance>,
     gov_topic: Option<IdentTopic>,
-    gov_outbox: std::collections::VecDeque<(std::time::Instant, GossipMessage)>,
+    outbox: outbox::Outbox,
+    access: crate::access::Access,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
     provider_queries: HashMap<kad::QueryId, crate::fetch::FetchId>,
@@ -215,6 +219,8 @@ impl EventLoop {
             }
         }
         info!(products = catalog.len(), "catalog loaded");
+        let access = crate::access::Access::open(store.clone(), now())?;
+        info!(pairs = access.book().len(), "access book loaded");
 
         let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         Ok(Self {
@@ -240,7 +246,8 @@ impl EventLoop {
             provider_lookups: HashMap::new(),
             gov,
             gov_topic,
-            gov_outbox: std::collections::VecDeque::new(),
+            outbox: outbox::Outbox::default(),
+            access,
             jobs: HashMap::new(),
             next_job: 1,
             provider_queries: HashMap::new(),
@@ -284,7 +291,7 @@ impl EventLoop {
                     self.tick_fetches();
                     self.limiter.forget_idle();
                     self.expire_provider_lookups();
-                    self.retry_gov_gossip();
+                    self.retry_deferred_gossip();
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
@@ -299,6 +306,9 @@ impl EventLoop {
                             self.start_sync(peer);
                         }
                         self.start_gov_catch_up(peer);
+                        if !self.config.network.catalog_sync {
+                            self.start_access_catch_up(peer);
+                        }
                     }
                 }
             }
@@ -403,6 +413,9 @@ impl EventLoop {
             | Command::Propose { .. }
             | Command::Vote { .. }
             | Command::Compliance { .. }) => self.handle_governance_command(command),
+            command @ (Command::AccessList { .. }
+            | Command::RequestAccess { .. }
+            | Command::DecideAccess { .. }) => self.handle_access_command(command),
             Command::Resolve {
                 domain_name,
                 name,
@@ -644,6 +657,9 @@ impl EventLoop {
                     .add_address(&peer_id, endpoint.get_remote_address().clone());
                 self.start_sync(peer_id);
                 self.start_gov_catch_up(peer_id);
+                if !self.config.network.catalog_sync {
+                    self.start_access_catch_up(peer_id);
+                }
                 self.emit(NodeEvent::PeerConnected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
@@ -759,6 +775,9 @@ impl EventLoop {
                         Ok(false)
                     }
                 }
+            }
+            m @ (GossipMessage::AccessRequest(_) | GossipMessage::AccessDecision(_)) => {
+                self.check_access(origin_domain, m)
             }
             other => self.check_governance(peer, other),
         }
@@ -1042,7 +1061,9 @@ impl EventLoop {
                     );
                 }
                 // Catch-up is retried on the next anti-entropy round.
-                Some((_, Pending::GovCatchUp)) => debug!(%peer, %error, "catch-up failed"),
+                Some((_, Pending::GovCatchUp | Pending::AccessCatchUp)) => {
+                    debug!(%peer, %error, "catch-up failed");
+                }
                 Some(_) => {
                     debug!(%peer, %error, "request failed");
                     self.sync_received.remove(&peer);
@@ -1105,7 +1126,14 @@ impl EventLoop {
                     votes,
                 },
             ) => self.on_catch_up(peer, certificates, proposals, votes),
-            (Pending::GovCatchUp, _) => {}
+            (
+                Pending::AccessCatchUp,
+                Response::Access {
+                    requests,
+                    decisions,
+                },
+            ) => self.on_access_catch_up(peer, requests, decisions),
+            (Pending::GovCatchUp | Pending::AccessCatchUp, _) => {}
             (_, Response::Error { code, message }) => {
                 debug!(%peer, ?code, %message, "peer refused request");
                 self.sync_received.remove(&peer);
@@ -1121,6 +1149,9 @@ impl EventLoop {
         let received = self.sync_received.remove(&peer).unwrap_or(0);
         info!(%peer, received, "catalog sync done");
         self.emit(NodeEvent::SyncCompleted { peer, received });
+        // Access records concern catalog products, so they follow the
+        // catalog (records about products not yet known are not taken).
+        self.start_access_catch_up(peer);
     }
 
     /// The manifest of a product's current version, if the requester may
@@ -1145,12 +1176,16 @@ impl EventLoop {
             ));
         }
         let reader = requester.and_then(|b| b.authorises(&peer.to_bytes(), now()).ok());
+        // The owner's grants open a product to domains beyond its list.
         let allowed = match &d.value.access.mode {
             AccessMode::Public => true,
             AccessMode::Domains(domains) => {
                 reader.is_some_and(|r| r == product.domain || domains.contains(&r))
+                    || self.granted(product, reader)
             }
-            AccessMode::OwnerGranted => reader == Some(product.domain),
+            AccessMode::OwnerGranted => {
+                reader == Some(product.domain) || self.granted(product, reader)
+            }
         };
         if !allowed {
             return Err(Response::error(
@@ -1183,6 +1218,10 @@ impl EventLoop {
         // A digest costs the whole catalog to compare: charge more for it.
         let cost = match &frame.request {
             Request::CatalogDigest(_) | Request::GovernanceCatchUp { .. } => DIGEST_COST,
+            // An up-to-date asker costs one comparison of digests.
+            Request::AccessCatchUp { digest } if *digest != self.access.book().digest() => {
+                DIGEST_COST
+            }
             _ => 1,
         };
         if !self.limiter.admit_cost(peer, cost) {
@@ -1192,14 +1231,7 @@ impl EventLoop {
                 "request rate over this node's per-peer limit; retry later",
             );
         }
-        self.metrics.request(match &frame.request {
-            Request::CatalogDigest(_) => "catalog_digest",
-            Request::CatalogFetch(_) => "catalog_fetch",
-            Request::GetDescriptor { .. } => "descriptor",
-            Request::GetManifest { .. } => "manifest",
-            Request::GetChunk { .. } => "chunk",
-            Request::GovernanceCatchUp { .. } => "governance",
-        });
+        self.metrics.request(request_label(&frame.request));
         match frame.request {
             Request::CatalogDigest(digest) => {
                 if digest.buckets.len() != mesh_protocol::catalog::SYNC_BUCKETS {
@@ -1278,6 +1310,20 @@ impl EventLoop {
                 federation,
                 from_version,
             } => self.answer_catch_up(federation, from_version),
+            Request::AccessCatchUp { digest } => self.answer_access_catch_up(digest),
         }
+    }
+}
+
+/// The metrics label of a request kind.
+fn request_label(request: &Request) -> &'static str {
+    match request {
+        Request::CatalogDigest(_) => "catalog_digest",
+        Request::CatalogFetch(_) => "catalog_fetch",
+        Request::GetDescriptor { .. } => "descriptor",
+        Request::GetManifest { .. } => "manifest",
+        Request::GetChunk { .. } => "chunk",
+        Request::GovernanceCatchUp { .. } => "governance",
+        Request::AccessCatchUp { .. } => "access",
     }
 }
