@@ -85,6 +85,18 @@ pub enum Command {
         /// yes or no.
         choice: Choice,
     },
+    /// Ask the owner of an owner-granted product for read access.
+    Request(RequestArgs),
+    /// Access requests and grants: about this domain's products
+    /// (incoming) and this domain's own requests (outgoing).
+    Requests(RequestsArgs),
+    /// Grant a domain read access to one of this domain's products.
+    #[command(visible_alias = "approve")]
+    Grant(GrantArgs),
+    /// Turn down a domain's access request.
+    Deny(DenyArgs),
+    /// Withdraw a domain's grant.
+    Revoke(RevokeArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -296,6 +308,63 @@ pub struct DeprecateArgs {
     /// The product to use instead (DOMAIN/NAME).
     #[arg(long)]
     pub successor: Option<ProductRef>,
+}
+
+/// `mesh request`.
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// Why this domain needs the data (shown to the owner).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `mesh requests`.
+#[derive(Args, Debug)]
+pub struct RequestsArgs {
+    /// Only requests still waiting for an answer.
+    #[arg(long)]
+    pub pending: bool,
+    /// Only requests about this domain's products.
+    #[arg(long, conflicts_with = "outgoing")]
+    pub incoming: bool,
+    /// Only this domain's own requests.
+    #[arg(long)]
+    pub outgoing: bool,
+}
+
+/// `mesh grant`.
+#[derive(Args, Debug)]
+pub struct GrantArgs {
+    /// NAME or DOMAIN/NAME of one of this node's products.
+    pub product: String,
+    /// The domain to grant: its name or id.
+    pub domain: String,
+    /// How long the grant lasts: 30s, 10m, 2h, 30d (default: until revoked).
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+/// `mesh deny`.
+#[derive(Args, Debug)]
+pub struct DenyArgs {
+    /// NAME or DOMAIN/NAME of one of this node's products.
+    pub product: String,
+    /// The domain that asked: its name or id.
+    pub domain: String,
+    /// Why, shown to the requester.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// `mesh revoke`.
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// NAME or DOMAIN/NAME of one of this node's products.
+    pub product: String,
+    /// The domain whose grant ends: its name or id.
+    pub domain: String,
 }
 
 /// `mesh demo`.

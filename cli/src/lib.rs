@@ -13,11 +13,13 @@
 //!   the Bitol standards (ODPS, ODCS), in and out.
 //! - [`draft_parts`]: a draft assembled from files and flags.
 //! - [`output`], [`error`]: printing and failing.
+//! - [`duration`]: `30s`/`10m`/`2h`/`7d` arguments.
 
 pub mod args;
 pub mod commands;
 pub mod connect;
 pub mod draft_parts;
+pub mod duration;
 pub mod error;
 pub mod mesh_yaml;
 pub mod output;

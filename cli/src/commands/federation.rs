@@ -168,28 +168,6 @@ pub(super) fn show(api: &Api, json: bool) -> CliResult<()> {
     Ok(())
 }
 
-/// Seconds in `30s`, `10m`, `2h`, `7d`.
-fn duration_secs(text: &str) -> CliResult<u64> {
-    let (digits, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
-    let n: u64 = digits.parse().map_err(|_| {
-        CliError::usage(format!(
-            "--expires-in {text:?}: write e.g. 30s, 10m, 2h or 7d"
-        ))
-    })?;
-    let scale = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(CliError::usage(format!(
-                "--expires-in {text:?}: units are s, m, h, d"
-            )));
-        }
-    };
-    Ok(n.saturating_mul(scale))
-}
-
 pub(super) fn propose(api: &Api, args: &ProposeArgs, json: bool) -> CliResult<()> {
     let change = match &args.change {
         ProposeChange::Policy {
@@ -222,7 +200,7 @@ pub(super) fn propose(api: &Api, args: &ProposeArgs, json: bool) -> CliResult<()
     let body = json!({
         "change": change,
         "reason": args.reason,
-        "expires_in_secs": duration_secs(&args.expires_in)?,
+        "expires_in_secs": crate::duration::secs("--expires-in", &args.expires_in)?,
     });
     let p: ProposalView = api.post("/v1/proposals", &body)?;
     if json {

@@ -17,7 +17,7 @@ struct Version {
 }
 
 /// The product name, checked to be of this node's domain.
-fn own_name(api: &Api, given: &str) -> CliResult<(Status, String)> {
+pub(super) fn own_name(api: &Api, given: &str) -> CliResult<(Status, String)> {
     let status: Status = api.get("/v1/status")?;
     let Some((domain, _)) = given.split_once('/') else {
         return Ok((status, given.to_owned()));

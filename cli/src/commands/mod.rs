@@ -1,6 +1,7 @@
 //! One module per command; each takes the parsed arguments, talks to the
 //! node through [`Api`](crate::connect::Api) and prints text or JSON.
 
+mod access;
 mod completions;
 mod demo;
 mod federation;
@@ -49,5 +50,10 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Fetch(args) => fetch::run(&target.connect()?, &args, json),
         Command::Withdraw(args) => lifecycle::withdraw(&target.connect()?, &args, json),
         Command::Deprecate(args) => lifecycle::deprecate(&target.connect()?, &args, json),
+        Command::Request(args) => access::request(&target.connect()?, &args, json),
+        Command::Requests(args) => access::list(&target.connect()?, &args, json),
+        Command::Grant(args) => access::grant(&target.connect()?, &args, json),
+        Command::Deny(args) => access::deny(&target.connect()?, &args, json),
+        Command::Revoke(args) => access::revoke(&target.connect()?, &args, json),
     }
 }
