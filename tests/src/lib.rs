@@ -17,6 +17,7 @@ use mesh_node::{Config, NodeHandle, NodeOptions, RunningNode};
 use mesh_protocol::ProductId;
 use tokio::sync::broadcast;
 
+pub mod cli;
 pub mod daemon;
 
 /// How long any wait in a test may take before it fails.

@@ -6,65 +6,12 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, start};
 use mesh_tests::mesh_binary;
 use serde_json::Value;
-
-/// Runs `mesh` against a node's data directory (or none) with `args`.
-fn mesh(node: Option<&Daemon>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(mesh_binary());
-    cmd.env_remove("MESH_API")
-        .env_remove("MESH_TOKEN")
-        .env("MESH_DATA_DIR", "/nonexistent/mesh-test-default");
-    if let Some(node) = node {
-        cmd.arg("--data-dir").arg(node.dir.path());
-    }
-    cmd.args(args).output().unwrap()
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "mesh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Asserts the exit code and that stderr is exactly one line containing
-/// `needle`; returns that line.
-fn fails(out: &Output, code: i32, needle: &str) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-    assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    err
-}
-
-/// Runs `mesh ... --json` until `check` holds (bounded).
-fn wait_json(node: &Daemon, args: &[&str], check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + mesh_tests::TIMEOUT;
-    loop {
-        let out = mesh(Some(node), args);
-        if out.status.success() {
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-            if check(&v) {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "mesh {args:?} never satisfied");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 #[test]
 fn publish_on_a_list_on_b_fetch_on_c() {

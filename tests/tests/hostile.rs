@@ -225,3 +225,111 @@ async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
     );
     assert_eq!(a_status.catalog_size, 2, "hprod and marker only");
 }
+
+impl Hostile {
+    fn gossip(&self, message: GossipMessage) -> Vec<u8> {
+        encode_gossip(&GossipEnvelope {
+            version: PROTOCOL_VERSION,
+            origin: self.binding.clone(),
+            message,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_grants_are_refused_and_a_real_request_arrives() {
+    use mesh_protocol::access::{AccessDecision, AccessRequest, Verdict};
+    use mesh_protocol::descriptor::{AccessMode, AccessPolicy};
+
+    let a = TestNode::start("sales", Transport::Tcp, vec![]).await;
+    let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
+    b.wait_peers(1).await;
+    let file = sample_file(a.dir.path(), "payroll.csv", 1000);
+    let mut draft = ProductDraft::new("payroll", "Payroll", Format::Csv);
+    draft.access = AccessPolicy {
+        mode: AccessMode::OwnerGranted,
+        reshare: false,
+    };
+    let payroll = a.handle.publish(&file, draft).await.unwrap().product;
+    b.wait_for_version(&payroll, 1).await;
+
+    let mut mallory = Hostile::new();
+    mallory.join(a.addr.clone()).await;
+    let now = mesh_node::clock::now();
+    let me = mallory.domain.domain_id();
+    let grant = |signer: &DomainKeypair| {
+        Signed::sign(
+            AccessDecision {
+                product: payroll.clone(),
+                grantee: me,
+                verdict: Verdict::Granted { expires: None },
+                at: now,
+            },
+            signer,
+        )
+    };
+    // 1. A genuine request (first: rejections below cost mallory its peer
+    // score, after which it may be ignored), signed by its own domain: accepted.
+    let request = Signed::sign(
+        AccessRequest {
+            product: payroll.clone(),
+            requester: mallory.domain.domain_id(),
+            requester_name: "mallory".into(),
+            reason: "curious".into(),
+            at: now,
+        },
+        &mallory.domain,
+    );
+    mallory.send(mallory.gossip(GossipMessage::AccessRequest(request)));
+    mallory.flush().await;
+    wait_until_access(&a, |views| !views.is_empty()).await;
+    // 2. A grant to itself, signed with its own key.
+    let forged = grant(&mallory.domain);
+    mallory.send(mallory.gossip(GossipMessage::AccessDecision(forged)));
+    // 3. A grant claiming the owner's key, with a signature that is not.
+    let mut stolen = grant(&mallory.domain);
+    stolen.signer = a.handle.status().await.unwrap().domain_key.parse().unwrap();
+    mallory.send(mallory.gossip(GossipMessage::AccessDecision(stolen)));
+    mallory.flush().await;
+
+    // The request reaches the owner and B; no grant exists anywhere.
+    for node in [&a, &b] {
+        let seen = wait_until_access(node, |views| {
+            views
+                .iter()
+                .any(|v| v.domain_name.as_deref() == Some("mallory"))
+        })
+        .await;
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].state, "requested");
+        assert!(!seen[0].can_read);
+    }
+    let a_status = a.handle.status().await.unwrap();
+    assert!(
+        a_status.counters.gossip_rejected >= 1,
+        "{:?}",
+        a_status.counters
+    );
+    let b_status = b.handle.status().await.unwrap();
+    assert_eq!(
+        b_status.counters.gossip_rejected, 0,
+        "nothing forged forwarded"
+    );
+}
+
+/// Polls a node's access views until `check` holds (bounded).
+async fn wait_until_access(
+    node: &TestNode,
+    check: impl Fn(&[mesh_node::access::AccessView]) -> bool,
+) -> Vec<mesh_node::access::AccessView> {
+    let poll = async {
+        loop {
+            let views = node.handle.access().await.unwrap();
+            if check(&views) {
+                return views;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, poll).await.unwrap()
+}
