@@ -70,6 +70,7 @@ async fn start_in(
         data_dir: dir.path().to_owned(),
         config: config(bootstrap, sync_ms),
         store: None,
+        transport: None,
     })
     .await?;
     let listen = wait(&mut node.events, |e| match e {

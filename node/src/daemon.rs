@@ -125,6 +125,7 @@ pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonErro
         data_dir: dir.to_path_buf(),
         config,
         store: Some(Arc::new(store)),
+        transport: None,
     })
     .await?;
     let state = match api::ApiState::new(node.handle.clone(), dir) {

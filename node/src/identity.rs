@@ -119,13 +119,24 @@ fn random_secret() -> [u8; 32] {
 
 /// Creates a fresh identity in `dir`. Refuses if one exists.
 pub fn init(dir: &Path, domain_name: &str) -> Result<Identity, IdentityError> {
+    init_with_secrets(dir, domain_name, random_secret(), random_secret())
+}
+
+/// Creates an identity in `dir` from given secrets (the simulator derives
+/// them from its seed so runs reproduce; everything else uses [`init`]).
+/// Refuses if one exists.
+pub fn init_with_secrets(
+    dir: &Path,
+    domain_name: &str,
+    domain_secret: [u8; 32],
+    node_secret: [u8; 32],
+) -> Result<Identity, IdentityError> {
     check_name(domain_name)?;
     if dir.join(DOMAIN_KEY_FILE).exists() || dir.join(NODE_KEY_FILE).exists() {
         return Err(IdentityError::Exists(dir.to_owned()));
     }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let domain = DomainKeypair::from_secret(random_secret());
-    let node_secret = random_secret();
+    let domain = DomainKeypair::from_secret(domain_secret);
     let key_path = dir.join(DOMAIN_KEY_FILE);
     write_private(&key_path, to_hex(&domain.secret_bytes()).as_bytes())
         .map_err(io_err(&key_path))?;

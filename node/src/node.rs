@@ -311,7 +311,17 @@ pub struct NodeOptions {
     pub config: Config,
     /// The store; `None` opens RocksDB under the data directory.
     pub store: Option<Arc<dyn Store>>,
+    /// The transport; `None` is the daemon's TCP + QUIC. The simulator
+    /// passes its in-memory links here; nothing else should.
+    pub transport: Option<TransportFactory>,
 }
+
+/// An authenticated, multiplexed libp2p transport, boxed.
+pub type BoxedTransport =
+    libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// Builds a node's transport from its node key.
+pub type TransportFactory = Box<dyn FnOnce(&libp2p::identity::Keypair) -> BoxedTransport + Send>;
 
 /// A started node: its handle and the task running it.
 pub struct RunningNode {
@@ -362,6 +372,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
             commands: commands_rx,
             events: events_tx.clone(),
             genesis,
+            transport: options.transport,
         },
         &mut registry,
     )?;

@@ -95,6 +95,7 @@ impl TestNode {
             data_dir: dir.path().to_owned(),
             config,
             store: None,
+            transport: None,
         })
         .await
         .expect("node starts");

@@ -101,6 +101,7 @@ pub(crate) struct Parts {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) genesis: Option<mesh_protocol::governance::Genesis>,
+    pub(crate) transport: Option<crate::node::TransportFactory>,
 }
 
 /// The swarm task.
@@ -166,25 +167,11 @@ impl EventLoop {
             commands,
             events,
             genesis,
+            transport,
         } = parts;
         let behaviour = MeshBehaviour::new(&identity.node, &config.network, &config.serve)?;
         let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity.node.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| net(&e))?
-            .with_quic()
-            .with_bandwidth_metrics(registry)
-            .with_behaviour(|_| behaviour)
-            .map_err(|e| net(&e))?
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
-            })
-            .build();
+        let mut swarm = build_swarm(&identity.node, behaviour, transport, registry)?;
         let topic = catalog_topic(&config.network.network_id);
         swarm
             .behaviour_mut()
@@ -1326,4 +1313,43 @@ fn request_label(request: &Request) -> &'static str {
         Request::GovernanceCatchUp { .. } => "governance",
         Request::AccessCatchUp { .. } => "access",
     }
+}
+
+/// The swarm over the daemon's TCP + QUIC, or over `transport` when given
+/// (the simulator's links).
+fn build_swarm(
+    key: &libp2p::identity::Keypair,
+    behaviour: MeshBehaviour,
+    transport: Option<crate::node::TransportFactory>,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<Swarm<MeshBehaviour>, NodeError> {
+    let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+    let idle = |c: libp2p::swarm::Config| {
+        c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
+    };
+    let builder = libp2p::SwarmBuilder::with_existing_identity(key.clone()).with_tokio();
+    let swarm = match transport {
+        None => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| net(&e))?
+            .with_quic()
+            .with_bandwidth_metrics(registry)
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(idle)
+            .build(),
+        Some(factory) => builder
+            .with_other_transport(|key| factory(key))
+            .map_err(|e| net(&e))?
+            .with_bandwidth_metrics(registry)
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(idle)
+            .build(),
+    };
+    Ok(swarm)
 }

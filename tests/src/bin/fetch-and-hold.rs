@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.into(),
         config,
         store: None,
+        transport: None,
     })
     .await?;
     let product: mesh_protocol::ProductId = product.parse()?;

@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.into(),
         config,
         store: None,
+        transport: None,
     })
     .await?;
     let receipt = node
