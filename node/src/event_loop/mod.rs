@@ -56,6 +56,7 @@ const DIGEST_COST: u32 = 200;
 const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
 mod access;
+mod bootstrap;
 mod fetching;
 mod governing;
 mod limits;
@@ -130,6 +131,7 @@ pub(crate) struct EventLoop {
     gov: Option<crate::governance::Governance>,
     gov_topic: Option<IdentTopic>,
     outbox: outbox::Outbox,
+    bootstrap: bootstrap::Bootstrap,
     access: crate::access::Access,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
@@ -188,11 +190,6 @@ impl EventLoop {
         for addr in &config.network.listen {
             swarm.listen_on(addr.clone()).map_err(|e| net(&e))?;
         }
-        for addr in &config.network.bootstrap {
-            if let Err(e) = swarm.dial(addr.clone()) {
-                warn!(%addr, error = %e, "cannot dial bootstrap peer");
-            }
-        }
 
         let mut catalog = Catalog::new(CatalogLimits {
             max_products: config.catalog.max_products,
@@ -234,6 +231,7 @@ impl EventLoop {
             gov,
             gov_topic,
             outbox: outbox::Outbox::default(),
+            bootstrap: bootstrap::Bootstrap::new(&config.network.bootstrap),
             access,
             jobs: HashMap::new(),
             next_job: 1,
@@ -260,6 +258,7 @@ impl EventLoop {
         let mut round: usize = 0;
         let mut upkeep = tokio::time::interval(std::time::Duration::from_millis(500));
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.dial_bootstrap();
         self.resume_fetches();
         self.announce_held_blobs();
         loop {
@@ -279,6 +278,7 @@ impl EventLoop {
                     self.limiter.forget_idle();
                     self.expire_provider_lookups();
                     self.retry_deferred_gossip();
+                    self.redial_bootstrap();
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
@@ -628,6 +628,9 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
+                if endpoint.is_dialer() {
+                    self.bootstrap_connected(peer_id, endpoint.get_remote_address());
+                }
                 self.peers.connected(
                     peer_id,
                     endpoint.get_remote_address().clone(),
