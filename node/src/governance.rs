@@ -542,6 +542,18 @@ impl Governance {
                     ],
                 })
                 .collect(),
+            decisions: self
+                .fed
+                .chain()
+                .iter()
+                .zip(1..)
+                .map(|(c, version)| DecisionView {
+                    version,
+                    proposal: c.proposal.value.id().to_string(),
+                    change: c.proposal.value.change.to_string(),
+                    votes: c.votes.len(),
+                })
+                .collect(),
         }
     }
 
@@ -642,6 +654,22 @@ pub struct FederationView {
     pub member: bool,
     /// Equivocation evidence seen.
     pub equivocations: Vec<EquivocationView>,
+    /// Every decision since genesis, oldest first.
+    pub decisions: Vec<DecisionView>,
+}
+
+/// One ratified change: the certificate that took the federation to
+/// `version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionView {
+    /// The version it made.
+    pub version: u64,
+    /// The proposal's id.
+    pub proposal: String,
+    /// What changed.
+    pub change: String,
+    /// Yes votes in the certificate.
+    pub votes: usize,
 }
 
 /// An open proposal.
