@@ -1,15 +1,11 @@
 //! # mesh-sim: the meshd network simulator
 //!
-//! `mesh-sim` shows platform teams how a mesh of hundreds or thousands of
-//! meshd nodes behaves under latency, loss, partitions, churn and
-//! misbehaving peers, before they roll a change out. It will start real
-//! nodes from the `mesh-node` library in one process, over libp2p's
-//! in-memory transport wrapped in a link model, in virtual time.
-//!
-//! This crate holds the parts of the simulator that do no networking and
-//! are deterministic: given a scenario and a seed, everything here computes
-//! the same thing every time. The engine that runs nodes, and the binary,
-//! are built on top of them.
+//! `mesh-sim` shows platform teams how a mesh of many meshd nodes behaves
+//! under latency, loss, partitions, churn and misbehaving peers, before
+//! they roll a change out. It starts real nodes from the `mesh-node`
+//! library in one process, over a simulated network ([`transport`]) that
+//! applies the [`link`] model, in virtual time (a paused tokio clock), and
+//! reports what happened ([`report`], [`plot`]).
 //!
 //! ## Layout
 //!
@@ -19,7 +15,11 @@
 //!   `simulations/README.md`; the shipped scenarios are in
 //!   `simulations/scenarios/`.
 //! - [`link`]: the link model: per-message delay from a latency
-//!   distribution and bandwidth, loss, partitions, degradations.
+//!   distribution and bandwidth, loss, partitions, degradations (pure).
+//! - [`transport`]: the libp2p transport that carries bytes through the
+//!   link model in tokio time.
+//! - [`engine`]: runs a scenario: starts the nodes and adversaries, fires
+//!   the timeline, measures, checks the expectations.
 //! - [`units`]: durations, sizes and rates as written in scenario files.
 //! - [`stats`]: nearest-rank percentiles and per-node spreads.
 //! - [`report`]: the [`Report`] of a run, its JSON form and text summary.
@@ -28,17 +28,19 @@
 //!
 //! ## Determinism
 //!
-//! Every random choice takes an explicit generator; the engine seeds one
-//! from the scenario's seed (`rand::rngs::StdRng::seed_from_u64`) and passes
-//! it down, so a run is reproduced by its scenario and seed. Nothing here
-//! reads a clock: times are simulated `Duration`s from the start of the run.
+//! Every random choice the simulator makes takes a generator seeded from
+//! the scenario's seed. What libp2p chooses on its own (gossipsub's peer
+//! picks, hash map order) is not seeded, so a seed reproduces a run's outcome, and its timings to
+//! within a few milliseconds (see `simulations/README.md`).
 
 pub mod cli;
+pub mod engine;
 pub mod link;
 pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod transport;
 pub mod units;
 
 pub use link::{Latency, LinkModel, LinkParams, Partition, RegionId};

@@ -237,6 +237,7 @@ mod tests {
             fetches: FetchStats::default(),
             traffic: Traffic::default(),
             expectations: Vec::new(),
+            notes: Vec::new(),
         };
         let svg = render_svg(&empty).unwrap();
         assert!(svg.starts_with("<svg"));

@@ -48,6 +48,11 @@ pub struct Report {
     pub traffic: Traffic,
     /// One result per `[[expect]]`, in file order.
     pub expectations: Vec<ExpectationResult>,
+    /// What happened in the run that a reader should know: timeline
+    /// actions a node refused (a publish breaking a policy, a vote an
+    /// honest node would not sign), nodes that lagged.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// How one product's descriptor spread.
@@ -256,8 +261,19 @@ impl Report {
         self.summary_propagation(&mut out);
         self.summary_governance(&mut out);
         self.summary_fetches_and_traffic(&mut out);
+        self.summary_notes(&mut out);
         self.summary_expectations(&mut out);
         out
+    }
+
+    fn summary_notes(&self, out: &mut String) {
+        if self.notes.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nnotes");
+        for note in &self.notes {
+            let _ = writeln!(out, "  {note}");
+        }
     }
 
     fn summary_header(&self, out: &mut String) {
@@ -498,6 +514,7 @@ pub(crate) mod tests {
                     target: "100% within 30s".into(),
                 },
             ],
+            notes: vec!["publish of `x` at 10s refused: policy".into()],
         }
     }
 

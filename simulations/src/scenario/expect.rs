@@ -55,6 +55,16 @@ pub enum Check {
         #[serde(with = "serde_units::duration")]
         within: Duration,
     },
+    /// Every product published reaches `fraction` of the honest nodes
+    /// online at the end, each within `within` of its own publish.
+    ReachAll {
+        /// The share that must hold each product, 0 to 1 (default 1).
+        #[serde(default = "one")]
+        fraction: f64,
+        /// The deadline, from each product's publish.
+        #[serde(with = "serde_units::duration")]
+        within: Duration,
+    },
     /// `fraction` of the fetches by honest nodes (of `product`, or of every
     /// product) complete, verified, within `within` of their start.
     FetchCompletes {
@@ -100,6 +110,7 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Reach { .. } => "reach",
+            Self::ReachAll { .. } => "reach_all",
             Self::FetchCompletes { .. } => "fetch_completes",
             Self::Ratified { .. } => "ratified",
             Self::ConvergedAfterHeal { .. } => "converged_after_heal",
@@ -121,6 +132,12 @@ impl fmt::Display for Check {
             } => write!(
                 f,
                 "`{product}` reaches {}% of {nodes} within {}",
+                percent(*fraction),
+                format_duration(*within)
+            ),
+            Self::ReachAll { fraction, within } => write!(
+                f,
+                "every product reaches {}% of honest nodes within {}",
                 percent(*fraction),
                 format_duration(*within)
             ),

@@ -461,42 +461,40 @@ impl Scenario {
     }
 
     /// The scenario `mesh-sim run --nodes N` runs without a file: `nodes`
-    /// honest nodes in one group, `random:8` bootstrap, 10 ms links with 5
-    /// ms of jitter; node 0 publishes a 1 MiB product `baseline` at 5 s and
-    /// every other node fetches it at 20 s; expects the descriptor at every
-    /// node within 30 s, every fetch within 60 s and no corrupted byte.
+    /// honest nodes in one group, `random:8` bootstrap, 50 ms links; every
+    /// node publishes one 4 KiB product, the publishes spread over ten
+    /// seconds from 5 s; expects every product at every node within 30 s.
     pub fn baseline(nodes: usize) -> Result<Self, ScenarioError> {
-        let group = NodeSet::group(DEFAULT_GROUP);
-        let publisher = NodeRef {
-            group: DEFAULT_GROUP.to_owned(),
-            index: 0,
-        };
-        let fetchers = if nodes > 1 {
-            NodeSet(vec![NodeSelector::Range {
-                group: DEFAULT_GROUP.to_owned(),
-                start: 1,
-                end: nodes,
-            }])
-        } else {
-            group
-        };
-        let product = "baseline".to_owned();
+        let spread = Duration::from_secs(10)
+            .checked_div(u32::try_from(nodes).unwrap_or(u32::MAX))
+            .unwrap_or_default()
+            .max(Duration::from_millis(1));
+        let events = (0..nodes)
+            .map(|i| Event {
+                at: Duration::from_secs(5) + spread * u32::try_from(i).unwrap_or(u32::MAX),
+                action: Action::Publish {
+                    node: NodeRef {
+                        group: DEFAULT_GROUP.to_owned(),
+                        index: i,
+                    },
+                    product: format!("p{i}"),
+                    size: 4096,
+                },
+            })
+            .collect();
         let scenario = Self {
             network: Network {
                 name: format!("baseline-{nodes}"),
                 description: Some(format!(
-                    "{nodes} honest nodes; one product published and fetched by all"
+                    "{nodes} honest nodes on 50 ms links; every node publishes once"
                 )),
                 seed: 0,
-                run_for: Duration::from_secs(90),
+                run_for: Duration::from_secs(45),
                 nodes: None,
                 bootstrap: Topology::default(),
             },
             link: LinkSpec {
-                latency: Some(Latency::Uniform {
-                    min: Duration::from_millis(5),
-                    max: Duration::from_millis(15),
-                }),
+                latency: Some(Latency::Fixed(Duration::from_millis(50))),
                 bandwidth: None,
                 loss: None,
             },
@@ -510,47 +508,15 @@ impl Scenario {
                 starts_online: true,
             }],
             federation: Federation::default(),
-            events: vec![
-                Event {
-                    at: Duration::from_secs(5),
-                    action: Action::Publish {
-                        node: publisher,
-                        product: product.clone(),
-                        size: 1 << 20,
-                    },
-                },
-                Event {
-                    at: Duration::from_secs(20),
-                    action: Action::Fetch {
-                        nodes: fetchers,
-                        product: product.clone(),
-                    },
-                },
-            ],
+            events,
             adversaries: Vec::new(),
-            expectations: vec![
-                Expectation {
-                    name: None,
-                    check: Check::Reach {
-                        product,
-                        nodes: NodeSet::honest(),
-                        fraction: 1.0,
-                        within: Duration::from_secs(30),
-                    },
+            expectations: vec![Expectation {
+                name: None,
+                check: Check::ReachAll {
+                    fraction: 1.0,
+                    within: Duration::from_secs(30),
                 },
-                Expectation {
-                    name: None,
-                    check: Check::FetchCompletes {
-                        product: None,
-                        fraction: 1.0,
-                        within: Duration::from_secs(60),
-                    },
-                },
-                Expectation {
-                    name: None,
-                    check: Check::NoCorruptedBytes {},
-                },
-            ],
+            }],
         };
         scenario.validate()?;
         Ok(scenario)

@@ -438,6 +438,7 @@ impl<'a> Checker<'a> {
             }
             let fraction = match &expectation.check {
                 Check::Reach { fraction, .. }
+                | Check::ReachAll { fraction, .. }
                 | Check::FetchCompletes { fraction, .. }
                 | Check::Ratified { fraction, .. } => Some(*fraction),
                 _ => None,
@@ -500,6 +501,14 @@ impl<'a> Checker<'a> {
                     ),
                     Some(at) => self.deadline(&path, &ctx, ("last heal", at), *within),
                 },
+                Check::ReachAll { .. } => {
+                    if timeline.published.is_empty() {
+                        self.problem(
+                            &path.key("kind"),
+                            format!("{ctx}: no event publishes anything"),
+                        );
+                    }
+                }
                 Check::NoConflictingCertificates {} | Check::NoCorruptedBytes {} => {}
             }
         }

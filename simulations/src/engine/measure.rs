@@ -1,0 +1,443 @@
+//! From what a run observed to its [`Report`]: propagation per product,
+//! convergence after the last heal, fetch times, traffic per node, and
+//! every expectation checked against the measured values.
+
+use std::time::Duration;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use mesh_node::governance::FederationView;
+
+use crate::report::{
+    Convergence, ExpectationResult, FetchStats, Propagation, Ratification, Report, Traffic,
+};
+use crate::scenario::{Check, NodeIndex};
+use crate::stats::{Spread, millis};
+
+use super::{Published, Sim, fleet};
+
+/// Above this many products, propagation is reported pooled over all of
+/// them (one entry) instead of one entry per product.
+const MAX_PRODUCT_ENTRIES: usize = 20;
+
+fn percent(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// Each honest node's federation at the end of the run.
+pub(super) type Views = HashMap<NodeIndex, FederationView>;
+
+impl Sim {
+    /// The federation as every honest node that is up sees it.
+    pub(super) async fn federation_views(&self) -> Views {
+        let mut views = Views::new();
+        if self.proposals.is_empty() && !self.has_certificate_checks() {
+            return views;
+        }
+        for i in self.honest_up() {
+            if let Some(handle) = self.nodes[i].handle()
+                && let Ok(view) = handle.federation().await
+            {
+                views.insert(i, view);
+            }
+        }
+        views
+    }
+
+    fn has_certificate_checks(&self) -> bool {
+        self.scenario.expectations.iter().any(|e| {
+            matches!(
+                e.check,
+                Check::Ratified { .. } | Check::NoConflictingCertificates {}
+            )
+        })
+    }
+
+    /// The version at which `proposal` was decided, per node that holds it.
+    fn decided(views: &Views, proposal: &str) -> BTreeMap<NodeIndex, u64> {
+        views
+            .iter()
+            .filter_map(|(i, v)| {
+                v.decisions
+                    .iter()
+                    .find(|d| d.proposal == proposal)
+                    .map(|d| (*i, d.version))
+            })
+            .collect()
+    }
+
+    /// When node `i` first reached `version` (from its events).
+    fn reached_version(&self, i: NodeIndex, version: u64) -> Option<Duration> {
+        let observed = fleet::lock(&self.observed);
+        observed
+            .advanced
+            .get(&i)?
+            .iter()
+            .filter(|(v, _)| *v >= version)
+            .map(|(_, t)| *t)
+            .min()
+    }
+
+    /// When each node that holds `label`'s certificate applied it.
+    fn ratified_at(&self, views: &Views, label: &str) -> Vec<Duration> {
+        let Some(record) = self.proposals.get(label) else {
+            return Vec::new();
+        };
+        Self::decided(views, &record.id)
+            .into_iter()
+            .filter_map(|(i, version)| self.reached_version(i, version))
+            .collect()
+    }
+
+    fn ratification(&self, views: &Views) -> Vec<Ratification> {
+        let mut labels: Vec<&String> = self.proposals.keys().collect();
+        labels.sort();
+        labels
+            .into_iter()
+            .map(|label| {
+                let record = &self.proposals[label];
+                let applied = self.ratified_at(views, label);
+                let since = |t: Duration| record.first_vote.map(|v| millis(t.saturating_sub(v)));
+                let everywhere = (!applied.is_empty() && applied.len() == views.len())
+                    .then(|| applied.iter().max().copied())
+                    .flatten();
+                Ratification {
+                    proposal: label.clone(),
+                    proposed_at_ms: millis(record.proposed_at),
+                    first_vote_at_ms: record.first_vote.map(millis),
+                    vote_to_certificate_ms: applied.iter().min().copied().and_then(since),
+                    vote_to_everywhere_ms: everywhere.and_then(since),
+                }
+            })
+            .collect()
+    }
+
+    /// Honest nodes that are up now.
+    fn honest_up(&self) -> Vec<NodeIndex> {
+        self.honest
+            .iter()
+            .copied()
+            .filter(|&i| self.nodes[i].is_up())
+            .collect()
+    }
+
+    /// Time from publish to arrival, for each of `nodes` that got it.
+    fn arrivals(&self, published: &Published, nodes: &[NodeIndex]) -> Vec<Duration> {
+        let observed = fleet::lock(&self.observed);
+        let Some(reached) = observed.reached.get(&published.id) else {
+            return Vec::new();
+        };
+        nodes
+            .iter()
+            .filter_map(|i| reached.get(i))
+            .map(|&t| t.saturating_sub(published.at))
+            .collect()
+    }
+
+    fn propagation(&self) -> Vec<Propagation> {
+        let up = self.honest_up();
+        let mut products: Vec<(&String, &Published)> = self.published.iter().collect();
+        products.sort_by_key(|(_, p)| p.at);
+        if products.len() <= MAX_PRODUCT_ENTRIES {
+            return products
+                .iter()
+                .map(|(name, p)| {
+                    Propagation::new(name.as_str(), p.at, up.len(), self.arrivals(p, &up))
+                })
+                .collect();
+        }
+        let mut pooled = Vec::new();
+        for (_, p) in &products {
+            pooled.extend(self.arrivals(p, &up));
+        }
+        let first = products.first().map_or(Duration::ZERO, |(_, p)| p.at);
+        vec![Propagation::new(
+            format!("all {} products (pooled)", products.len()),
+            first,
+            up.len() * products.len(),
+            pooled,
+        )]
+    }
+
+    fn fetch_stats(&self, product: Option<&str>) -> FetchStats {
+        let all = self
+            .fetches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chosen: Vec<_> = all
+            .iter()
+            .filter(|f| product.is_none_or(|p| f.product == p))
+            .collect();
+        let done = chosen
+            .iter()
+            .filter_map(|f| f.finished.map(|t| t.saturating_sub(f.started)))
+            .collect();
+        FetchStats::new(chosen.len(), done)
+    }
+
+    fn traffic(&self) -> Traffic {
+        let per_node = self.net.traffic();
+        let spread = |f: fn(&crate::transport::NodeTraffic) -> u64| {
+            Spread::of(&per_node.iter().map(f).collect::<Vec<_>>())
+        };
+        Traffic {
+            messages_sent: spread(|t| t.messages_sent),
+            messages_received: spread(|t| t.messages_received),
+            bytes_sent: spread(|t| t.bytes_sent),
+            bytes_received: spread(|t| t.bytes_received),
+        }
+    }
+
+    fn check(&self, check: &Check, views: &Views) -> (bool, String) {
+        match check {
+            Check::Reach {
+                product,
+                nodes,
+                fraction,
+                within,
+            } => self.check_reach(product, nodes, *fraction, *within),
+            Check::ReachAll { fraction, within } => self.check_reach_all(*fraction, *within),
+            Check::FetchCompletes {
+                product,
+                fraction,
+                within,
+            } => self.check_fetches(product.as_deref(), *fraction, *within),
+            Check::ConvergedAfterHeal { within } => match (self.healed_at, self.converged_after) {
+                (None, _) => (false, "no heal happened".into()),
+                (Some(_), None) => (false, "never converged".into()),
+                (Some(_), Some(after)) => (after <= *within, format!("{} after heal", secs(after))),
+            },
+            Check::NoCorruptedBytes {} => self.check_corruption(),
+            Check::Ratified {
+                proposal,
+                fraction,
+                within,
+            } => self.check_ratified(views, proposal, *fraction, *within),
+            Check::NoConflictingCertificates {} => Self::check_conflicts(views),
+        }
+    }
+
+    fn check_reach(
+        &self,
+        product: &str,
+        nodes: &crate::scenario::NodeSet,
+        fraction: f64,
+        within: Duration,
+    ) -> (bool, String) {
+        let Some(published) = self.published.get(product) else {
+            return (false, format!("{product} was never published"));
+        };
+        let set: Vec<NodeIndex> = self
+            .scenario
+            .resolve(nodes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&i| self.nodes[i].is_up())
+            .collect();
+        let arrivals = self.arrivals(published, &set);
+        let in_time = arrivals.iter().filter(|&&t| t <= within).count();
+        #[allow(clippy::cast_precision_loss, reason = "node counts")]
+        let got = if set.is_empty() {
+            0.0
+        } else {
+            in_time as f64 / set.len() as f64
+        };
+        let slowest = arrivals.iter().max().copied().unwrap_or_default();
+        (
+            got >= fraction,
+            format!(
+                "{} of {} nodes within {} (slowest {})",
+                percent(got),
+                set.len(),
+                secs(within),
+                secs(slowest)
+            ),
+        )
+    }
+
+    fn check_reach_all(&self, fraction: f64, within: Duration) -> (bool, String) {
+        let up = self.honest_up();
+        let mut worst: Option<(f64, &str)> = None;
+        let mut slowest = Duration::ZERO;
+        for (name, published) in &self.published {
+            let arrivals = self.arrivals(published, &up);
+            slowest = slowest.max(arrivals.iter().max().copied().unwrap_or_default());
+            let in_time = arrivals.iter().filter(|&&t| t <= within).count();
+            #[allow(clippy::cast_precision_loss, reason = "node counts")]
+            let got = if up.is_empty() {
+                0.0
+            } else {
+                in_time as f64 / up.len() as f64
+            };
+            if worst.is_none_or(|(w, _)| got < w) {
+                worst = Some((got, name));
+            }
+        }
+        let Some((got, name)) = worst else {
+            return (false, "nothing was published".into());
+        };
+        (
+            got >= fraction,
+            format!(
+                "{} products; the least spread (`{name}`) reached {} of {} nodes in time; slowest arrival {}",
+                self.published.len(),
+                percent(got),
+                up.len(),
+                secs(slowest)
+            ),
+        )
+    }
+
+    fn check_fetches(
+        &self,
+        product: Option<&str>,
+        fraction: f64,
+        within: Duration,
+    ) -> (bool, String) {
+        let stats = self.fetch_stats(product);
+        let in_time = stats
+            .samples_ms
+            .iter()
+            .filter(|&&ms| ms <= millis(within))
+            .count();
+        #[allow(clippy::cast_precision_loss, reason = "fetch counts")]
+        let got = if stats.started == 0 {
+            0.0
+        } else {
+            in_time as f64 / stats.started as f64
+        };
+        (
+            stats.started > 0 && got >= fraction,
+            format!(
+                "{} of {} fetches within {}",
+                percent(got),
+                stats.started,
+                secs(within)
+            ),
+        )
+    }
+
+    fn check_corruption(&self) -> (bool, String) {
+        let all = self
+            .fetches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let finished = all.iter().filter(|f| f.finished.is_some()).count();
+        let bad = all.iter().filter(|f| f.corrupted).count();
+        (
+            bad == 0,
+            format!("{bad} of {finished} fetched files differ from what was published"),
+        )
+    }
+
+    fn check_ratified(
+        &self,
+        views: &Views,
+        proposal: &str,
+        fraction: f64,
+        within: Duration,
+    ) -> (bool, String) {
+        let Some(record) = self.proposals.get(proposal) else {
+            return (false, format!("{proposal} was never proposed"));
+        };
+        let in_time = self
+            .ratified_at(views, proposal)
+            .iter()
+            .filter(|&&t| t.saturating_sub(record.proposed_at) <= within)
+            .count();
+        #[allow(clippy::cast_precision_loss, reason = "node counts")]
+        let got = if views.is_empty() {
+            0.0
+        } else {
+            in_time as f64 / views.len() as f64
+        };
+        (
+            got >= fraction,
+            format!(
+                "ratified at {} of {} honest nodes within {}",
+                percent(got),
+                views.len(),
+                secs(within)
+            ),
+        )
+    }
+
+    fn check_conflicts(views: &Views) -> (bool, String) {
+        let mut by_version: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
+        for view in views.values() {
+            for d in &view.decisions {
+                by_version.entry(d.version).or_default().insert(&d.proposal);
+            }
+        }
+        let conflicts = by_version.values().filter(|p| p.len() > 1).count();
+        let evidence: BTreeSet<_> = views
+            .values()
+            .flat_map(|v| v.equivocations.iter().map(|e| (&e.member, e.slot)))
+            .collect();
+        (
+            conflicts == 0,
+            format!(
+                "{conflicts} conflicting versions among {} decided across {} nodes; {} equivocations caught",
+                by_version.len(),
+                views.len(),
+                evidence.len()
+            ),
+        )
+    }
+
+    pub(super) fn report(&self, views: &Views) -> Report {
+        let expectations = self
+            .scenario
+            .expectations
+            .iter()
+            .map(|e| {
+                let (pass, measured) = self.check(&e.check, views);
+                ExpectationResult {
+                    name: e.label(),
+                    pass,
+                    measured,
+                    target: e.check.to_string(),
+                }
+            })
+            .collect();
+        Report {
+            scenario: self.scenario.network.name.clone(),
+            seed: self.scenario.network.seed,
+            nodes: self.nodes.len(),
+            wall_time_ms: 0.0,
+            simulated_time_ms: millis(self.now()),
+            peak_rss_bytes: None,
+            propagation: self.propagation(),
+            convergence: self.healed_at.map(|healed| Convergence {
+                healed_at_ms: millis(healed),
+                converged_after_ms: self.converged_after.map(millis),
+            }),
+            ratification: self.ratification(views),
+            fetches: self.fetch_stats(None),
+            traffic: self.traffic(),
+            expectations,
+            notes: self.run_notes(),
+        }
+    }
+
+    fn run_notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        if self.refused_votes > 0 {
+            notes.push(format!(
+                "{} votes were refused by their nodes (a second yes in one slot, or a proposal not yet received)",
+                self.refused_votes
+            ));
+        }
+        let lagged = fleet::lock(&self.observed).lagged;
+        if lagged > 0 {
+            notes.push(format!(
+                "node event streams lagged {lagged} times; arrival times read from catalogs then are upper bounds"
+            ));
+        }
+        notes
+    }
+}
