@@ -94,12 +94,7 @@ impl Propagation {
         samples.sort_unstable();
         let at = |fraction| time_to_fraction(&samples, population, fraction).map(millis);
         let reached = samples.len().min(population);
-        #[allow(clippy::cast_precision_loss)] // Node counts.
-        let fraction_reached = if population == 0 {
-            0.0
-        } else {
-            reached as f64 / population as f64
-        };
+        let fraction_reached = crate::stats::share(reached, population);
         Self {
             product: product.into(),
             published_at_ms: millis(published_at),

@@ -16,6 +16,16 @@ pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `part` as a share of `whole`, 0 to 1; 0 when `whole` is 0.
+pub fn share(part: usize, whole: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "counts of nodes and fetches")]
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 /// The `percent`-th percentile (0 to 100) of `sorted` (ascending) by the
 /// nearest-rank method; `None` for no samples or a percent outside 0..=100.
 pub fn nearest_rank<T: Copy>(sorted: &[T], percent: f64) -> Option<T> {

@@ -308,10 +308,7 @@ impl State {
         let Some(fraction) = self.corruption() else {
             return Response::error(ErrorCode::NotHeld, "not held");
         };
-        let registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = super::fleet::lock(&self.registry);
         match request {
             Request::GetManifest { manifest, .. } => match registry.get(manifest) {
                 Some((m, _)) => Response::Manifest(m.clone()),

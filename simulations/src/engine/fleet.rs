@@ -35,7 +35,9 @@ pub(crate) struct Observed {
 /// Shared observations.
 pub(crate) type Shared = Arc<Mutex<Observed>>;
 
-pub(crate) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Observed> {
+/// Locks shared run state. A poisoned lock only means a panic elsewhere in
+/// the simulator; what it guards is still worth reporting.
+pub(crate) fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -12,7 +12,7 @@ use crate::report::{
     Convergence, ExpectationResult, FetchStats, Propagation, Ratification, Report, Traffic,
 };
 use crate::scenario::{Check, NodeIndex};
-use crate::stats::{Spread, millis};
+use crate::stats::{Spread, millis, share};
 
 use super::{Published, Sim, fleet};
 
@@ -138,6 +138,20 @@ impl Sim {
             .collect()
     }
 
+    /// The share of `nodes` that held `published` within `within` of its
+    /// publish, and the slowest arrival among them.
+    fn reached_in_time(
+        &self,
+        published: &Published,
+        nodes: &[NodeIndex],
+        within: Duration,
+    ) -> (f64, Duration) {
+        let arrivals = self.arrivals(published, nodes);
+        let in_time = arrivals.iter().filter(|&&t| t <= within).count();
+        let slowest = arrivals.iter().max().copied().unwrap_or_default();
+        (share(in_time, nodes.len()), slowest)
+    }
+
     fn propagation(&self) -> Vec<Propagation> {
         let up = self.honest_up();
         let mut products: Vec<(&String, &Published)> = self.published.iter().collect();
@@ -164,10 +178,7 @@ impl Sim {
     }
 
     fn fetch_stats(&self, product: Option<&str>) -> FetchStats {
-        let all = self
-            .fetches
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = fleet::lock(&self.fetches);
         let chosen: Vec<_> = all
             .iter()
             .filter(|f| product.is_none_or(|p| f.product == p))
@@ -238,15 +249,7 @@ impl Sim {
             .into_iter()
             .filter(|&i| self.nodes[i].is_up())
             .collect();
-        let arrivals = self.arrivals(published, &set);
-        let in_time = arrivals.iter().filter(|&&t| t <= within).count();
-        #[allow(clippy::cast_precision_loss, reason = "node counts")]
-        let got = if set.is_empty() {
-            0.0
-        } else {
-            in_time as f64 / set.len() as f64
-        };
-        let slowest = arrivals.iter().max().copied().unwrap_or_default();
+        let (got, slowest) = self.reached_in_time(published, &set, within);
         (
             got >= fraction,
             format!(
@@ -264,15 +267,8 @@ impl Sim {
         let mut worst: Option<(f64, &str)> = None;
         let mut slowest = Duration::ZERO;
         for (name, published) in &self.published {
-            let arrivals = self.arrivals(published, &up);
-            slowest = slowest.max(arrivals.iter().max().copied().unwrap_or_default());
-            let in_time = arrivals.iter().filter(|&&t| t <= within).count();
-            #[allow(clippy::cast_precision_loss, reason = "node counts")]
-            let got = if up.is_empty() {
-                0.0
-            } else {
-                in_time as f64 / up.len() as f64
-            };
+            let (got, last) = self.reached_in_time(published, &up, within);
+            slowest = slowest.max(last);
             if worst.is_none_or(|(w, _)| got < w) {
                 worst = Some((got, name));
             }
@@ -304,12 +300,7 @@ impl Sim {
             .iter()
             .filter(|&&ms| ms <= millis(within))
             .count();
-        #[allow(clippy::cast_precision_loss, reason = "fetch counts")]
-        let got = if stats.started == 0 {
-            0.0
-        } else {
-            in_time as f64 / stats.started as f64
-        };
+        let got = share(in_time, stats.started);
         (
             stats.started > 0 && got >= fraction,
             format!(
@@ -322,10 +313,7 @@ impl Sim {
     }
 
     fn check_corruption(&self) -> (bool, String) {
-        let all = self
-            .fetches
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = fleet::lock(&self.fetches);
         let finished = all.iter().filter(|f| f.finished.is_some()).count();
         let bad = all.iter().filter(|f| f.corrupted).count();
         (
@@ -349,12 +337,7 @@ impl Sim {
             .iter()
             .filter(|&&t| t.saturating_sub(record.proposed_at) <= within)
             .count();
-        #[allow(clippy::cast_precision_loss, reason = "node counts")]
-        let got = if views.is_empty() {
-            0.0
-        } else {
-            in_time as f64 / views.len() as f64
-        };
+        let got = share(in_time, views.len());
         (
             got >= fraction,
             format!(

@@ -638,9 +638,7 @@ impl Sim {
                     mesh_protocol::manifest::DEFAULT_CHUNK_SIZE,
                 );
                 if manifest.hash() == receipt.manifest_hash {
-                    self.registry
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    fleet::lock(&self.registry)
                         .insert(manifest.hash(), (manifest, Arc::new(data.clone())));
                 }
                 fleet::lock(&self.observed)
@@ -682,9 +680,7 @@ impl Sim {
             if let Ok(path) = job.finish().await {
                 let corrupted =
                     std::fs::read(&path).map_or(true, |bytes| blake3::hash(&bytes) != expected);
-                let mut all = fetches
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut all = fleet::lock(&fetches);
                 if let Some(record) = all.get_mut(index) {
                     record.finished = Some(epoch.elapsed());
                     record.corrupted = corrupted;
@@ -694,10 +690,7 @@ impl Sim {
     }
 
     fn fetches_push(&self, product: &str, started: Duration) -> usize {
-        let mut all = self
-            .fetches
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut all = fleet::lock(&self.fetches);
         all.push(FetchRecord {
             product: product.to_owned(),
             started,
