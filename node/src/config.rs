@@ -88,6 +88,14 @@ pub struct NetworkConfig {
     /// Most established connections to one peer.
     #[serde(default = "default_max_per_peer")]
     pub max_connections_per_peer: u32,
+    /// Connected peers kept when trimming (the low-water mark).
+    #[serde(default = "default_peers_low")]
+    pub peers_low: usize,
+    /// Connected peers above which the least recently used are
+    /// disconnected, down to `peers_low` (the high-water mark). Gossip mesh
+    /// peers, bootstrap peers and peers serving a fetch are never trimmed.
+    #[serde(default = "default_peers_high")]
+    pub peers_high: usize,
     /// Milliseconds between anti-entropy catalog syncs with one peer.
     #[serde(default = "default_sync_interval")]
     pub sync_interval_ms: u64,
@@ -139,6 +147,12 @@ fn default_max_connections() -> u32 {
 fn default_max_per_peer() -> u32 {
     2
 }
+fn default_peers_low() -> usize {
+    32
+}
+fn default_peers_high() -> usize {
+    48
+}
 fn default_sync_interval() -> u64 {
     30_000
 }
@@ -164,6 +178,8 @@ impl Default for NetworkConfig {
             network_id: default_network_id(),
             max_connections: default_max_connections(),
             max_connections_per_peer: default_max_per_peer(),
+            peers_low: default_peers_low(),
+            peers_high: default_peers_high(),
             sync_interval_ms: default_sync_interval(),
             catalog_sync: true,
         }
@@ -258,6 +274,11 @@ impl Config {
         {
             return Err(ConfigError::Invalid("serve limits must be above 0".into()));
         }
+        if self.network.peers_low == 0 || self.network.peers_high < self.network.peers_low {
+            return Err(ConfigError::Invalid(
+                "network.peers_low must be above 0 and at most network.peers_high".into(),
+            ));
+        }
         if self.catalog.max_products == 0
             || self.catalog.max_per_domain == 0
             || self.catalog.max_bytes_per_domain == 0
@@ -287,6 +308,10 @@ mdns = true
 network_id = "default"
 max_connections = 512
 max_connections_per_peer = 2
+# Above peers_high connected peers, the least recently used are disconnected
+# until peers_low remain (gossip mesh, bootstrap and fetch peers are kept).
+peers_low = 32
+peers_high = 48
 # Anti-entropy: every this many milliseconds, reconcile the catalog with one peer.
 sync_interval_ms = 30000
 # Mirror the whole catalog from peers (false: a light node that looks products up in the DHT).
@@ -329,5 +354,12 @@ mod tests {
         c.api.listen = "0.0.0.0:7420".parse().unwrap();
         assert!(c.validate().is_err());
         assert!(toml::from_str::<Config>("[network]\nlisen = []\n").is_err());
+        for (low, high) in [(0, 48), (49, 48)] {
+            let mut c = Config::default();
+            c.network.peers_low = low;
+            c.network.peers_high = high;
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("peers_low"), "{err}");
+        }
     }
 }

@@ -3,6 +3,9 @@
 //! first dial failed), dialed again every [`REDIAL_TICKS`] upkeep ticks.
 //! Without this a node whose bootstrap peers all went away once would stay
 //! alone until something else dialed it.
+//!
+//! Bootstrap peers are also the ones a node catches up with as soon as it
+//! connects (see [`EventLoop::catch_up_on_connect`]).
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -12,6 +15,9 @@ use super::EventLoop;
 
 /// Upkeep ticks (500 ms each) between redials of a missing bootstrap peer.
 const REDIAL_TICKS: u32 = 20;
+
+/// Up to this many connected peers, every new connection starts a catch-up.
+pub(super) const CATCH_UP_ALL_BELOW: usize = 8;
 
 /// One bootstrap address and the peer found there, once known.
 pub(super) struct BootstrapPeer {
@@ -51,6 +57,18 @@ impl Bootstrap {
     }
 }
 
+impl Bootstrap {
+    /// Whether `peer` is one of the bootstrap peers.
+    pub(super) fn contains(&self, peer: &PeerId) -> bool {
+        self.peers.iter().any(|b| b.peer == Some(*peer))
+    }
+
+    /// The bootstrap peers whose identity is known.
+    pub(super) fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.iter().filter_map(|b| b.peer)
+    }
+}
+
 impl EventLoop {
     /// Dials every bootstrap address (at start).
     pub(super) fn dial_bootstrap(&mut self) {
@@ -65,6 +83,17 @@ impl EventLoop {
                 warn!(%addr, error = %e, "cannot dial bootstrap peer");
             }
         }
+    }
+
+    /// Whether a new connection to `peer` starts a catalog sync and the
+    /// governance and access catch-ups at once. It does for bootstrap peers
+    /// and while the node has at most [`CATCH_UP_ALL_BELOW`] peers, so a
+    /// node that starts, rejoins after a partition or has few neighbours
+    /// converges at once; the many short connections of a large mesh (a
+    /// DHT lookup connects to dozens of peers) are left to the
+    /// anti-entropy round, which reaches every connected peer in turn.
+    pub(super) fn catch_up_on_connect(&self, peer: &PeerId) -> bool {
+        self.peers.len() <= CATCH_UP_ALL_BELOW || self.bootstrap.contains(peer)
     }
 
     /// Learns which peer a bootstrap address leads to, from a connection

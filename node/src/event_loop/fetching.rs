@@ -88,6 +88,13 @@ pub(crate) type FetchStarted = (
     oneshot::Receiver<Result<PathBuf, FetchError>>,
 );
 
+impl Job {
+    /// The peers this fetch is getting bytes from, or may.
+    pub(super) fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.providers.keys().copied()
+    }
+}
+
 impl EventLoop {
     /// Starts (or joins, or resumes) a fetch of a product's current version.
     pub(crate) fn start_fetch(

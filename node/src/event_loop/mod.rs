@@ -61,6 +61,7 @@ mod fetching;
 mod governing;
 mod limits;
 mod outbox;
+mod trim;
 
 pub use governing::VoteReceipt;
 
@@ -279,6 +280,7 @@ impl EventLoop {
                     self.expire_provider_lookups();
                     self.retry_deferred_gossip();
                     self.redial_bootstrap();
+                    self.trim_peers();
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
@@ -645,10 +647,12 @@ impl EventLoop {
                     .behaviour_mut()
                     .kad
                     .add_address(&peer_id, endpoint.get_remote_address().clone());
-                self.start_sync(peer_id);
-                self.start_gov_catch_up(peer_id);
-                if !self.config.network.catalog_sync {
-                    self.start_access_catch_up(peer_id);
+                if self.catch_up_on_connect(&peer_id) {
+                    self.start_sync(peer_id);
+                    self.start_gov_catch_up(peer_id);
+                    if !self.config.network.catalog_sync {
+                        self.start_access_catch_up(peer_id);
+                    }
                 }
                 self.emit(NodeEvent::PeerConnected(peer_id));
             }
@@ -681,6 +685,7 @@ impl EventLoop {
                 message_id,
                 message,
             }) => {
+                self.peers.used(&propagation_source);
                 let verdict = self.handle_gossip(propagation_source, &message);
                 self.swarm
                     .behaviour_mut()
@@ -1020,6 +1025,7 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    self.peers.used(&peer);
                     let response = self.answer(peer, request);
                     let _ = self
                         .swarm
@@ -1031,6 +1037,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
+                    self.peers.used(&peer);
                     if let Some((peer, kind)) = self.pending.remove(&request_id) {
                         self.handle_response(peer, kind, response);
                     }
