@@ -177,6 +177,12 @@ pub struct Traffic {
     pub bytes_sent: Spread,
     /// Bytes each node received.
     pub bytes_received: Spread,
+    /// The most connections each node had open at once.
+    pub peak_connections: Spread,
+    /// Connections each node took part in over the run.
+    pub connections_opened: Spread,
+    /// Connections each node had open when the run ended.
+    pub connections_at_end: Spread,
 }
 
 /// The outcome of one expectation.
@@ -376,6 +382,9 @@ impl Report {
             ("messages received", &t.messages_received, false),
             ("bytes sent", &t.bytes_sent, true),
             ("bytes received", &t.bytes_received, true),
+            ("connections opened", &t.connections_opened, false),
+            ("connections at end", &t.connections_at_end, false),
+            ("peak connections", &t.peak_connections, false),
         ] {
             let show = |v: u64| if as_bytes { bytes(v) } else { v.to_string() };
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -494,6 +503,9 @@ pub(crate) mod tests {
                 messages_received: Spread::of(&[150, 150, 300]),
                 bytes_sent: Spread::of(&[1 << 20, 2 << 20, 3 << 20]),
                 bytes_received: Spread::of(&[1 << 20, 2 << 20, 3 << 20]),
+                peak_connections: Spread::of(&[8, 9, 12]),
+                connections_opened: Spread::of(&[10, 12, 20]),
+                connections_at_end: Spread::of(&[6, 8, 9]),
             },
             expectations: vec![
                 ExpectationResult {

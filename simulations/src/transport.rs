@@ -59,6 +59,53 @@ pub struct NodeTraffic {
     pub bytes_sent: u64,
     /// Bytes received.
     pub bytes_received: u64,
+    /// Connections open at the time of reading.
+    pub connections: u64,
+    /// The most connections the node had open at once.
+    pub peak_connections: u64,
+    /// Connections the node took part in over the run.
+    pub connections_opened: u64,
+}
+
+/// Open connections per node, kept outside the state lock so that a
+/// connection's last end can count itself out when it is dropped.
+struct Conns {
+    open: Vec<std::sync::atomic::AtomicU64>,
+    peak: Vec<std::sync::atomic::AtomicU64>,
+    opened: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Conns {
+    fn new(nodes: usize) -> Self {
+        let zeros = || {
+            (0..nodes)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect()
+        };
+        Self {
+            open: zeros(),
+            peak: zeros(),
+            opened: zeros(),
+        }
+    }
+
+    fn opened(&self, node: NodeIndex) {
+        if let (Some(open), Some(peak), Some(opened)) = (
+            self.open.get(node),
+            self.peak.get(node),
+            self.opened.get(node),
+        ) {
+            let now = open.fetch_add(1, Ordering::Relaxed) + 1;
+            peak.fetch_max(now, Ordering::Relaxed);
+            opened.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn closed(&self, node: NodeIndex) {
+        if let Some(open) = self.open.get(node) {
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One connection's shared state: its ends, and whether it was cut.
@@ -67,6 +114,15 @@ struct Wire {
     a: NodeIndex,
     b: NodeIndex,
     cut: AtomicBool,
+    conns: Arc<Conns>,
+}
+
+impl Drop for Wire {
+    /// Both ends are gone: the connection no longer counts for either node.
+    fn drop(&mut self) {
+        self.conns.closed(self.a);
+        self.conns.closed(self.b);
+    }
 }
 
 struct NetState {
@@ -75,6 +131,7 @@ struct NetState {
     regions: Vec<RegionId>,
     listeners: HashMap<u64, (NodeIndex, mpsc::UnboundedSender<SimStream>)>,
     wires: Vec<std::sync::Weak<Wire>>,
+    conns: Arc<Conns>,
     traffic: Vec<NodeTraffic>,
     next_port: u64,
     next_wire: u64,
@@ -91,6 +148,7 @@ impl Net {
     /// from `link` and random choices from `seed`.
     pub fn new(link: LinkModel, regions: Vec<RegionId>, seed: u64) -> Self {
         let traffic = vec![NodeTraffic::default(); regions.len()];
+        let conns = Arc::new(Conns::new(regions.len()));
         Self {
             state: Arc::new(Mutex::new(NetState {
                 link,
@@ -98,6 +156,7 @@ impl Net {
                 regions,
                 listeners: HashMap::new(),
                 wires: Vec::new(),
+                conns,
                 traffic,
                 next_port: 1,
                 next_wire: 0,
@@ -157,7 +216,26 @@ impl Net {
 
     /// Traffic per node so far.
     pub fn traffic(&self) -> Vec<NodeTraffic> {
-        self.lock().traffic.clone()
+        let state = self.lock();
+        let mut traffic = state.traffic.clone();
+        for (i, t) in traffic.iter_mut().enumerate() {
+            t.connections = state.conns.open[i].load(Ordering::Relaxed);
+            t.peak_connections = state.conns.peak[i].load(Ordering::Relaxed);
+            t.connections_opened = state.conns.opened[i].load(Ordering::Relaxed);
+        }
+        traffic
+    }
+
+    /// Connections open across the whole network now.
+    pub fn open_connections(&self) -> u64 {
+        let state = self.lock();
+        let ends: u64 = state
+            .conns
+            .open
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum();
+        ends / 2
     }
 
     /// Whether `a` and `b` can reach each other now.
@@ -214,8 +292,15 @@ impl Net {
             a,
             b,
             cut: AtomicBool::new(false),
+            conns: state.conns.clone(),
         });
+        state.conns.opened(a);
+        state.conns.opened(b);
         state.next_wire += 1;
+        if state.wires.len() == state.wires.capacity() {
+            // Forget closed connections before the list grows (amortised).
+            state.wires.retain(|w| w.strong_count() > 0);
+        }
         state.wires.push(Arc::downgrade(&wire));
         drop(state);
         let (a_tx, b_rx) = mpsc::channel(WINDOW);

@@ -156,6 +156,71 @@ fn a_partition_holds_a_product_back_until_the_heal() {
     assert_eq!((fast, late), (3, 3), "{:?}", x.samples_ms);
 }
 
+/// 30 nodes whose DHT lookups connect them to most others; every node
+/// publishes once.
+const CROWDED: &str = r#"
+[network]
+name = "crowded"
+seed = 5
+run_for = "40s"
+nodes = 30
+bootstrap = "random:4"
+
+[link]
+latency = "20ms"
+
+[[events]]
+at = "3s"
+action = "publish"
+node = "nodes/0"
+product = "x"
+size = "4KiB"
+
+[[expect]]
+kind = "reach"
+product = "x"
+within = "5s"
+"#;
+
+#[test]
+fn nodes_trim_connections_to_the_water_marks_and_still_gossip() {
+    let open = |settings: &str| {
+        let scenario = Scenario::from_toml(&format!("{CROWDED}\n{settings}"), "crowded").unwrap();
+        let report = engine::run(&scenario).unwrap();
+        assert!(report.passed(), "{}", report.summary());
+        report.traffic
+    };
+    // The daemon's defaults (48 peers) never trim a 30-node mesh.
+    let untrimmed = open("");
+    let trimmed = open("[node]\npeers_low = 6\npeers_high = 8\n");
+    // Without trimming no connection closes: the DHT lookups leave each
+    // node connected to most of the mesh.
+    assert_eq!(
+        untrimmed.connections_at_end.total,
+        untrimmed.connections_opened.total
+    );
+    assert!(untrimmed.connections_at_end.mean > 15.0, "{untrimmed:?}");
+    // With trimming, connections the nodes opened beyond their needs are
+    // closed again, and the product still reached every node.
+    assert!(
+        trimmed.connections_at_end.mean < untrimmed.connections_at_end.mean * 0.8,
+        "trimmed {trimmed:?} untrimmed {untrimmed:?}"
+    );
+    assert!(trimmed.connections_at_end.total < trimmed.connections_opened.total);
+}
+
+#[test]
+fn node_settings_meshd_refuses_are_a_scenario_error() {
+    let err = Scenario::from_toml(
+        &format!("{CROWDED}\n[node]\npeers_low = 9\npeers_high = 8\n"),
+        "bad",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("peers_low"), "{err}");
+    assert!(Scenario::from_toml(&format!("{CROWDED}\n[node]\npeers = 3\n"), "bad").is_err());
+}
+
 /// What a run decided, without the timings libp2p's own randomness moves
 /// by a few milliseconds.
 fn outcome(report: &Report) -> (Vec<(String, usize)>, usize, Vec<bool>, u64) {

@@ -69,6 +69,7 @@ pub(crate) struct SimNode {
     pub(crate) name: String,
     pub(crate) domain_key: mesh_protocol::DomainPublicKey,
     pub(crate) bootstrap: Vec<Multiaddr>,
+    pub(crate) settings: crate::scenario::NodeSettings,
     store: Arc<MemoryStore>,
     running: Option<Running>,
     pub(crate) adversary: Option<AdversarySpec>,
@@ -106,6 +107,7 @@ impl SimNode {
             name: name.to_owned(),
             domain_key: identity.domain.public(),
             bootstrap: Vec::new(),
+            settings: crate::scenario::NodeSettings::default(),
             store: Arc::new(MemoryStore::default()),
             running: None,
             adversary: None,
@@ -129,6 +131,7 @@ impl SimNode {
             name: name.to_owned(),
             domain_key: domain.public(),
             bootstrap: Vec::new(),
+            settings: crate::scenario::NodeSettings::default(),
             store: Arc::new(MemoryStore::default()),
             running: None,
             adversary: Some(spec),
@@ -165,6 +168,7 @@ impl SimNode {
         // real node at real speed would serve.
         config.serve.requests_per_sec = 1_000_000;
         config.serve.burst = 1_000_000;
+        self.settings.apply(&mut config);
         config
     }
 

@@ -200,6 +200,9 @@ impl Sim {
             messages_received: spread(|t| t.messages_received),
             bytes_sent: spread(|t| t.bytes_sent),
             bytes_received: spread(|t| t.bytes_received),
+            peak_connections: spread(|t| t.peak_connections),
+            connections_opened: spread(|t| t.connections_opened),
+            connections_at_end: spread(|t| t.connections),
         }
     }
 

@@ -243,6 +243,7 @@ impl Sim {
             .bootstrap_lists(nodes.len(), &mut rng);
         for (i, list) in lists.into_iter().enumerate() {
             nodes[i].bootstrap = list.iter().map(|&j| nodes[j].addr.clone()).collect();
+            nodes[i].settings.clone_from(&scenario.node);
         }
         if needs_federation(scenario) {
             let genesis = genesis(scenario, &nodes)?;
@@ -327,6 +328,7 @@ impl Sim {
                 tracing::info!(
                     simulated = %crate::units::format_duration(now),
                     of = %crate::units::format_duration(self.scenario.network.run_for),
+                    connections = self.net.open_connections(),
                     "progress"
                 );
             }

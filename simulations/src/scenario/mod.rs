@@ -76,6 +76,10 @@ pub struct Scenario {
     /// The governance federation the nodes form.
     #[serde(default, skip_serializing_if = "is_default")]
     pub federation: Federation,
+    /// meshd settings every node runs with, where they differ from the
+    /// daemon's defaults.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub node: NodeSettings,
     /// The timeline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
@@ -89,6 +93,32 @@ pub struct Scenario {
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+/// `[node]`: meshd configuration values for every simulated node, so a
+/// platform team can try a setting on a simulated mesh before rolling it
+/// out. Unset values keep the daemon's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// `network.peers_low`: peers kept when trimming connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers_low: Option<usize>,
+    /// `network.peers_high`: peers above which connections are trimmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers_high: Option<usize>,
+}
+
+impl NodeSettings {
+    /// Applies the settings to a node's configuration.
+    pub fn apply(&self, config: &mut mesh_node::Config) {
+        if let Some(low) = self.peers_low {
+            config.network.peers_low = low;
+        }
+        if let Some(high) = self.peers_high {
+            config.network.peers_high = high;
+        }
+    }
 }
 
 /// `[network]`: the run as a whole.
@@ -508,6 +538,7 @@ impl Scenario {
                 starts_online: true,
             }],
             federation: Federation::default(),
+            node: NodeSettings::default(),
             events,
             adversaries: Vec::new(),
             expectations: vec![Expectation {

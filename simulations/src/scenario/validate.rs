@@ -31,6 +31,7 @@ pub(super) fn check(scenario: &Scenario) -> Vec<Problem> {
     checker.links();
     checker.groups();
     checker.federation();
+    checker.node();
     checker.events();
     checker.adversaries();
     checker.expectations();
@@ -271,6 +272,15 @@ impl<'a> Checker<'a> {
         let path = FieldPath::new("federation").key("members");
         let members = self.scenario.federation.members.clone();
         self.nodes(&path, "the federation", &members);
+    }
+
+    /// The node settings make a configuration meshd accepts.
+    fn node(&mut self) {
+        let mut config = mesh_node::Config::default();
+        self.scenario.node.apply(&mut config);
+        if let Err(e) = config.validate() {
+            self.problem(&FieldPath::new("node"), e.to_string());
+        }
     }
 
     fn members(&self) -> BTreeSet<NodeIndex> {
