@@ -91,9 +91,10 @@ pub struct NetworkConfig {
     /// Connected peers kept when trimming (the low-water mark).
     #[serde(default = "default_peers_low")]
     pub peers_low: usize,
-    /// Connected peers above which the least recently used are
-    /// disconnected, down to `peers_low` (the high-water mark). Gossip mesh
-    /// peers, bootstrap peers and peers serving a fetch are never trimmed.
+    /// Connected peers above which the least recently used peers this node
+    /// dialed are disconnected, down to `peers_low` (the high-water mark).
+    /// Gossip mesh peers, bootstrap peers and peers serving a fetch are
+    /// never trimmed.
     #[serde(default = "default_peers_high")]
     pub peers_high: usize,
     /// Milliseconds between anti-entropy catalog syncs with one peer.

@@ -80,7 +80,10 @@ impl PeerTable {
     ) {
         self.peers
             .entry(peer)
-            .and_modify(|e| e.connections += 1)
+            .and_modify(|e| {
+                e.connections += 1;
+                e.used = Instant::now();
+            })
             .or_insert(Entry {
                 address,
                 outbound,
@@ -91,7 +94,6 @@ impl PeerTable {
                 domain: None,
                 used: Instant::now(),
             });
-        self.used(&peer);
     }
 
     /// The peer was just used: a request, a response or a gossip message.

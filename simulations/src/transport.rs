@@ -20,7 +20,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -67,43 +67,34 @@ pub struct NodeTraffic {
     pub connections_opened: u64,
 }
 
-/// Open connections per node, kept outside the state lock so that a
+/// One node's connection counts, kept outside the state lock so that a
 /// connection's last end can count itself out when it is dropped.
-struct Conns {
-    open: Vec<std::sync::atomic::AtomicU64>,
-    peak: Vec<std::sync::atomic::AtomicU64>,
-    opened: Vec<std::sync::atomic::AtomicU64>,
+#[derive(Default)]
+struct NodeConns {
+    open: AtomicU64,
+    peak: AtomicU64,
+    opened: AtomicU64,
 }
+
+/// Connection counts of every node.
+struct Conns(Vec<NodeConns>);
 
 impl Conns {
     fn new(nodes: usize) -> Self {
-        let zeros = || {
-            (0..nodes)
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect()
-        };
-        Self {
-            open: zeros(),
-            peak: zeros(),
-            opened: zeros(),
-        }
+        Self((0..nodes).map(|_| NodeConns::default()).collect())
     }
 
     fn opened(&self, node: NodeIndex) {
-        if let (Some(open), Some(peak), Some(opened)) = (
-            self.open.get(node),
-            self.peak.get(node),
-            self.opened.get(node),
-        ) {
-            let now = open.fetch_add(1, Ordering::Relaxed) + 1;
-            peak.fetch_max(now, Ordering::Relaxed);
-            opened.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.0.get(node) {
+            let now = c.open.fetch_add(1, Ordering::Relaxed) + 1;
+            c.peak.fetch_max(now, Ordering::Relaxed);
+            c.opened.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn closed(&self, node: NodeIndex) {
-        if let Some(open) = self.open.get(node) {
-            open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(c) = self.0.get(node) {
+            c.open.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -218,10 +209,10 @@ impl Net {
     pub fn traffic(&self) -> Vec<NodeTraffic> {
         let state = self.lock();
         let mut traffic = state.traffic.clone();
-        for (i, t) in traffic.iter_mut().enumerate() {
-            t.connections = state.conns.open[i].load(Ordering::Relaxed);
-            t.peak_connections = state.conns.peak[i].load(Ordering::Relaxed);
-            t.connections_opened = state.conns.opened[i].load(Ordering::Relaxed);
+        for (t, c) in traffic.iter_mut().zip(&state.conns.0) {
+            t.connections = c.open.load(Ordering::Relaxed);
+            t.peak_connections = c.peak.load(Ordering::Relaxed);
+            t.connections_opened = c.opened.load(Ordering::Relaxed);
         }
         traffic
     }
@@ -231,9 +222,9 @@ impl Net {
         let state = self.lock();
         let ends: u64 = state
             .conns
-            .open
+            .0
             .iter()
-            .map(|n| n.load(Ordering::Relaxed))
+            .map(|c| c.open.load(Ordering::Relaxed))
             .sum();
         ends / 2
     }

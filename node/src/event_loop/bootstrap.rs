@@ -55,9 +55,7 @@ impl Bootstrap {
             ticks: 0,
         }
     }
-}
 
-impl Bootstrap {
     /// Whether `peer` is one of the bootstrap peers.
     pub(super) fn contains(&self, peer: &PeerId) -> bool {
         self.peers.iter().any(|b| b.peer == Some(*peer))
