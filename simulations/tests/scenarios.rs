@@ -221,6 +221,52 @@ fn node_settings_meshd_refuses_are_a_scenario_error() {
     assert!(Scenario::from_toml(&format!("{CROWDED}\n[node]\npeers = 3\n"), "bad").is_err());
 }
 
+/// Eight nodes started one after another over 8 s; node 0 publishes at
+/// 1 s, while most of the mesh is not up yet.
+const ROLLING: &str = r#"
+[network]
+name = "rolling"
+seed = 2
+run_for = "20s"
+nodes = 8
+bootstrap = "star"
+start_over = "8s"
+
+[link]
+latency = "20ms"
+
+[[events]]
+at = "1s"
+action = "publish"
+node = "nodes/0"
+product = "x"
+size = "4KiB"
+
+[[expect]]
+kind = "reach"
+product = "x"
+within = "15s"
+"#;
+
+#[test]
+fn a_rolling_start_starts_each_node_at_its_turn() {
+    let scenario = Scenario::from_toml(ROLLING, "rolling").unwrap();
+    let report = engine::run(&scenario).unwrap();
+    assert!(report.passed(), "{}", report.summary());
+    let x = &report.propagation[0];
+    assert_eq!(x.reached, 8);
+    // Node k starts at k seconds and can hold the product only after that:
+    // 1 s after the publish at the earliest for node 2, 6 s for node 7.
+    // Started all at once, every node would have it within a second.
+    let samples = &x.samples_ms;
+    assert_eq!(samples.len(), 8, "{samples:?}");
+    for (k, ms) in (0u32..).zip(samples).skip(2) {
+        let earliest = f64::from(k - 1) * 1000.0;
+        assert!(*ms >= earliest, "the {k}th arrival at {ms} ms: {samples:?}");
+    }
+    assert!(samples[7] < 10_000.0, "{samples:?}");
+}
+
 /// What a run decided, without the timings libp2p's own randomness moves
 /// by a few milliseconds.
 fn outcome(report: &Report) -> (Vec<(String, usize)>, usize, Vec<bool>, u64) {

@@ -290,15 +290,21 @@ impl Sim {
 
     async fn run(mut self) -> Result<Report, EngineError> {
         self.epoch = Instant::now();
-        let infos = self.scenario.nodes();
-        for info in infos.iter().filter(|n| n.starts_online) {
-            self.start_node(info.index).await?;
-        }
+        let mut starts = self.scenario.start_times().into_iter().peekable();
         let events = self.scenario.events.clone();
         let end = self.scenario.network.run_for;
         for event in events {
+            // A node due to start at an event's instant starts before it.
+            while let Some((at, i)) = starts.next_if(|(at, _)| *at <= event.at) {
+                self.advance_to(at).await?;
+                self.start_node(i).await?;
+            }
             self.advance_to(event.at).await?;
             self.apply(&event.action).await?;
+        }
+        for (at, i) in starts {
+            self.advance_to(at).await?;
+            self.start_node(i).await?;
         }
         self.advance_to(end).await?;
         for task in std::mem::take(&mut self.fetch_tasks) {

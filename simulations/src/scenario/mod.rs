@@ -144,6 +144,15 @@ pub struct Network {
     /// The shape of the bootstrap lists (default `random:8`).
     #[serde(default)]
     pub bootstrap: Topology,
+    /// A rolling start: the nodes that start online are started one after
+    /// another, in node order, evenly over this span (default 0: all at
+    /// the first instant).
+    #[serde(
+        default,
+        with = "serde_units::duration",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub start_over: Duration,
 }
 
 /// `[[regions]]`: a named place whose internal links have their own values.
@@ -441,6 +450,14 @@ fn render_problems(origin: &str, problems: &[Problem]) -> String {
     }
 }
 
+/// How fast the baseline (`mesh-sim run --nodes N`) starts its nodes: a
+/// rolling start of ten domains a second. Started all at once, every node
+/// runs its Kademlia bootstrap at the same instant, and a 300-node mesh
+/// peaked at 226 connections per node against 166 with the rolling start
+/// (peak RSS 3.2 GiB against 2.4 GiB); no real mesh of hundreds of domains
+/// starts within one second.
+pub const BASELINE_STARTS_PER_SECOND: u32 = 10;
+
 impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
@@ -485,23 +502,51 @@ impl Scenario {
         }
     }
 
+    /// When each node that starts online starts, in order: all at zero, or
+    /// the `k`-th of `n` at `start_over * k / n` for a rolling start.
+    pub fn start_times(&self) -> Vec<(Duration, NodeIndex)> {
+        let online: Vec<NodeIndex> = self
+            .nodes()
+            .into_iter()
+            .filter(|n| n.starts_online)
+            .map(|n| n.index)
+            .collect();
+        let count = u32::try_from(online.len()).unwrap_or(u32::MAX);
+        online
+            .into_iter()
+            .enumerate()
+            .map(|(k, index)| {
+                let k = u32::try_from(k).unwrap_or(u32::MAX);
+                let at = (self.network.start_over.saturating_mul(k))
+                    .checked_div(count)
+                    .unwrap_or_default();
+                (at, index)
+            })
+            .collect()
+    }
+
     /// The scenario as TOML, in the file format.
     pub fn to_toml(&self) -> Result<String, ScenarioError> {
         Ok(toml::to_string(self)?)
     }
 
     /// The scenario `mesh-sim run --nodes N` runs without a file: `nodes`
-    /// honest nodes in one group, `random:8` bootstrap, 50 ms links; every
-    /// node publishes one 4 KiB product, the publishes spread over ten
-    /// seconds from 5 s; expects every product at every node within 30 s.
+    /// honest nodes in one group, `random:8` bootstrap, 50 ms links, started
+    /// as a rolling start of [`BASELINE_STARTS_PER_SECOND`]; once all are
+    /// up, every node publishes one 4 KiB product, the publishes spread over
+    /// ten seconds from 5 s after the last start; expects every product at
+    /// every node within 30 s of its publish.
     pub fn baseline(nodes: usize) -> Result<Self, ScenarioError> {
+        let count = u32::try_from(nodes).unwrap_or(u32::MAX);
+        let start_over = Duration::from_secs(1) * count / BASELINE_STARTS_PER_SECOND;
+        let first_publish = start_over + Duration::from_secs(5);
         let spread = Duration::from_secs(10)
-            .checked_div(u32::try_from(nodes).unwrap_or(u32::MAX))
+            .checked_div(count)
             .unwrap_or_default()
             .max(Duration::from_millis(1));
         let events = (0..nodes)
             .map(|i| Event {
-                at: Duration::from_secs(5) + spread * u32::try_from(i).unwrap_or(u32::MAX),
+                at: first_publish + spread * u32::try_from(i).unwrap_or(u32::MAX),
                 action: Action::Publish {
                     node: NodeRef {
                         group: DEFAULT_GROUP.to_owned(),
@@ -519,9 +564,10 @@ impl Scenario {
                     "{nodes} honest nodes on 50 ms links; every node publishes once"
                 )),
                 seed: 0,
-                run_for: Duration::from_secs(45),
+                run_for: first_publish + Duration::from_secs(40),
                 nodes: None,
                 bootstrap: Topology::default(),
+                start_over,
             },
             link: LinkSpec {
                 latency: Some(Latency::Fixed(Duration::from_millis(50))),

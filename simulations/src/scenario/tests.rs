@@ -400,6 +400,47 @@ fn baseline_is_valid_at_every_size() {
 }
 
 #[test]
+fn baseline_starts_ten_nodes_a_second_and_publishes_once_all_are_up() {
+    let s = Scenario::baseline(300).unwrap();
+    assert_eq!(s.network.start_over, Duration::from_secs(30));
+    let last_start = s.start_times().last().unwrap().0;
+    assert!(last_start < s.network.start_over);
+    let first_publish = s.events.iter().map(|e| e.at).min().unwrap();
+    assert_eq!(first_publish, Duration::from_secs(35));
+    assert_eq!(s.network.run_for, Duration::from_secs(75));
+}
+
+#[test]
+fn a_rolling_start_spreads_the_online_nodes_in_node_order() {
+    let mut s = load("").unwrap();
+    assert!(
+        s.start_times().iter().all(|(at, _)| at.is_zero()),
+        "without start_over all start at once"
+    );
+    s.groups[1].starts_online = false;
+    s.network.start_over = Duration::from_secs(8);
+    let times: Vec<(u64, NodeIndex)> = s
+        .start_times()
+        .into_iter()
+        .map(|(at, i)| (at.as_secs(), i))
+        .collect();
+    // The 4 `west` nodes over 8 s; the offline `bad` group waits for a join.
+    assert_eq!(times, vec![(0, 0), (2, 1), (4, 2), (6, 3)]);
+}
+
+#[test]
+fn a_rolling_start_must_end_before_the_run() {
+    let text = BASE.replace("run_for = \"1m\"", "run_for = \"1m\"\nstart_over = \"2m\"");
+    let problems = match Scenario::from_toml(&text, "t.toml") {
+        Err(ScenarioError::Invalid { problems, .. }) => problems,
+        other => panic!("expected validation problems, got {other:?}"),
+    };
+    let text = joined(&problems);
+    assert!(text.contains("network.start_over"), "{text}");
+    assert!(text.contains("must end before the run"), "{text}");
+}
+
+#[test]
 fn headline_describes_the_run() {
     let s = load("").unwrap();
     assert_eq!(

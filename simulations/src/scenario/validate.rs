@@ -135,6 +135,16 @@ impl<'a> Checker<'a> {
         if s.network.run_for.is_zero() {
             self.problem(&net.key("run_for"), "the run must last longer than zero");
         }
+        if s.network.start_over >= s.network.run_for && !s.network.start_over.is_zero() {
+            self.problem(
+                &net.key("start_over"),
+                format!(
+                    "the rolling start ({}) must end before the run does ({})",
+                    fmt_d(s.network.start_over),
+                    fmt_d(s.network.run_for)
+                ),
+            );
+        }
         match (s.network.nodes, s.groups.is_empty()) {
             (Some(0), true) => self.problem(&net.key("nodes"), "a mesh needs at least one node"),
             (Some(_), false) => self.problem(
