@@ -31,6 +31,14 @@ fn run_small(name: &str) -> Report {
     report
 }
 
+/// Runs a scenario given inline and checks it met its expectations.
+fn run_inline(text: &str, name: &str) -> Report {
+    let scenario = Scenario::from_toml(text, name).unwrap();
+    let report = engine::run(&scenario).unwrap();
+    assert!(report.passed(), "{}", report.summary());
+    report
+}
+
 #[test]
 fn every_shipped_scenario_has_a_small_version_that_runs() {
     let names = |d: &str| -> Vec<String> {
@@ -144,9 +152,7 @@ within = "40s"
 
 #[test]
 fn a_partition_holds_a_product_back_until_the_heal() {
-    let scenario = Scenario::from_toml(PARTITIONED, "held-back").unwrap();
-    let report = engine::run(&scenario).unwrap();
-    assert!(report.passed(), "{}", report.summary());
+    let report = run_inline(PARTITIONED, "held-back");
     let x = &report.propagation[0];
     assert_eq!(x.reached, 6);
     // Side a had it at once (20 ms links); side b only after the heal,
@@ -184,12 +190,7 @@ within = "5s"
 
 #[test]
 fn nodes_trim_connections_to_the_water_marks_and_still_gossip() {
-    let open = |settings: &str| {
-        let scenario = Scenario::from_toml(&format!("{CROWDED}\n{settings}"), "crowded").unwrap();
-        let report = engine::run(&scenario).unwrap();
-        assert!(report.passed(), "{}", report.summary());
-        report.traffic
-    };
+    let open = |settings: &str| run_inline(&format!("{CROWDED}\n{settings}"), "crowded").traffic;
     // The daemon's defaults (48 peers) never trim a 30-node mesh.
     let untrimmed = open("");
     let trimmed = open("[node]\npeers_low = 6\npeers_high = 8\n");
@@ -250,9 +251,7 @@ within = "15s"
 
 #[test]
 fn a_rolling_start_starts_each_node_at_its_turn() {
-    let scenario = Scenario::from_toml(ROLLING, "rolling").unwrap();
-    let report = engine::run(&scenario).unwrap();
-    assert!(report.passed(), "{}", report.summary());
+    let report = run_inline(ROLLING, "rolling");
     let x = &report.propagation[0];
     assert_eq!(x.reached, 8);
     // Node k starts at k seconds and can hold the product only after that:
