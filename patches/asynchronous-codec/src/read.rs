@@ -25,12 +25,12 @@ where
     T: AsyncRead + Unpin,
     D: Decoder,
 {
+    let mut chunk = [0u8; READ_CHUNK];
     loop {
         if let Some(frame) = decoder.decode(buffer)? {
             release_if_empty(buffer);
             return Poll::Ready(Some(Ok(frame)));
         }
-        let mut chunk = [0u8; READ_CHUNK];
         let read = ready!(Pin::new(&mut *io).poll_read(cx, &mut chunk))?;
         if read == 0 {
             return Poll::Ready(finish(decoder, buffer));

@@ -295,17 +295,11 @@ impl Sim {
         let end = self.scenario.network.run_for;
         for event in events {
             // A node due to start at an event's instant starts before it.
-            while let Some((at, i)) = starts.next_if(|(at, _)| *at <= event.at) {
-                self.advance_to(at).await?;
-                self.start_node(i).await?;
-            }
+            self.start_due(&mut starts, event.at).await?;
             self.advance_to(event.at).await?;
             self.apply(&event.action).await?;
         }
-        for (at, i) in starts {
-            self.advance_to(at).await?;
-            self.start_node(i).await?;
-        }
+        self.start_due(&mut starts, Duration::MAX).await?;
         self.advance_to(end).await?;
         for task in std::mem::take(&mut self.fetch_tasks) {
             task.abort();
@@ -316,6 +310,19 @@ impl Sim {
             node.crash();
         }
         Ok(report)
+    }
+
+    /// Starts, each at its time, the nodes of `starts` due by `until`.
+    async fn start_due(
+        &mut self,
+        starts: &mut std::iter::Peekable<std::vec::IntoIter<(Duration, NodeIndex)>>,
+        until: Duration,
+    ) -> Result<(), EngineError> {
+        while let Some((at, i)) = starts.next_if(|(at, _)| *at <= until) {
+            self.advance_to(at).await?;
+            self.start_node(i).await?;
+        }
+        Ok(())
     }
 
     /// Lets simulated time pass until `at`, running churn, the end of
