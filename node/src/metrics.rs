@@ -40,6 +40,7 @@ pub(crate) struct MeshMetrics {
     bad_chunks: Counter,
     fetches: Family<Verdict, Counter>,
     publishes: Counter,
+    dht_bootstraps: Family<Kind, Counter>,
     catalog_products: Gauge,
     connected_peers: Gauge,
     active_fetches: Gauge,
@@ -102,6 +103,11 @@ impl MeshMetrics {
             ("fetches", "Fetch jobs ended, by result", m.fetches),
             ("publishes", "Products published", m.publishes),
             (
+                "dht_bootstraps",
+                "Kademlia bootstraps started, by how they ran (full or shortened)",
+                m.dht_bootstraps
+            ),
+            (
                 "catalog_products",
                 "Products in the catalog",
                 m.catalog_products
@@ -161,6 +167,10 @@ impl MeshMetrics {
         self.fetches.get_or_create(&Verdict { verdict }).inc();
     }
 
+    pub(crate) fn dht_bootstrap(&self, kind: &'static str) {
+        self.dht_bootstraps.get_or_create(&Kind { kind }).inc();
+    }
+
     pub(crate) fn published(&self) {
         self.publishes.inc();
     }
@@ -183,6 +193,7 @@ impl MeshMetrics {
     pub(crate) fn counters(&self) -> Counters {
         let gossip = |verdict| self.gossip.get_or_create(&Verdict { verdict }).get();
         let sync = |verdict| self.sync_items.get_or_create(&Verdict { verdict }).get();
+        let bootstraps = |kind| self.dht_bootstraps.get_or_create(&Kind { kind }).get();
         Counters {
             gossip_accepted: gossip("accepted"),
             gossip_rejected: gossip("rejected"),
@@ -190,6 +201,8 @@ impl MeshMetrics {
             sync_items: sync("accepted"),
             sync_rejected: sync("rejected"),
             requests_refused_busy: self.requests_busy.get(),
+            dht_bootstraps_full: bootstraps("full"),
+            dht_bootstraps_shortened: bootstraps("shortened"),
         }
     }
 }

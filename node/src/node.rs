@@ -174,6 +174,13 @@ pub struct Counters {
     pub sync_rejected: u64,
     /// Requests answered "busy" because a peer was over its rate.
     pub requests_refused_busy: u64,
+    /// Kademlia bootstraps that ran in full (own-id and bucket lookups).
+    #[serde(default)]
+    pub dht_bootstraps_full: u64,
+    /// Kademlia bootstraps cut to their own-id lookup because a full one
+    /// ran shortly before.
+    #[serde(default)]
+    pub dht_bootstraps_shortened: u64,
 }
 
 /// The result of a publish.

@@ -183,6 +183,14 @@ pub struct Traffic {
     pub connections_opened: Spread,
     /// Connections each node had open when the run ended.
     pub connections_at_end: Spread,
+    /// Kademlia bootstraps each honest node ran in full (up at the end,
+    /// counted since its last start).
+    #[serde(default)]
+    pub dht_bootstraps_full: Spread,
+    /// Kademlia bootstraps each honest node cut short because a full one
+    /// ran shortly before.
+    #[serde(default)]
+    pub dht_bootstraps_shortened: Spread,
 }
 
 /// The outcome of one expectation.
@@ -385,6 +393,8 @@ impl Report {
             ("connections opened", &t.connections_opened, false),
             ("connections at end", &t.connections_at_end, false),
             ("peak connections", &t.peak_connections, false),
+            ("DHT bootstraps run", &t.dht_bootstraps_full, false),
+            ("DHT bootstraps cut", &t.dht_bootstraps_shortened, false),
         ] {
             let show = |v: u64| if as_bytes { bytes(v) } else { v.to_string() };
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -506,6 +516,8 @@ pub(crate) mod tests {
                 peak_connections: Spread::of(&[8, 9, 12]),
                 connections_opened: Spread::of(&[10, 12, 20]),
                 connections_at_end: Spread::of(&[6, 8, 9]),
+                dht_bootstraps_full: Spread::of(&[1, 1, 1]),
+                dht_bootstraps_shortened: Spread::of(&[0, 1, 3]),
             },
             expectations: vec![
                 ExpectationResult {

@@ -266,6 +266,58 @@ fn a_rolling_start_starts_each_node_at_its_turn() {
     assert!(samples[7] < 10_000.0, "{samples:?}");
 }
 
+/// Forty nodes joining one after another: each joiner's first Kademlia
+/// bootstrap fills its routing table from empty, which makes libp2p queue a
+/// second one, and every node already up sees newcomers join.
+const JOINING: &str = r#"
+[network]
+name = "joining"
+seed = 9
+run_for = "40s"
+nodes = 40
+bootstrap = "random:2"
+start_over = "10s"
+
+[link]
+latency = "20ms"
+
+[[events]]
+at = "12s"
+action = "publish"
+node = "nodes/0"
+product = "x"
+size = "64KiB"
+
+[[events]]
+at = "20s"
+action = "fetch"
+nodes = "nodes/30..40"
+product = "x"
+
+[[expect]]
+kind = "reach"
+product = "x"
+within = "5s"
+
+[[expect]]
+kind = "fetch_completes"
+within = "15s"
+"#;
+
+#[test]
+fn a_joining_node_runs_one_full_dht_bootstrap() {
+    let report = run_inline(JOINING, "joining");
+    let t = &report.traffic;
+    // Every node ran exactly one full bootstrap: the repeats libp2p starts
+    // were cut to their own-id lookup (and there were some to cut).
+    assert_eq!(t.dht_bootstraps_full.min, 1, "{t:?}");
+    assert_eq!(t.dht_bootstraps_full.max, 1, "{t:?}");
+    assert_eq!(t.dht_bootstraps_full.total, 40, "{t:?}");
+    assert!(t.dht_bootstraps_shortened.total >= 20, "{t:?}");
+    // The DHT still works: the late joiners found a provider and fetched.
+    assert_eq!(report.fetches.completed, 10, "{:?}", report.fetches);
+}
+
 /// What a run decided, without the timings libp2p's own randomness moves
 /// by a few milliseconds.
 fn outcome(report: &Report) -> (Vec<(String, usize)>, usize, Vec<bool>, u64) {

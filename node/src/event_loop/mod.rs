@@ -57,6 +57,7 @@ const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
 mod access;
 mod bootstrap;
+mod dht_refresh;
 mod fetching;
 mod governing;
 mod limits;
@@ -133,6 +134,7 @@ pub(crate) struct EventLoop {
     gov_topic: Option<IdentTopic>,
     outbox: outbox::Outbox,
     bootstrap: bootstrap::Bootstrap,
+    dht_refresh: dht_refresh::Refresh<kad::QueryId>,
     access: crate::access::Access,
     jobs: HashMap<crate::fetch::FetchId, fetching::Job>,
     next_job: crate::fetch::FetchId,
@@ -233,6 +235,7 @@ impl EventLoop {
             gov_topic,
             outbox: outbox::Outbox::default(),
             bootstrap: bootstrap::Bootstrap::new(&config.network.bootstrap),
+            dht_refresh: dht_refresh::Refresh::default(),
             access,
             jobs: HashMap::new(),
             next_job: 1,
@@ -888,36 +891,49 @@ impl EventLoop {
             }
             kad::Event::OutboundQueryProgressed {
                 id,
+                result: QueryResult::Bootstrap(_),
+                step,
+                ..
+            } => self.on_bootstrap_step(id, &step),
+            kad::Event::OutboundQueryProgressed {
+                id,
                 result: QueryResult::GetRecord(result),
                 step,
                 ..
-            } => {
-                let wanted = self.lookups.get(&id).map(|(p, _)| p.clone());
-                let found = match result {
-                    Ok(GetRecordOk::FoundRecord(peer_record)) => {
-                        encoding::from_canonical_bytes::<CatalogItem>(
-                            &peer_record.record.value,
-                            wire::MAX_GOSSIP_BYTES,
-                        )
-                        .ok()
-                        .filter(|item| {
-                            item.verify().is_ok() && Some(item.product()) == wanted.as_ref()
-                        })
-                    }
-                    _ => None,
-                };
-                if let Some(item) = found {
-                    let _ = self.merge_remote(&item);
-                    if let Some((_, reply)) = self.lookups.remove(&id) {
-                        let _ = reply.send(self.catalog.get(item.product()).cloned());
-                    }
-                } else if step.last
-                    && let Some((_, reply)) = self.lookups.remove(&id)
-                {
-                    let _ = reply.send(None);
-                }
-            }
+            } => self.on_record_lookup(id, result, &step),
             _ => {}
+        }
+    }
+
+    /// A step of a product record lookup ended: merges a valid record and
+    /// answers the caller once one is found or the lookup ends.
+    fn on_record_lookup(
+        &mut self,
+        id: kad::QueryId,
+        result: kad::GetRecordResult,
+        step: &kad::ProgressStep,
+    ) {
+        let wanted = self.lookups.get(&id).map(|(p, _)| p.clone());
+        let found = match result {
+            Ok(GetRecordOk::FoundRecord(peer_record)) => {
+                encoding::from_canonical_bytes::<CatalogItem>(
+                    &peer_record.record.value,
+                    wire::MAX_GOSSIP_BYTES,
+                )
+                .ok()
+                .filter(|item| item.verify().is_ok() && Some(item.product()) == wanted.as_ref())
+            }
+            _ => None,
+        };
+        if let Some(item) = found {
+            let _ = self.merge_remote(&item);
+            if let Some((_, reply)) = self.lookups.remove(&id) {
+                let _ = reply.send(self.catalog.get(item.product()).cloned());
+            }
+        } else if step.last
+            && let Some((_, reply)) = self.lookups.remove(&id)
+        {
+            let _ = reply.send(None);
         }
     }
 

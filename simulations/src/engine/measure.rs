@@ -48,6 +48,23 @@ impl Sim {
         views
     }
 
+    /// Kademlia bootstraps (full, shortened) of every honest node that is
+    /// up at the end, since its last start.
+    pub(super) async fn bootstraps(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for i in self.honest_up() {
+            if let Some(handle) = self.nodes[i].handle()
+                && let Ok(status) = handle.status().await
+            {
+                out.push((
+                    status.counters.dht_bootstraps_full,
+                    status.counters.dht_bootstraps_shortened,
+                ));
+            }
+        }
+        out
+    }
+
     fn has_certificate_checks(&self) -> bool {
         self.scenario.expectations.iter().any(|e| {
             matches!(
@@ -190,7 +207,7 @@ impl Sim {
         FetchStats::new(chosen.len(), done)
     }
 
-    fn traffic(&self) -> Traffic {
+    fn traffic(&self, bootstraps: &[(u64, u64)]) -> Traffic {
         let per_node = self.net.traffic();
         let spread = |f: fn(&crate::transport::NodeTraffic) -> u64| {
             Spread::of(&per_node.iter().map(f).collect::<Vec<_>>())
@@ -203,6 +220,10 @@ impl Sim {
             peak_connections: spread(|t| t.peak_connections),
             connections_opened: spread(|t| t.connections_opened),
             connections_at_end: spread(|t| t.connections),
+            dht_bootstraps_full: Spread::of(&bootstraps.iter().map(|b| b.0).collect::<Vec<_>>()),
+            dht_bootstraps_shortened: Spread::of(
+                &bootstraps.iter().map(|b| b.1).collect::<Vec<_>>(),
+            ),
         }
     }
 
@@ -375,7 +396,7 @@ impl Sim {
         )
     }
 
-    pub(super) fn report(&self, views: &Views) -> Report {
+    pub(super) fn report(&self, views: &Views, bootstraps: &[(u64, u64)]) -> Report {
         let expectations = self
             .scenario
             .expectations
@@ -404,7 +425,7 @@ impl Sim {
             }),
             ratification: self.ratification(views),
             fetches: self.fetch_stats(None),
-            traffic: self.traffic(),
+            traffic: self.traffic(bootstraps),
             expectations,
             notes: self.run_notes(),
         }

@@ -305,7 +305,8 @@ impl Sim {
             task.abort();
         }
         let views = self.federation_views().await;
-        let report = self.report(&views);
+        let bootstraps = self.bootstraps().await;
+        let report = self.report(&views, &bootstraps);
         for node in &mut self.nodes {
             node.crash();
         }
