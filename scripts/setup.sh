@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building meshd needs beyond the Rust toolchain: clang and
-# libclang for RocksDB's bindgen. Safe to run repeatedly; does nothing when
-# everything is present. Debian/Ubuntu (apt-get), run as root or with sudo.
+# libclang for RocksDB's bindgen, make for jemalloc (mesh-sim's allocator).
+# Safe to run repeatedly; does nothing when everything is present.
+# Debian/Ubuntu (apt-get), run as root or with sudo.
 set -euo pipefail
 
 need=()
@@ -9,11 +10,12 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
   need+=(libclang-dev)
 fi
+command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
