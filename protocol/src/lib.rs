@@ -53,6 +53,6 @@ pub use manifest::Manifest;
 pub use signed::Signed;
 pub use time::Timestamp;
 
-/// The protocol version this crate speaks, carried in every wire message and
+/// The protocol version this crate speaks, carried in every request frame and
 /// in every signing tag (`meshd/v1/...`).
 pub const PROTOCOL_VERSION: u16 = 1;

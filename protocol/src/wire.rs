@@ -46,20 +46,49 @@ pub const MAX_FETCH_BATCH: usize = 512;
 /// Most items in one catalog response.
 pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 
+/// Version of the gossip envelope, carried in it and in the topic names.
+///
+/// 2: gossipsub messages carry no signature of their own (gossipsub's
+/// `Anonymous` mode); instead the envelope carries the origin node's
+/// signature ([`GossipEnvelope::origin_hash`]). gossipsub verified its
+/// signature on every copy a node received, before dropping duplicates,
+/// while the receiving node checks the envelope's once per new message.
+/// Version 1 nodes and version 2 nodes gossip on different topics, so
+/// neither penalises the other's messages; they still sync catalogs over
+/// request-response ([`PROTOCOL_VERSION`]).
+pub const GOSSIP_VERSION: u16 = 2;
+
 /// The gossip topic for one kind of traffic in one network.
 pub fn topic(network: &str, kind: &str) -> String {
-    format!("meshd/{network}/{kind}/v{PROTOCOL_VERSION}")
+    format!("meshd/{network}/{kind}/v{GOSSIP_VERSION}")
 }
 
-/// A gossip message with the binding of the node that first sent it.
+/// A gossip message with the binding of the node that first sent it, signed
+/// by that node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GossipEnvelope {
-    /// Protocol version of the sender.
+    /// Gossip version of the sender ([`GOSSIP_VERSION`]).
     pub version: u16,
     /// Proof that the originating node speaks for its domain.
     pub origin: Signed<NodeBinding>,
     /// The message.
     pub message: GossipMessage,
+    /// The originating node's signature of [`GossipEnvelope::origin_hash`],
+    /// made with the node key `origin` binds (libp2p's ed25519 node key, so
+    /// it is checked where that key is known: in mesh-node).
+    pub signature: ByteBuf,
+}
+
+impl GossipEnvelope {
+    /// What the originating node signs: a tagged hash of the version, the
+    /// binding and the message.
+    pub fn origin_hash(
+        version: u16,
+        origin: &Signed<NodeBinding>,
+        message: &GossipMessage,
+    ) -> Hash {
+        encoding::tagged_hash("meshd/v1/gossip-origin", &(version, origin, message))
+    }
 }
 
 /// What gossip carries.
@@ -215,11 +244,13 @@ pub enum WireError {
     /// Bytes did not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The sender speaks another protocol version.
-    #[error("protocol version {got} is not supported (this node speaks {PROTOCOL_VERSION})")]
+    /// The sender speaks another protocol (or gossip) version.
+    #[error("version {got} is not supported (this node speaks {supported})")]
     Version {
         /// The version received.
         got: u16,
+        /// The version this node speaks.
+        supported: u16,
     },
 }
 
@@ -231,9 +262,10 @@ pub fn encode_gossip(envelope: &GossipEnvelope) -> Vec<u8> {
 /// Decodes a gossip envelope from untrusted bytes.
 pub fn decode_gossip(bytes: &[u8]) -> Result<GossipEnvelope, WireError> {
     let envelope: GossipEnvelope = encoding::from_canonical_bytes(bytes, MAX_GOSSIP_BYTES)?;
-    if envelope.version != PROTOCOL_VERSION {
+    if envelope.version != GOSSIP_VERSION {
         return Err(WireError::Version {
             got: envelope.version,
+            supported: GOSSIP_VERSION,
         });
     }
     Ok(envelope)
@@ -248,7 +280,10 @@ pub fn encode_request(frame: &RequestFrame) -> Vec<u8> {
 pub fn decode_request(bytes: &[u8]) -> Result<RequestFrame, WireError> {
     let frame: RequestFrame = encoding::from_canonical_bytes(bytes, MAX_REQUEST_BYTES)?;
     if frame.version != PROTOCOL_VERSION {
-        return Err(WireError::Version { got: frame.version });
+        return Err(WireError::Version {
+            got: frame.version,
+            supported: PROTOCOL_VERSION,
+        });
     }
     Ok(frame)
 }

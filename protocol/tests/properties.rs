@@ -23,8 +23,8 @@ use mesh_protocol::manifest::Manifest;
 use mesh_protocol::policy::PolicyRule;
 use mesh_protocol::signed::{SignatureError, Signed};
 use mesh_protocol::wire::{
-    self, ErrorCode, GossipEnvelope, GossipMessage, MAX_GOSSIP_BYTES, MAX_REQUEST_BYTES,
-    MAX_RESPONSE_BYTES, Request, RequestFrame, Response, WireError,
+    self, ErrorCode, GOSSIP_VERSION, GossipEnvelope, GossipMessage, MAX_GOSSIP_BYTES,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, WireError,
 };
 use mesh_protocol::{Hash, PROTOCOL_VERSION, Timestamp};
 use proptest::collection::{btree_set, vec};
@@ -654,10 +654,13 @@ fn arb_envelope() -> impl Strategy<Value = GossipEnvelope> {
         arb_vote().prop_map(GossipMessage::Vote),
         arb_certificate().prop_map(|c| GossipMessage::Certificate(Box::new(c))),
     ];
-    (arb_binding(), message).prop_map(|(origin, message)| GossipEnvelope {
-        version: PROTOCOL_VERSION,
-        origin,
-        message,
+    (arb_binding(), message, vec(any::<u8>(), 0..=64)).prop_map(|(origin, message, signature)| {
+        GossipEnvelope {
+            version: GOSSIP_VERSION,
+            origin,
+            message,
+            signature: ByteBuf(signature),
+        }
     })
 }
 
@@ -950,19 +953,20 @@ proptest! {
     fn other_protocol_versions_are_refused(
         envelope in arb_envelope(),
         frame in arb_request(),
-        version in any::<u16>().prop_filter("not ours", |v| *v != PROTOCOL_VERSION),
+        version in any::<u16>()
+            .prop_filter("not ours", |v| *v != PROTOCOL_VERSION && *v != GOSSIP_VERSION),
     ) {
         let mut envelope = envelope;
         envelope.version = version;
         prop_assert_eq!(
             wire::decode_gossip(&wire::encode_gossip(&envelope)).err(),
-            Some(WireError::Version { got: version })
+            Some(WireError::Version { got: version, supported: GOSSIP_VERSION })
         );
         let mut frame = frame;
         frame.version = version;
         prop_assert_eq!(
             wire::decode_request(&wire::encode_request(&frame)).err(),
-            Some(WireError::Version { got: version })
+            Some(WireError::Version { got: version, supported: PROTOCOL_VERSION })
         );
     }
 }
@@ -1078,15 +1082,19 @@ fn non_canonical_encodings_are_refused() {
     // The same spelling inside a gossip message is refused by the wire
     // decoder.
     let envelope = GossipEnvelope {
-        version: PROTOCOL_VERSION,
+        version: GOSSIP_VERSION,
         origin: NodeBinding::issue(&owner, vec![7; 38], Timestamp(0), 1000),
         message: GossipMessage::Catalog(CatalogItem::Descriptor(signed.clone())),
+        signature: ByteBuf(vec![9; 64]),
     };
     let gossip = wire::encode_gossip(&envelope);
-    let at = gossip.len() - bytes.len();
-    assert_eq!(&gossip[at..], &bytes[..]);
+    let at = gossip
+        .windows(bytes.len())
+        .position(|w| w == &bytes[..])
+        .unwrap();
     let mut long_gossip = gossip[..at].to_vec();
     long_gossip.extend_from_slice(&long_varint);
+    long_gossip.extend_from_slice(&gossip[at + bytes.len()..]);
     assert_eq!(
         wire::decode_gossip(&long_gossip).err(),
         Some(WireError::Decode(DecodeError::NonCanonical))

@@ -10,17 +10,17 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, gossipsub, noise, tcp, yamux};
+use mesh_node::network::gossip;
 use mesh_node::node::NodeEvent;
 use mesh_node::{Config, ProductDraft};
 use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
-use mesh_protocol::wire::{GossipEnvelope, GossipMessage, encode_gossip, topic};
-use mesh_protocol::{
-    CatalogItem, DomainKeypair, Hash, NodeBinding, PROTOCOL_VERSION, ProductId, Signed, Timestamp,
-};
+use mesh_protocol::wire::{GossipMessage, topic};
+use mesh_protocol::{CatalogItem, DomainKeypair, Hash, NodeBinding, ProductId, Signed, Timestamp};
 use mesh_tests::{TIMEOUT, TestNode, Transport, sample_file, wait_for};
 
 struct Hostile {
     swarm: Swarm<gossipsub::Behaviour>,
+    key: libp2p::identity::Keypair,
     domain: DomainKeypair,
     binding: Signed<NodeBinding>,
     topic: gossipsub::IdentTopic,
@@ -30,7 +30,13 @@ impl Hostile {
     fn new() -> Self {
         let key = libp2p::identity::Keypair::generate_ed25519();
         let config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(|m: &gossipsub::Message| {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                m.data.hash(&mut h);
+                gossipsub::MessageId::from(h.finish().to_be_bytes().to_vec())
+            })
             .max_transmit_size(2 * 1024 * 1024)
             .build()
             .unwrap();
@@ -43,7 +49,8 @@ impl Hostile {
             )
             .unwrap()
             .with_behaviour(|k| {
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(k.clone()), config)
+                let _ = k;
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
                     .unwrap()
             })
             .unwrap()
@@ -60,6 +67,7 @@ impl Hostile {
             gossipsub::IdentTopic::new(topic(&Config::default().network.network_id, "catalog"));
         Self {
             swarm,
+            key,
             domain,
             binding,
             topic,
@@ -111,11 +119,7 @@ impl Hostile {
     }
 
     fn envelope(&self, item: CatalogItem) -> Vec<u8> {
-        encode_gossip(&GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding.clone(),
-            message: GossipMessage::Catalog(item),
-        })
+        self.gossip(GossipMessage::Catalog(item))
     }
 
     fn send(&mut self, bytes: Vec<u8>) {
@@ -226,13 +230,53 @@ async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
     assert_eq!(a_status.catalog_size, 2, "hprod and marker only");
 }
 
+/// gossipsub runs unsigned, so the envelope's own signature is what ties a
+/// message to the node its binding names: an envelope around an item its
+/// domain really signed, but carrying a binding for a node whose key the
+/// sender does not hold, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_under_another_nodes_binding_is_refused() {
+    let mut a = TestNode::start("sales", Transport::Tcp, vec![]).await;
+    let mut mallory = Hostile::new();
+    mallory.join(a.addr.clone()).await;
+
+    let elsewhere = libp2p::identity::Keypair::generate_ed25519();
+    let replayed = NodeBinding::issue(
+        &mallory.domain,
+        elsewhere.public().to_peer_id().to_bytes(),
+        mesh_node::clock::now(),
+        3_600_000,
+    );
+    let borrowed = mallory.descriptor("borrowed", 1);
+    let borrowed_id = borrowed.id.clone();
+    let item = CatalogItem::Descriptor(Signed::sign(borrowed, &mallory.domain));
+    mallory.send(gossip::seal(
+        &mallory.key,
+        &replayed,
+        GossipMessage::Catalog(item),
+    ));
+    let honest = mallory.descriptor("honest", 1);
+    let honest_id = honest.id.clone();
+    mallory.send(mallory.envelope(CatalogItem::Descriptor(Signed::sign(
+        honest,
+        &mallory.domain,
+    ))));
+    mallory.flush().await;
+
+    let reason = wait_for(&mut a.events, |e| match e {
+        NodeEvent::Rejected { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("not signed by the node"), "{reason}");
+    // The sender's own, correctly sealed message still arrives after it.
+    a.wait_for_version(&honest_id, 1).await;
+    assert_eq!(a.current_version(&borrowed_id).await, 0);
+}
+
 impl Hostile {
     fn gossip(&self, message: GossipMessage) -> Vec<u8> {
-        encode_gossip(&GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding.clone(),
-            message,
-        })
+        gossip::seal(&self.key, &self.binding, message)
     }
 }
 

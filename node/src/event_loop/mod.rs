@@ -26,8 +26,8 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, ping, tcp, yamux};
 use mesh_protocol::catalog::{Catalog, CatalogLimits, Merge, MergeError};
 use mesh_protocol::descriptor::{AccessMode, Deprecation, Withdrawal};
 use mesh_protocol::wire::{
-    self, ErrorCode, GossipEnvelope, GossipMessage, MAX_FETCH_BATCH, MAX_ITEMS_PER_RESPONSE,
-    Request, RequestFrame, Response,
+    self, ErrorCode, GossipMessage, MAX_FETCH_BATCH, MAX_ITEMS_PER_RESPONSE, Request, RequestFrame,
+    Response,
 };
 use mesh_protocol::{
     CatalogItem, DomainKeypair, NodeBinding, PROTOCOL_VERSION, ProductId, Signed, encoding,
@@ -40,8 +40,8 @@ use crate::clock::now;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::metrics::MeshMetrics;
-use crate::network::MeshBehaviour;
 use crate::network::behaviour::{MeshBehaviourEvent, catalog_topic};
+use crate::network::{MeshBehaviour, gossip};
 use crate::node::{Command, NodeError, NodeEvent, PublishReceipt, Status};
 use crate::peers::PeerTable;
 use crate::store::Store;
@@ -118,6 +118,8 @@ pub(crate) struct EventLoop {
     domain: DomainKeypair,
     domain_name: String,
     binding: Signed<NodeBinding>,
+    /// Signs the gossip this node originates (see `network::gossip`).
+    node_key: libp2p::identity::Keypair,
     topic: IdentTopic,
     config: Config,
     data_dir: PathBuf,
@@ -220,6 +222,7 @@ impl EventLoop {
             domain: identity.domain,
             domain_name: identity.domain_name,
             binding: identity.binding,
+            node_key: identity.node,
             topic,
             data_dir,
             listen_addrs: Vec::new(),
@@ -583,12 +586,11 @@ impl EventLoop {
     }
 
     fn announce(&mut self, item: &CatalogItem) {
-        let envelope = GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding.clone(),
-            message: GossipMessage::Catalog(item.clone()),
-        };
-        let bytes = wire::encode_gossip(&envelope);
+        let bytes = gossip::seal(
+            &self.node_key,
+            &self.binding,
+            GossipMessage::Catalog(item.clone()),
+        );
         if let Err(e) = self
             .swarm
             .behaviour_mut()
@@ -750,14 +752,10 @@ impl EventLoop {
     /// `Ok(true)`: news, forward. `Ok(false)`: harmless, drop. `Err`: forged
     /// or malformed, drop and penalise.
     fn check_gossip(&mut self, peer: PeerId, message: &gossipsub::Message) -> Result<bool, String> {
-        let envelope = wire::decode_gossip(&message.data).map_err(|e| e.to_string())?;
-        let source = message.source.ok_or("unsigned gossip message")?;
-        let origin_domain = envelope
-            .origin
-            .authorises(&source.to_bytes(), now())
-            .map_err(|e| format!("origin binding: {e}"))?;
-        self.peers.bound(&source, origin_domain);
-        match envelope.message {
+        let opened = gossip::open(&message.data, now()).map_err(|e| e.to_string())?;
+        let origin_domain = opened.domain;
+        self.peers.bound(&opened.node, origin_domain);
+        match opened.message {
             GossipMessage::Catalog(item) => {
                 if item.product().domain != origin_domain {
                     return Err(format!(

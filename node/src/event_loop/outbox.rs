@@ -7,11 +7,11 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use libp2p::gossipsub::{IdentTopic, PublishError};
-use mesh_protocol::PROTOCOL_VERSION;
-use mesh_protocol::wire::{self, GossipEnvelope, GossipMessage};
+use mesh_protocol::wire::GossipMessage;
 use tracing::debug;
 
 use super::EventLoop;
+use crate::network::gossip;
 
 /// How long deferred gossip is retried.
 const RETRY_FOR: Duration = Duration::from_secs(60);
@@ -38,16 +38,12 @@ impl EventLoop {
 
     /// `true` when the message is out (or already was).
     fn publish_on(&mut self, topic: &IdentTopic, message: &GossipMessage) -> bool {
-        let envelope = GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding.clone(),
-            message: message.clone(),
-        };
+        let bytes = gossip::seal(&self.node_key, &self.binding, message.clone());
         match self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(topic.clone(), wire::encode_gossip(&envelope))
+            .publish(topic.clone(), bytes)
         {
             // A duplicate was already published: nothing left to do.
             Ok(_) | Err(PublishError::Duplicate) => true,

@@ -89,8 +89,11 @@ impl MeshBehaviour {
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
 
+        // Unsigned at the gossipsub layer: the envelope carries the origin
+        // node's signature, checked once per new message (see
+        // `network::gossip`), not once per copy as gossipsub's would be.
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .heartbeat_interval(Duration::from_millis(500))
@@ -99,11 +102,9 @@ impl MeshBehaviour {
             })
             .build()
             .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
-        let mut gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
-        )
-        .map_err(|e| BehaviourError::Gossipsub(e.to_owned()))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                .map_err(|e| BehaviourError::Gossipsub(e.to_owned()))?;
         let (params, thresholds) = score_params(&catalog_topic(&config.network_id));
         gossipsub
             .with_peer_score(params, thresholds)

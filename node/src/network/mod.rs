@@ -3,5 +3,6 @@
 
 pub mod behaviour;
 pub mod codec;
+pub mod gossip;
 
 pub use behaviour::MeshBehaviour;

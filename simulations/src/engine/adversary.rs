@@ -26,12 +26,11 @@ use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, StreamProtocol, gossipsub, request_response};
 use mesh_node::network::codec::MeshCodec;
+use mesh_node::network::gossip;
 use mesh_protocol::bytes::ByteBuf;
 use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
 use mesh_protocol::governance::Vote;
-use mesh_protocol::wire::{
-    self, DATA_PROTOCOL, ErrorCode, GossipEnvelope, GossipMessage, Request, Response,
-};
+use mesh_protocol::wire::{self, DATA_PROTOCOL, ErrorCode, GossipMessage, Request, Response};
 use mesh_protocol::{
     CatalogItem, DomainKeypair, Hash, Manifest, NodeBinding, PROTOCOL_VERSION, ProductId, Signed,
     Timestamp,
@@ -100,7 +99,7 @@ fn build_swarm(plan: &Plan, net: &Net) -> Option<libp2p::Swarm<Attack>> {
     let transport = net.transport(plan.index);
     let key = plan.node_key.clone();
     let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
         .max_transmit_size(1024 * 1024)
         .message_id_fn(|m: &gossipsub::Message| {
             gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
@@ -108,8 +107,7 @@ fn build_swarm(plan: &Plan, net: &Net) -> Option<libp2p::Swarm<Attack>> {
         .build()
         .ok()?;
     let gossipsub =
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
-            .ok()?;
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).ok()?;
     let rr = request_response::Behaviour::with_codec(
         MeshCodec,
         [(
@@ -185,16 +183,13 @@ impl State {
     }
 
     fn send(&mut self, topic: &gossipsub::IdentTopic, message: GossipMessage) {
-        let envelope = GossipEnvelope {
-            version: PROTOCOL_VERSION,
-            origin: self.binding(),
-            message,
-        };
+        let binding = self.binding();
+        let bytes = gossip::seal(&self.plan.node_key, &binding, message);
         let _ = self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(topic.clone(), wire::encode_gossip(&envelope));
+            .publish(topic.clone(), bytes);
     }
 
     fn on_event(&mut self, event: SwarmEvent<AttackEvent>) {
