@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use libp2p::kad::RecordKey;
@@ -19,6 +19,7 @@ use mesh_protocol::descriptor::Descriptor;
 use mesh_protocol::wire::{ErrorCode, Request, Response};
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId, encoding};
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};

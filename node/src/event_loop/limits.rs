@@ -5,9 +5,9 @@
 //! stream limit, set from the same config.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use libp2p::PeerId;
+use tokio::time::Instant;
 
 use crate::config::ServeConfig;
 
@@ -93,5 +93,23 @@ mod tests {
         );
         // A cost above the burst is charged as half the burst, so it can pass.
         assert!(l.admit_cost(PeerId::random(), 100));
+    }
+
+    /// Buckets refill in tokio time: under mesh-sim's paused clock they
+    /// follow simulated seconds, not the wall clock (which barely moves in a
+    /// small run and races ahead in a large one).
+    #[tokio::test(start_paused = true)]
+    async fn buckets_refill_in_tokio_time() {
+        let mut l = Limiter::new(ServeConfig {
+            requests_per_sec: 1,
+            burst: 2,
+            max_concurrent_streams: 8,
+        });
+        let peer = PeerId::random();
+        assert!(l.admit_cost(peer, 1) && l.admit_cost(peer, 1));
+        assert!(!l.admit_cost(peer, 1));
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        assert!(l.admit_cost(peer, 1), "one simulated second adds a token");
+        assert!(!l.admit_cost(peer, 1));
     }
 }

@@ -149,7 +149,7 @@ pub(crate) struct EventLoop {
 /// A DHT query for who provides a product's bytes, asked through the API.
 struct ProviderLookup {
     found: BTreeSet<PeerId>,
-    deadline: std::time::Instant,
+    deadline: tokio::time::Instant,
     reply: oneshot::Sender<Vec<String>>,
 }
 
@@ -979,7 +979,7 @@ impl EventLoop {
             id,
             ProviderLookup {
                 found,
-                deadline: std::time::Instant::now() + PROVIDER_LOOKUP_TIME,
+                deadline: tokio::time::Instant::now() + PROVIDER_LOOKUP_TIME,
                 reply,
             },
         );
@@ -997,7 +997,7 @@ impl EventLoop {
     }
 
     fn expire_provider_lookups(&mut self) {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let due: Vec<kad::QueryId> = self
             .provider_lookups
             .iter()

@@ -4,10 +4,11 @@
 //! for [`RETRY_FOR`] (catch-up covers anything older).
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::gossipsub::{IdentTopic, PublishError};
 use mesh_protocol::wire::GossipMessage;
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::EventLoop;
