@@ -48,8 +48,7 @@ impl Hostile {
                 yamux::Config::default,
             )
             .unwrap()
-            .with_behaviour(|k| {
-                let _ = k;
+            .with_behaviour(|_| {
                 gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
                     .unwrap()
             })
