@@ -21,6 +21,7 @@
 //! so two nodes exchange only the buckets that differ.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -263,7 +264,9 @@ impl Query {
 /// The set of current catalog entries and the evidence of equivocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
-    entries: BTreeMap<ProductId, CatalogItem>,
+    /// Shared, so that a node's store and catalog (and, in the simulator,
+    /// every node) can hold one copy of an item.
+    entries: BTreeMap<ProductId, Arc<CatalogItem>>,
     per_domain: BTreeMap<DomainId, DomainUsage>,
     evidence: BTreeMap<(ProductId, u64), BTreeMap<Hash, CatalogItem>>,
     limits: CatalogLimits,
@@ -290,12 +293,12 @@ impl Catalog {
 
     /// The current item of a product.
     pub fn get(&self, product: &ProductId) -> Option<&CatalogItem> {
-        self.entries.get(product)
+        self.entries.get(product).map(Arc::as_ref)
     }
 
     /// Every current item.
     pub fn items(&self) -> impl Iterator<Item = &CatalogItem> {
-        self.entries.values()
+        self.entries.values().map(Arc::as_ref)
     }
 
     /// Equivocation evidence: for each (product, version), the conflicting items.
@@ -337,7 +340,7 @@ impl Catalog {
             return Err(MergeError::Stale { have, got });
         }
         if got > have {
-            let freed = encoding::to_bytes(current).len().min(usage.bytes);
+            let freed = encoding::to_bytes(&**current).len().min(usage.bytes);
             if usage.bytes - freed + size > self.limits.max_bytes_per_domain {
                 return Err(MergeError::Full("too many catalog bytes for this domain"));
             }
@@ -359,6 +362,12 @@ impl Catalog {
     /// Merges an item the caller has already verified (e.g. loaded from the
     /// node's own store).
     pub fn insert_verified(&mut self, item: CatalogItem) -> Result<Merge, MergeError> {
+        self.insert_shared(Arc::new(item))
+    }
+
+    /// [`Catalog::insert_verified`] for an item whose copy is shared with
+    /// its holders elsewhere (the node's store).
+    pub fn insert_shared(&mut self, item: Arc<CatalogItem>) -> Result<Merge, MergeError> {
         let merge = self.preview(&item)?;
         let product = item.product().clone();
         let usage = self
@@ -366,7 +375,7 @@ impl Catalog {
             .get(&product.domain)
             .copied()
             .unwrap_or_default();
-        let size = encoding::to_bytes(&item).len();
+        let size = encoding::to_bytes(&*item).len();
         match merge {
             Merge::Duplicate => {}
             Merge::Added => {
@@ -383,7 +392,7 @@ impl Catalog {
                 let freed = self
                     .entries
                     .get(&product)
-                    .map_or(0, |c| encoding::to_bytes(c).len())
+                    .map_or(0, |c| encoding::to_bytes(&**c).len())
                     .min(usage.bytes);
                 let bytes = usage.bytes - freed + size;
                 self.per_domain
@@ -398,8 +407,8 @@ impl Catalog {
                 };
                 let current_hash = current.hash();
                 let conflicting = self.evidence.entry((product.clone(), version)).or_default();
-                conflicting.insert(current_hash, current.clone());
-                conflicting.insert(new_hash, item.clone());
+                conflicting.insert(current_hash, CatalogItem::clone(current));
+                conflicting.insert(new_hash, CatalogItem::clone(&item));
                 if new_hash < current_hash {
                     self.entries.insert(product, item);
                 }
@@ -413,10 +422,12 @@ impl Catalog {
         &'a self,
         query: &'a Query,
     ) -> impl Iterator<Item = &'a SignedDescriptor> + 'a {
-        self.entries.values().filter_map(move |item| match item {
-            CatalogItem::Descriptor(d) if query.matches(&d.value) => Some(d),
-            _ => None,
-        })
+        self.entries
+            .values()
+            .filter_map(move |item| match item.as_ref() {
+                CatalogItem::Descriptor(d) if query.matches(&d.value) => Some(d),
+                _ => None,
+            })
     }
 
     /// The bucket a product falls in.
@@ -498,6 +509,31 @@ mod tests {
 
     fn item(key: &DomainKeypair, name: &str, version: u64) -> CatalogItem {
         CatalogItem::Descriptor(Signed::sign(sample(key, name, version), key))
+    }
+
+    #[test]
+    fn a_shared_item_is_held_not_copied() {
+        let key = DomainKeypair::from_secret([1; 32]);
+        let mut cat = Catalog::default();
+        let shared = Arc::new(item(&key, "orders", 1));
+        assert_eq!(cat.insert_shared(shared.clone()), Ok(Merge::Added));
+        let held = cat.get(shared.product()).unwrap();
+        assert!(std::ptr::eq(held, Arc::as_ptr(&shared)));
+        assert_eq!(Arc::strong_count(&shared), 2);
+        // A duplicate leaves the held copy alone; a newer one lets it go.
+        assert_eq!(
+            cat.insert_shared(Arc::new(item(&key, "orders", 1))),
+            Ok(Merge::Duplicate)
+        );
+        assert!(std::ptr::eq(
+            cat.get(shared.product()).unwrap(),
+            Arc::as_ptr(&shared)
+        ));
+        assert_eq!(
+            cat.insert(item(&key, "orders", 2)),
+            Ok(Merge::Replaced { previous: 1 })
+        );
+        assert_eq!(Arc::strong_count(&shared), 1);
     }
 
     #[test]

@@ -570,7 +570,7 @@ impl EventLoop {
     fn commit_own(&mut self, item: &CatalogItem) -> Result<(), NodeError> {
         self.catalog.preview(item)?;
         self.store.put_item(item, true)?;
-        self.catalog.insert_verified(item.clone())?;
+        self.catalog.insert_shared(self.store.share(item))?;
         self.digest_cache = None;
         self.emit_update(item);
         self.announce(item);
@@ -811,7 +811,7 @@ impl EventLoop {
             warn!(%product, error = %e, "cannot persist catalog item; not taken");
             return Ok(false);
         }
-        self.catalog.insert_verified(item.clone())?;
+        self.catalog.insert_shared(self.store.share(item))?;
         self.digest_cache = None;
         self.emit_update(item);
         Ok(true)

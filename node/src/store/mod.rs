@@ -10,8 +10,10 @@
 mod memory;
 mod rocks;
 
-pub use memory::MemoryStore;
+pub use memory::{ItemPool, MemoryStore};
 pub use rocks::RocksStore;
+
+use std::sync::Arc;
 
 use mesh_protocol::{CatalogItem, Hash, Manifest, ProductId};
 
@@ -56,6 +58,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a verified catalog item (replacing the product's previous
     /// item); `own` marks products this node's domain published.
     fn put_item(&self, item: &CatalogItem, own: bool) -> Result<(), StoreError>;
+    /// A shared copy of `item` for the node's catalog to hold: the store's
+    /// own where it keeps items in memory, a fresh one otherwise.
+    fn share(&self, item: &CatalogItem) -> Arc<CatalogItem> {
+        Arc::new(item.clone())
+    }
     /// Earlier and current items of one product, newest first (the last
     /// [`HISTORY_KEEP`] versions this node took in).
     fn versions(&self, product: &ProductId) -> Result<Vec<CatalogItem>, StoreError>;
@@ -102,4 +109,26 @@ pub(crate) fn history_key(product: &ProductId, version: u64) -> Vec<u8> {
     let mut key = id_key(product);
     key.extend_from_slice(&version.to_be_bytes());
     key
+}
+
+/// A catalog item of `version` for the store tests: a withdrawal of one
+/// product, signed by one fixed domain.
+#[cfg(test)]
+pub(crate) fn test_item(version: u64) -> CatalogItem {
+    use mesh_protocol::descriptor::Withdrawal;
+    use mesh_protocol::{DomainKeypair, Signed, Timestamp};
+
+    let key = DomainKeypair::from_secret([1; 32]);
+    CatalogItem::Withdrawal(Signed::sign(
+        Withdrawal {
+            product: ProductId {
+                domain: key.domain_id(),
+                name: "orders".into(),
+            },
+            version,
+            reason: String::new(),
+            at: Timestamp(1),
+        },
+        &key,
+    ))
 }

@@ -240,24 +240,7 @@ impl Store for RocksStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_protocol::descriptor::Withdrawal;
-    use mesh_protocol::{DomainKeypair, ProductId, Signed, Timestamp};
-
-    fn item(version: u64) -> CatalogItem {
-        let key = DomainKeypair::from_secret([1; 32]);
-        CatalogItem::Withdrawal(Signed::sign(
-            Withdrawal {
-                product: ProductId {
-                    domain: key.domain_id(),
-                    name: "orders".into(),
-                },
-                version,
-                reason: String::new(),
-                at: Timestamp(1),
-            },
-            &key,
-        ))
-    }
+    use crate::store::test_item as item;
 
     #[test]
     fn history_keeps_the_latest_versions_newest_first() {

@@ -1,6 +1,7 @@
 //! The simulated nodes: real `mesh-node` nodes, each with its own data
 //! directory (identity and blobs), an in-memory store that outlives its
-//! crashes, and a [`SimTransport`](crate::transport::SimTransport) instead
+//! crashes (all of them on one item pool, so a product every node holds is
+//! in memory once), and a [`SimTransport`](crate::transport::SimTransport) instead
 //! of TCP. Starting, crashing (the task is aborted, as `kill -9` would),
 //! leaving (a clean shutdown) and restarting happen here.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 use mesh_node::node::NodeEvent;
-use mesh_node::store::MemoryStore;
+use mesh_node::store::{ItemPool, MemoryStore};
 use mesh_node::{Config, NodeHandle, NodeOptions};
 use mesh_protocol::ProductId;
 use mesh_protocol::catalog::Query;
@@ -95,6 +96,7 @@ impl SimNode {
         root: &std::path::Path,
         addr: Multiaddr,
         secrets: ([u8; 32], [u8; 32]),
+        pool: &Arc<ItemPool>,
     ) -> Result<Self, FleetError> {
         let dir = root.join(format!("node-{index}"));
         std::fs::create_dir_all(&dir).map_err(|e| FleetError::Identity(index, e.to_string()))?;
@@ -108,7 +110,7 @@ impl SimNode {
             domain_key: identity.domain.public(),
             bootstrap: Vec::new(),
             settings: crate::scenario::NodeSettings::default(),
-            store: Arc::new(MemoryStore::default()),
+            store: Arc::new(MemoryStore::with_pool(pool.clone())),
             running: None,
             adversary: None,
             attack: None,

@@ -195,6 +195,8 @@ impl Sim {
         let registry = adversary::Registry::default();
         let mut plans = adversary_plans(scenario)?;
         let mut nodes = Vec::with_capacity(infos.len());
+        // Every node holds every product: one shared copy of each item.
+        let pool = Arc::new(mesh_node::store::ItemPool::default());
         for info in &infos {
             if info.role == crate::scenario::Role::Adversary {
                 let mut secret = [0u8; 32];
@@ -235,6 +237,7 @@ impl Sim {
                 root.path(),
                 net.address(),
                 secrets,
+                &pool,
             )?);
         }
         let lists = scenario
