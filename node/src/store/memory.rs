@@ -227,13 +227,19 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn stores_on_one_pool_hold_one_copy_of_an_item() {
+    /// A pool and two stores on it that both took `item(1)`.
+    fn two_stores_holding_one_item() -> (Arc<ItemPool>, MemoryStore, MemoryStore) {
         let pool = Arc::new(ItemPool::default());
         let a = MemoryStore::with_pool(pool.clone());
         let b = MemoryStore::with_pool(pool.clone());
         a.put_item(&item(1), false).unwrap();
         b.put_item(&item(1), false).unwrap();
+        (pool, a, b)
+    }
+
+    #[test]
+    fn stores_on_one_pool_hold_one_copy_of_an_item() {
+        let (pool, a, b) = two_stores_holding_one_item();
         assert!(Arc::ptr_eq(&held(&a), &held(&b)));
         assert_eq!(pool.live(), 1);
         // The copy a node's catalog takes is that same one.
@@ -251,11 +257,7 @@ mod tests {
 
     #[test]
     fn an_item_no_store_holds_leaves_the_pool() {
-        let pool = Arc::new(ItemPool::default());
-        let a = MemoryStore::with_pool(pool.clone());
-        let b = MemoryStore::with_pool(pool.clone());
-        a.put_item(&item(1), false).unwrap();
-        b.put_item(&item(1), false).unwrap();
+        let (pool, a, b) = two_stores_holding_one_item();
         drop(a);
         assert_eq!(pool.live(), 1);
         drop(b);
