@@ -34,7 +34,11 @@ struct PoolItems {
 impl ItemPool {
     /// The pool's copy of `item`, added if no store holds it yet.
     pub fn intern(&self, item: &CatalogItem) -> Arc<CatalogItem> {
-        let hash = item.hash();
+        self.intern_hashed(item.hash(), item)
+    }
+
+    /// [`ItemPool::intern`] for an item whose hash the caller has.
+    fn intern_hashed(&self, hash: Hash, item: &CatalogItem) -> Arc<CatalogItem> {
         let mut pool = self.lock();
         if let Some(shared) = pool.by_hash.get(&hash).and_then(Weak::upgrade) {
             return shared;
@@ -48,8 +52,9 @@ impl ItemPool {
         shared
     }
 
-    /// Items some store still holds.
-    pub fn live(&self) -> usize {
+    /// Items some store or catalog still holds.
+    #[cfg(test)]
+    fn live(&self) -> usize {
         self.lock()
             .by_hash
             .values()
@@ -121,8 +126,20 @@ impl Store for MemoryStore {
         })
     }
 
+    /// The copy this store just took for `item`'s product when it is that
+    /// item (the usual case: the node stores, then shares), without
+    /// hashing it again; the pool's otherwise.
     fn share(&self, item: &CatalogItem) -> Arc<CatalogItem> {
-        self.pool.intern(item)
+        let held = self
+            .with(|t| {
+                t.catalog
+                    .get(&product_key(item))
+                    .filter(|held| ***held == *item)
+                    .cloned()
+            })
+            .ok()
+            .flatten();
+        held.unwrap_or_else(|| self.pool.intern(item))
     }
 
     fn versions(&self, product: &ProductId) -> Result<Vec<CatalogItem>, StoreError> {
@@ -140,12 +157,14 @@ impl Store for MemoryStore {
     }
 
     fn put_evidence(&self, items: &[CatalogItem]) -> Result<(), StoreError> {
-        let shared: Vec<_> = items.iter().map(|i| self.pool.intern(i)).collect();
-        self.with(|t| {
-            for item in shared {
-                t.evidence.insert(item.hash(), item);
-            }
-        })
+        let shared: Vec<_> = items
+            .iter()
+            .map(|i| {
+                let hash = i.hash();
+                (hash, self.pool.intern_hashed(hash, i))
+            })
+            .collect();
+        self.with(|t| t.evidence.extend(shared))
     }
 
     fn put_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
