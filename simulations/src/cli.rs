@@ -54,6 +54,24 @@ pub struct RunArgs {
     /// Where to write the report (default: `mesh-sim-out/NAME-seedS`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Threads to run the nodes on (default: every core). `--threads 1`
+    /// replays a seed exactly; with more, the threads interleave
+    /// differently each run, so a seed gives the same scenario but not the
+    /// same event order.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+/// The most threads a run may ask for.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a thread count from 1 to {MAX_THREADS}"
+        )),
+    }
 }
 
 fn parse_node_count(text: &str) -> Result<usize, String> {
@@ -81,6 +99,14 @@ impl RunArgs {
             scenario.network.seed = seed;
         }
         Ok(scenario)
+    }
+
+    /// How to run: `--threads`, or one thread per core.
+    pub fn options(&self) -> crate::engine::RunOptions {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        crate::engine::RunOptions {
+            threads: self.threads.unwrap_or(cores),
+        }
     }
 
     /// The output directory: `--out`, or `mesh-sim-out/NAME-seedS`.
@@ -126,6 +152,21 @@ mod tests {
         assert_eq!(args.seed, Some(7));
         assert_eq!(args.out, Some(PathBuf::from("x")));
         assert_eq!(args.nodes, None);
+        assert_eq!(args.threads, None);
+        assert!(args.options().threads >= 1);
+    }
+
+    #[test]
+    fn threads_are_a_count_from_one() {
+        let args = run(&["run", "--nodes", "10", "--threads", "1"]);
+        assert_eq!(args.options().threads, 1);
+        assert_eq!(
+            run(&["run", "--nodes", "10", "--threads", "2"]).threads,
+            Some(2)
+        );
+        assert!(parse(&["run", "--nodes", "10", "--threads", "0"]).is_err());
+        assert!(parse(&["run", "--nodes", "10", "--threads", "many"]).is_err());
+        assert!(parse(&["run", "--nodes", "10", "--threads", "100000"]).is_err());
     }
 
     #[test]

@@ -30,8 +30,11 @@
 //!
 //! Every random choice the simulator makes takes a generator seeded from
 //! the scenario's seed. What libp2p chooses on its own (gossipsub's peer
-//! picks, hash map order) is not seeded, so a seed reproduces a run's outcome, and its timings to
-//! within a few milliseconds (see `simulations/README.md`).
+//! picks, hash map order) is not seeded, so a seed reproduces a run's
+//! outcome, and on one thread its timings to within a few milliseconds. On
+//! several threads ([`engine::run_with`]) the threads interleave freely
+//! within each lockstep window, so the outcome is what a seed reproduces
+//! (see `simulations/README.md`).
 
 pub mod cli;
 pub mod engine;

@@ -59,7 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let scenario = args.load()?;
             let out = args.out_dir(&scenario);
             eprintln!("mesh-sim: running {}", scenario.headline());
-            let report = engine::run(&scenario)?;
+            let report = engine::run_with(&scenario, args.options())?;
             let written = report.write_to(&out)?;
             print!("{}", report.summary());
             println!(

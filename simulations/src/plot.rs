@@ -230,6 +230,7 @@ mod tests {
             nodes: 0,
             wall_time_ms: 0.0,
             simulated_time_ms: 0.0,
+            parallelism: crate::engine::Parallelism::default(),
             peak_rss_bytes: None,
             propagation: Vec::new(),
             convergence: None,

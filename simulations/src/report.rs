@@ -36,6 +36,10 @@ pub struct Report {
     pub simulated_time_ms: f64,
     /// The process's peak resident memory, when the platform tells.
     pub peak_rss_bytes: Option<u64>,
+    /// The threads the nodes ran on and how long each waited for the
+    /// others (absent in reports from before parallel runs: one thread).
+    #[serde(default)]
+    pub parallelism: crate::engine::Parallelism,
     /// Descriptor propagation, one entry per published product.
     pub propagation: Vec<Propagation>,
     /// Catalog and governance convergence after the last heal, if any.
@@ -300,6 +304,21 @@ impl Report {
             ms(self.simulated_time_ms),
             ms(self.wall_time_ms)
         );
+        let p = &self.parallelism;
+        if p.threads > 1 {
+            let waited = p
+                .waited_ms
+                .iter()
+                .map(|w| ms(*w))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let _ = writeln!(
+                out,
+                "  on {} threads in {} windows; each thread waited for the others {waited}",
+                p.threads,
+                ms(p.window_ms)
+            );
+        }
     }
 
     fn summary_propagation(&self, out: &mut String) {
@@ -481,6 +500,7 @@ pub(crate) mod tests {
             nodes: 10,
             wall_time_ms: 1234.0,
             simulated_time_ms: 90_000.0,
+            parallelism: crate::engine::Parallelism::default(),
             peak_rss_bytes: Some(300 << 20),
             propagation: vec![
                 Propagation::new(

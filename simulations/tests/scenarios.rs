@@ -2,7 +2,8 @@
 //! (tests/scenarios/, tens of nodes) runs with real nodes and meets its
 //! expectations; a partition really holds a product back until the heal;
 //! a seed reproduces a run's outcome; a failed expectation fails the run
-//! and the binary's exit code.
+//! and the binary's exit code; runs on two threads meet the same
+//! expectations, partitions included.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mesh_sim::engine::RunOptions;
 use mesh_sim::{Report, Scenario, engine};
 
 fn dir(name: &str) -> PathBuf {
@@ -363,4 +365,59 @@ fn a_failed_expectation_fails_the_binary() {
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(json["expectations"][1]["pass"], false);
     assert!(out.path().join("report.svg").exists());
+}
+
+fn on_two_threads(scenario: &Scenario) -> Report {
+    let report = engine::run_with(scenario, RunOptions { threads: 2 }).unwrap();
+    assert!(report.passed(), "{}", report.summary());
+    report
+}
+
+#[test]
+fn two_threads_meet_the_shipped_expectations() {
+    // Links of 5 to 25 ms: a 5 ms lockstep window.
+    let scenario = Scenario::load(&dir("tests/scenarios/baseline-100.toml")).unwrap();
+    let report = on_two_threads(&scenario);
+    let p = &report.parallelism;
+    assert_eq!(p.threads, 2, "{p:?}");
+    assert!((p.window_ms - 5.0).abs() < 1e-9, "{p:?}");
+    assert_eq!(p.waited_ms.len(), 2);
+    assert_eq!(report.fetches.completed, report.fetches.started);
+    assert!(report.propagation.iter().all(|p| p.reached == p.population));
+    assert!(report.summary().contains("on 2 threads in 5ms windows"));
+}
+
+#[test]
+fn a_partition_holds_across_threads_until_the_heal() {
+    // Nodes 0, 2, 4 run on one thread and 1, 3, 5 on the other, so both
+    // sides of the partition span both threads.
+    let scenario = Scenario::from_toml(PARTITIONED, "held-back").unwrap();
+    let report = on_two_threads(&scenario);
+    assert_eq!(report.parallelism.threads, 2);
+    let x = &report.propagation[0];
+    assert_eq!(x.reached, 6);
+    let fast = x.samples_ms.iter().filter(|&&ms| ms < 1000.0).count();
+    let late = x.samples_ms.iter().filter(|&&ms| ms >= 15_000.0).count();
+    assert_eq!((fast, late), (3, 3), "{:?}", x.samples_ms);
+}
+
+#[test]
+fn links_that_can_take_no_time_leave_one_thread() {
+    // A normal latency can draw 0 ms: no lookahead for a second thread.
+    let text = PARTITIONED.replace(
+        "latency = \"20ms\"",
+        "latency = { mean = \"20ms\", stddev = \"5ms\" }",
+    );
+    let scenario = Scenario::from_toml(&text, "normal").unwrap();
+    assert_eq!(scenario.min_latency(), std::time::Duration::ZERO);
+    let report = on_two_threads(&scenario);
+    assert_eq!(report.parallelism.threads, 1);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("ran on one thread, not 2")),
+        "{:?}",
+        report.notes
+    );
 }

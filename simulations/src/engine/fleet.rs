@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use libp2p::Multiaddr;
 use mesh_node::node::NodeEvent;
 use mesh_node::store::{ItemPool, MemoryStore};
@@ -174,13 +175,14 @@ impl SimNode {
         config
     }
 
-    /// Starts (or restarts) the node on `net`; its catalog events feed
-    /// `observed`, timed from `epoch`.
-    pub(crate) async fn start(
+    /// Starts (or restarts) the node on `net`, its tasks on `runtime`; its
+    /// catalog events feed `observed`, timed from `epoch`.
+    pub(crate) fn start(
         &mut self,
         net: &Net,
         observed: &Shared,
         epoch: Instant,
+        runtime: &tokio::runtime::Handle,
     ) -> Result<(), FleetError> {
         if self.is_up() {
             return Ok(());
@@ -197,7 +199,7 @@ impl SimNode {
                 federation: spec.federation,
                 seed: u64::from_le_bytes(spec.domain_secret[..8].try_into().unwrap_or_default()),
             };
-            self.attack = Some(tokio::spawn(super::adversary::run(
+            self.attack = Some(runtime.spawn(super::adversary::run(
                 plan,
                 net.clone(),
                 spec.registry.clone(),
@@ -208,15 +210,22 @@ impl SimNode {
         let transport = net.transport(self.index);
         let factory: mesh_node::node::TransportFactory =
             Box::new(move |key| crate::transport::authenticated(transport, key));
-        let started = mesh_node::start(NodeOptions {
+        let options = NodeOptions {
             data_dir: self.dir.clone(),
             config: self.config(),
             store: Some(self.store.clone()),
             transport: Some(factory),
-        })
-        .await
+        };
+        // `mesh_node::start` only builds the node and spawns its task; in
+        // the context of the node's runtime, that task and every timer the
+        // node makes belong to that runtime, whichever thread starts it.
+        let started = {
+            let _context = runtime.enter();
+            mesh_node::start(options).now_or_never()
+        }
+        .ok_or_else(|| FleetError::Start(self.index, "start did not complete at once".into()))?
         .map_err(|e| FleetError::Start(self.index, e.to_string()))?;
-        let watcher = tokio::spawn(watch(
+        let watcher = runtime.spawn(watch(
             self.index,
             started.handle.clone(),
             started.events,

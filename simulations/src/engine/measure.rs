@@ -34,35 +34,39 @@ pub(super) type Views = HashMap<NodeIndex, FederationView>;
 impl Sim {
     /// The federation as every honest node that is up sees it.
     pub(super) async fn federation_views(&self) -> Views {
-        let mut views = Views::new();
         if self.proposals.is_empty() && !self.has_certificate_checks() {
-            return views;
+            return Views::new();
         }
-        for i in self.honest_up() {
-            if let Some(handle) = self.nodes[i].handle()
-                && let Ok(view) = handle.federation().await
-            {
-                views.insert(i, view);
-            }
-        }
-        views
+        let asks = self.honest_up().into_iter().filter_map(|i| {
+            let handle = self.nodes[i].handle()?;
+            Some(async move { (i, handle.federation().await) })
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter_map(|(i, view)| Some((i, view.ok()?)))
+            .collect()
     }
 
     /// Kademlia bootstraps (full, shortened) of every honest node that is
     /// up at the end, since its last start.
     pub(super) async fn bootstraps(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        for i in self.honest_up() {
-            if let Some(handle) = self.nodes[i].handle()
-                && let Ok(status) = handle.status().await
-            {
-                out.push((
-                    status.counters.dht_bootstraps_full,
-                    status.counters.dht_bootstraps_shortened,
-                ));
-            }
-        }
-        out
+        let asks = self
+            .honest_up()
+            .into_iter()
+            .filter_map(|i| self.nodes[i].handle())
+            .map(mesh_node::NodeHandle::status);
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|s| {
+                (
+                    s.counters.dht_bootstraps_full,
+                    s.counters.dht_bootstraps_shortened,
+                )
+            })
+            .collect()
     }
 
     fn has_certificate_checks(&self) -> bool {
@@ -418,6 +422,7 @@ impl Sim {
             wall_time_ms: 0.0,
             simulated_time_ms: millis(self.now()),
             peak_rss_bytes: None,
+            parallelism: crate::engine::Parallelism::default(),
             propagation: self.propagation(),
             convergence: self.healed_at.map(|healed| Convergence {
                 healed_at_ms: millis(healed),

@@ -3,7 +3,9 @@
 //!
 //! [`run`] builds a current-thread tokio runtime with a paused clock: the
 //! clock only moves when every node is waiting, and then jumps to the next
-//! timer, so simulated minutes take as long as the nodes' CPU work. The
+//! timer, so simulated minutes take as long as the nodes' CPU work.
+//! [`run_with`] can spread the nodes over several such runtimes, one per
+//! thread, whose clocks move in lockstep windows (see [`lockstep`]). The
 //! timeline's events fire at their simulated times; node watchers record
 //! when each node first holds each product; fetches record when they finish
 //! and whether the bytes written match what was published.
@@ -13,6 +15,7 @@
 
 mod adversary;
 mod fleet;
+pub mod lockstep;
 mod measure;
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,6 +36,8 @@ use crate::scenario::{Action, Check, NodeIndex, Scenario};
 use crate::transport::Net;
 pub use fleet::FleetError;
 use fleet::{Shared, SimNode};
+pub use lockstep::Parallelism;
+use tokio::runtime::Handle;
 
 /// Why a run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -59,21 +64,49 @@ pub fn unsupported(_scenario: &Scenario) -> Vec<String> {
     Vec::new()
 }
 
-/// Runs `scenario` on a fresh virtual-time runtime and returns its report.
+/// How to run a scenario (what is not part of the scenario itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Threads to run the nodes on. One replays a seed exactly; more run
+    /// faster but interleave differently each time (see [`lockstep`]).
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    /// One thread: a seed replays exactly.
+    fn default() -> Self {
+        Self { threads: 1 }
+    }
+}
+
+/// Runs `scenario` on one fresh virtual-time runtime and returns its report.
 pub fn run(scenario: &Scenario) -> Result<Report, EngineError> {
+    run_with(scenario, RunOptions::default())
+}
+
+/// Runs `scenario` on `options.threads` virtual-time runtimes in lockstep.
+/// A scenario whose links can have zero latency leaves no lookahead and
+/// runs on one thread, with a note saying so.
+pub fn run_with(scenario: &Scenario, options: RunOptions) -> Result<Report, EngineError> {
     let missing = unsupported(scenario);
     if !missing.is_empty() {
         return Err(EngineError::Unsupported(missing.join(", ")));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(|e| EngineError::Runtime(e.to_string()))?;
+    let threads = options.threads.clamp(1, scenario.node_count().max(1));
+    let window = scenario.min_latency();
+    let runtimes = lockstep::Runtimes::start(threads, window)?;
     let wall = std::time::Instant::now();
-    let mut report = runtime.block_on(Sim::new(scenario)?.run())?;
-    // Let aborted node tasks finish dropping before the runtime goes.
-    drop(runtime);
+    let mut sim = Sim::new(scenario, runtimes.handles())?;
+    if threads > 1 && window.is_zero() {
+        sim.note(&format!(
+            "ran on one thread, not {threads}: some link can have zero latency \
+             (a normal latency can draw 0), which leaves threads no lookahead"
+        ));
+    }
+    let mut report = runtimes.block_on(sim.run())?;
+    report.parallelism = runtimes.parallelism();
+    // Let aborted node tasks finish dropping before the runtimes go.
+    drop(runtimes);
     report.wall_time_ms = crate::stats::millis(wall.elapsed());
     report.peak_rss_bytes = peak_rss();
     Ok(report)
@@ -148,6 +181,8 @@ pub(crate) struct FetchRecord {
 /// The state of one run.
 struct Sim {
     scenario: Scenario,
+    /// The runtimes the nodes live on: node `i` on `runtimes[i % len]`.
+    runtimes: Vec<Handle>,
     net: Net,
     nodes: Vec<SimNode>,
     honest: BTreeSet<NodeIndex>,
@@ -156,6 +191,8 @@ struct Sim {
     epoch: Instant,
     observed: Shared,
     published: HashMap<String, Published>,
+    /// Publishes still running on their nodes' runtimes.
+    publishing: Vec<Publishing>,
     fetches: Arc<std::sync::Mutex<Vec<FetchRecord>>>,
     fetch_tasks: Vec<tokio::task::JoinHandle<()>>,
     healed_at: Option<Duration>,
@@ -185,8 +222,20 @@ fn set_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Scenario(e.to_string())
 }
 
+/// A publish running on its node's runtime.
+struct Publishing {
+    product: String,
+    node: NodeIndex,
+    data: Arc<Vec<u8>>,
+    /// When it started on the node, and the node's answer.
+    task: tokio::task::JoinHandle<(
+        Duration,
+        Result<mesh_node::PublishReceipt, mesh_node::NodeError>,
+    )>,
+}
+
 impl Sim {
-    fn new(scenario: &Scenario) -> Result<Self, EngineError> {
+    fn new(scenario: &Scenario, runtimes: Vec<Handle>) -> Result<Self, EngineError> {
         let infos = scenario.nodes();
         let mut rng = StdRng::seed_from_u64(scenario.network.seed);
         let regions = infos.iter().map(|n| n.region).collect();
@@ -260,6 +309,7 @@ impl Sim {
         Ok(Self {
             honest: scenario.honest_nodes(),
             scenario: scenario.clone(),
+            runtimes,
             net,
             nodes,
             _root: root,
@@ -267,6 +317,7 @@ impl Sim {
             epoch: Instant::now(),
             observed: Shared::default(),
             published: HashMap::new(),
+            publishing: Vec::new(),
             fetches: Arc::default(),
             fetch_tasks: Vec::new(),
             healed_at: None,
@@ -285,9 +336,28 @@ impl Sim {
         self.epoch.elapsed()
     }
 
-    async fn start_node(&mut self, i: NodeIndex) -> Result<(), EngineError> {
+    /// The runtime node `i` lives on.
+    fn runtime(&self, i: NodeIndex) -> &Handle {
+        &self.runtimes[i % self.runtimes.len()]
+    }
+
+    /// Runs `job` on node `i`'s runtime, with the simulated time it started
+    /// there: on another thread that can be up to one window from the
+    /// engine's clock, and it is the node's time that counts.
+    fn on_node<T: Send + 'static>(
+        &self,
+        i: NodeIndex,
+        job: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<(Duration, T)> {
+        let epoch = self.epoch;
+        self.runtime(i)
+            .spawn(async move { (epoch.elapsed(), job.await) })
+    }
+
+    fn start_node(&mut self, i: NodeIndex) -> Result<(), EngineError> {
         let (net, observed, epoch) = (self.net.clone(), self.observed.clone(), self.epoch);
-        self.nodes[i].start(&net, &observed, epoch).await?;
+        let runtime = self.runtime(i).clone();
+        self.nodes[i].start(&net, &observed, epoch, &runtime)?;
         Ok(())
     }
 
@@ -304,6 +374,7 @@ impl Sim {
         }
         self.start_due(&mut starts, Duration::MAX).await?;
         self.advance_to(end).await?;
+        self.collect_publishes(true).await;
         for task in std::mem::take(&mut self.fetch_tasks) {
             task.abort();
         }
@@ -324,7 +395,7 @@ impl Sim {
     ) -> Result<(), EngineError> {
         while let Some((at, i)) = starts.next_if(|(at, _)| *at <= until) {
             self.advance_to(at).await?;
-            self.start_node(i).await?;
+            self.start_node(i)?;
         }
         Ok(())
     }
@@ -338,6 +409,7 @@ impl Sim {
             if now >= at {
                 return Ok(());
             }
+            self.collect_publishes(false).await;
             self.tick(now).await?;
             let bucket = now.as_secs() / 5;
             if bucket > self.progress {
@@ -373,7 +445,7 @@ impl Sim {
             }
             c.next = now + c.period;
             for i in std::mem::take(&mut c.down) {
-                self.start_node(i).await?;
+                self.start_node(i)?;
             }
             let count = fraction_of(c.nodes.len(), c.fraction);
             let mut pool = c.nodes.clone();
@@ -388,7 +460,7 @@ impl Sim {
         for c in &mut churn {
             if now >= c.until {
                 for i in std::mem::take(&mut c.down) {
-                    self.start_node(i).await?;
+                    self.start_node(i)?;
                 }
             }
         }
@@ -403,17 +475,19 @@ impl Sim {
     }
 
     /// Whether every running honest node holds every product published.
+    /// The nodes are asked at once: on several threads, each answer can
+    /// take up to a window.
     async fn converged(&self) -> bool {
         let want = self.published.len();
-        for i in &self.honest {
-            if let Some(handle) = self.nodes[*i].handle() {
-                match handle.status().await {
-                    Ok(status) if status.catalog_size >= want => {}
-                    _ => return false,
-                }
-            }
-        }
-        true
+        let asks = self
+            .honest
+            .iter()
+            .filter_map(|i| self.nodes[*i].handle())
+            .map(mesh_node::NodeHandle::status);
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .all(|status| status.is_ok_and(|s| s.catalog_size >= want))
     }
 
     fn resolve(&self, set: &crate::scenario::NodeSet) -> Result<Vec<NodeIndex>, EngineError> {
@@ -426,6 +500,7 @@ impl Sim {
     }
 
     async fn apply(&mut self, action: &Action) -> Result<(), EngineError> {
+        self.collect_publishes(false).await;
         match action {
             Action::Publish {
                 node,
@@ -433,7 +508,7 @@ impl Sim {
                 size,
             } => {
                 let i = self.scenario.node_index(node).map_err(set_error)?;
-                self.publish(i, product, *size).await?;
+                self.publish(i, product, *size)?;
             }
             Action::Fetch { nodes, product } => {
                 for i in self.resolve(nodes)? {
@@ -458,7 +533,7 @@ impl Sim {
             Action::Crash { nodes, fraction } => self.crash(nodes, *fraction)?,
             Action::Restart { nodes } | Action::Join { nodes } => {
                 for i in self.resolve(nodes)? {
-                    self.start_node(i).await?;
+                    self.start_node(i)?;
                 }
             }
             Action::Leave { nodes } => {
@@ -497,9 +572,8 @@ impl Sim {
                 choice,
             } => {
                 let approve = matches!(choice, crate::scenario::Choice::Yes);
-                for i in self.resolve(nodes)? {
-                    self.vote(i, proposal, approve).await;
-                }
+                let voters = self.resolve(nodes)?;
+                self.vote(&voters, proposal, approve).await;
             }
         }
         Ok(())
@@ -595,8 +669,16 @@ impl Sim {
             self.note(&format!("proposal `{label}` skipped: its node is down"));
             return Ok(());
         };
-        let at = self.now();
-        match handle.propose(change, label.to_owned(), 3_600_000).await {
+        let text = label.to_owned();
+        let job = self.on_node(
+            i,
+            async move { handle.propose(change, text, 3_600_000).await },
+        );
+        let Ok((at, outcome)) = job.await else {
+            self.note(&format!("proposal `{label}` by node {i} did not finish"));
+            return Ok(());
+        };
+        match outcome {
             Ok(view) => {
                 self.proposals.insert(
                     label.to_owned(),
@@ -612,72 +694,117 @@ impl Sim {
         Ok(())
     }
 
-    async fn vote(&mut self, i: NodeIndex, label: &str, approve: bool) {
-        let (Some(handle), Some(record)) =
-            (self.nodes[i].handle().cloned(), self.proposals.get(label))
-        else {
+    /// Every voter votes at once, each on its own runtime.
+    async fn vote(&mut self, voters: &[NodeIndex], label: &str, approve: bool) {
+        let Some(Ok(id)) = self.proposals.get(label).map(|r| r.id.parse()) else {
             return;
         };
-        let Ok(id) = record.id.parse() else {
-            return;
-        };
-        let at = self.now();
-        match handle.vote(id, approve).await {
-            Ok(_) => {
-                if let Some(record) = self.proposals.get_mut(label) {
-                    record.first_vote.get_or_insert(at);
+        let jobs: Vec<_> = voters
+            .iter()
+            .filter_map(|&i| {
+                let handle = self.nodes[i].handle().cloned()?;
+                Some((
+                    i,
+                    self.on_node(i, async move { handle.vote(id, approve).await }),
+                ))
+            })
+            .collect();
+        for (i, job) in jobs {
+            match job.await {
+                Ok((at, Ok(_))) => {
+                    if let Some(record) = self.proposals.get_mut(label) {
+                        let first = record.first_vote.get_or_insert(at);
+                        *first = (*first).min(at);
+                    }
                 }
-            }
-            Err(e) => {
-                // An honest node refuses a second yes in one slot, or a
-                // proposal it has not received yet: both are the point of
-                // some scenarios, so they are counted, not fatal.
-                tracing::debug!(node = i, label, error = %e, "vote refused");
-                self.refused_votes += 1;
+                Ok((_, Err(e))) => {
+                    // An honest node refuses a second yes in one slot, or a
+                    // proposal it has not received yet: both are the point
+                    // of some scenarios, so they are counted, not fatal.
+                    tracing::debug!(node = i, label, error = %e, "vote refused");
+                    self.refused_votes += 1;
+                }
+                Err(e) => tracing::debug!(node = i, label, error = %e, "vote did not finish"),
             }
         }
     }
 
-    async fn publish(&mut self, i: NodeIndex, product: &str, size: u64) -> Result<(), EngineError> {
+    fn publish(&mut self, i: NodeIndex, product: &str, size: u64) -> Result<(), EngineError> {
         let Some(handle) = self.nodes[i].handle().cloned() else {
             self.note(&format!("publish of `{product}` skipped: its node is down"));
             return Ok(());
         };
-        let data = sample_bytes(self.scenario.network.seed, product, size);
+        let data = Arc::new(sample_bytes(self.scenario.network.seed, product, size));
         let file = self.nodes[i].dir.join(format!("{product}.src"));
-        std::fs::write(&file, &data)?;
-        let at = self.now();
-        match handle
-            .publish(&file, ProductDraft::new(product, product, Format::Csv))
-            .await
-        {
-            Ok(receipt) => {
-                let manifest = mesh_protocol::Manifest::from_bytes(
-                    &data,
-                    mesh_protocol::manifest::DEFAULT_CHUNK_SIZE,
-                );
-                if manifest.hash() == receipt.manifest_hash {
-                    fleet::lock(&self.registry)
-                        .insert(manifest.hash(), (manifest, Arc::new(data.clone())));
-                }
-                fleet::lock(&self.observed)
-                    .reached
-                    .entry(receipt.product.clone())
-                    .or_default()
-                    .entry(i)
-                    .or_insert(at);
-                self.published.insert(
-                    product.to_owned(),
-                    Published {
-                        id: receipt.product,
-                        at,
-                        hash: blake3::hash(&data),
-                    },
-                );
-            }
-            Err(e) => self.note(&format!("publish of `{product}` by node {i} refused: {e}")),
-        }
+        std::fs::write(&file, &*data)?;
+        // The publish runs on the node's runtime, and the engine goes on
+        // without waiting for it: from another thread the answer could take
+        // up to a window, which would push every later event back.
+        let draft = ProductDraft::new(product, product, Format::Csv);
+        let task = self.on_node(i, async move { handle.publish(&file, draft).await });
+        self.publishing.push(Publishing {
+            product: product.to_owned(),
+            node: i,
+            data,
+            task,
+        });
         Ok(())
+    }
+
+    /// Takes in the publishes that have finished (all of them, waiting, if
+    /// `wait`).
+    async fn collect_publishes(&mut self, wait: bool) {
+        let mut running = Vec::new();
+        for publishing in std::mem::take(&mut self.publishing) {
+            if !wait && !publishing.task.is_finished() {
+                running.push(publishing);
+                continue;
+            }
+            let Publishing {
+                product,
+                node: i,
+                data,
+                task,
+            } = publishing;
+            match task.await {
+                Ok((at, Ok(receipt))) => self.published_by(i, &product, at, &data, receipt),
+                Ok((_, Err(e))) => {
+                    self.note(&format!("publish of `{product}` by node {i} refused: {e}"));
+                }
+                Err(e) => self.note(&format!("publish of `{product}` by node {i} failed: {e}")),
+            }
+        }
+        self.publishing = running;
+    }
+
+    /// Records a publish that node `i` made at simulated time `at`.
+    fn published_by(
+        &mut self,
+        i: NodeIndex,
+        product: &str,
+        at: Duration,
+        data: &Arc<Vec<u8>>,
+        receipt: mesh_node::PublishReceipt,
+    ) {
+        let manifest =
+            mesh_protocol::Manifest::from_bytes(data, mesh_protocol::manifest::DEFAULT_CHUNK_SIZE);
+        if manifest.hash() == receipt.manifest_hash {
+            fleet::lock(&self.registry).insert(manifest.hash(), (manifest, data.clone()));
+        }
+        fleet::lock(&self.observed)
+            .reached
+            .entry(receipt.product.clone())
+            .or_default()
+            .entry(i)
+            .or_insert(at);
+        self.published.insert(
+            product.to_owned(),
+            Published {
+                id: receipt.product,
+                at,
+                hash: blake3::hash(data),
+            },
+        );
     }
 
     fn fetch(&mut self, i: NodeIndex, product: &str) {
@@ -692,7 +819,11 @@ impl Sim {
         let out: PathBuf = self.nodes[i].dir.join(format!("{product}.fetched"));
         let fetches = self.fetches.clone();
         let epoch = self.epoch;
-        self.fetch_tasks.push(tokio::spawn(async move {
+        self.fetch_tasks.push(self.runtime(i).spawn(async move {
+            // The fetch starts on the node's clock, not the engine's.
+            if let Some(record) = fleet::lock(&fetches).get_mut(index) {
+                record.started = epoch.elapsed();
+            }
             let Ok(job) = handle.fetch(id, None, &out).await else {
                 return;
             };

@@ -61,6 +61,16 @@ impl Latency {
         }
     }
 
+    /// The lowest latency this can draw: the lookahead a parallel run may
+    /// take (a normal latency can draw zero).
+    pub fn floor(&self) -> Duration {
+        match *self {
+            Self::Fixed(d) => d,
+            Self::Uniform { min, .. } => min,
+            Self::Normal { .. } => Duration::ZERO,
+        }
+    }
+
     /// Checks the parameters: `min <= max` for a uniform latency.
     pub fn check(&self) -> Result<(), LinkError> {
         match *self {

@@ -738,6 +738,27 @@ impl Scenario {
         Ok(out)
     }
 
+    /// The lowest latency any link can have at any time of the run: the
+    /// scenario's links, its regions' and their degradations. A packet
+    /// written at `t` arrives no earlier than `t` plus this, which is what
+    /// lets a parallel run keep its threads this far apart.
+    pub fn min_latency(&self) -> Duration {
+        let default = self.link.over(&crate::link::LinkParams::DEFAULT).latency;
+        let regions = self.regions.iter().filter_map(|r| r.latency);
+        let links = self.links.iter().filter_map(|l| l.latency);
+        let degradations = self
+            .events
+            .iter()
+            .filter_map(|e| e.action.degrade_spec().and_then(|spec| spec.latency));
+        std::iter::once(default)
+            .chain(regions)
+            .chain(links)
+            .chain(degradations)
+            .map(|l| l.floor())
+            .min()
+            .unwrap_or_default()
+    }
+
     /// The indices of the honest nodes.
     pub fn honest_nodes(&self) -> BTreeSet<NodeIndex> {
         self.resolve(&NodeSet::honest()).unwrap_or_default()
