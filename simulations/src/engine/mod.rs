@@ -405,11 +405,13 @@ impl Sim {
     async fn advance_to(&mut self, at: Duration) -> Result<(), EngineError> {
         const STEP: Duration = Duration::from_millis(100);
         loop {
+            // Every event is applied after an advance: the publishes done by
+            // then are in before it looks for them.
+            self.collect_publishes(false).await;
             let now = self.now();
             if now >= at {
                 return Ok(());
             }
-            self.collect_publishes(false).await;
             self.tick(now).await?;
             let bucket = now.as_secs() / 5;
             if bucket > self.progress {
@@ -500,7 +502,6 @@ impl Sim {
     }
 
     async fn apply(&mut self, action: &Action) -> Result<(), EngineError> {
-        self.collect_publishes(false).await;
         match action {
             Action::Publish {
                 node,
