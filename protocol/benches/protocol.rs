@@ -18,7 +18,7 @@ use mesh_protocol::descriptor::{
 };
 use mesh_protocol::encoding;
 use mesh_protocol::governance::{
-    Certificate, Change, Federation, Genesis, Member, Proposal, Quorum, Voter,
+    Certificate, Change, Federation, Genesis, Member, Proposal, Quorum, RoundVote, Vote, VoteKind,
 };
 use mesh_protocol::manifest::{DEFAULT_CHUNK_SIZE, Manifest};
 use mesh_protocol::policy::PolicyRule;
@@ -162,8 +162,8 @@ fn build_manifest_8mib(bencher: Bencher) {
         .bench_local(|| Manifest::from_bytes(black_box(&data), DEFAULT_CHUNK_SIZE));
 }
 
-/// Verifying a certificate that carries a yes vote from every one of `n`
-/// members.
+/// Verifying a certificate that carries an approval and a precommit from
+/// every one of `n` members (2n signatures).
 #[divan::bench(args = [10, 100, 1000], sample_count = 20)]
 fn verify_certificate(bencher: Bencher, n: u64) {
     let keys: Vec<DomainKeypair> = (1..=n).map(key).collect();
@@ -195,15 +195,40 @@ fn verify_certificate(bencher: Bencher, n: u64) {
         },
         &keys[0],
     );
-    let votes = keys
+    let id = proposal.value.id();
+    let approvals = keys
         .iter()
         .map(|k| {
-            Voter::default()
-                .vote(k, &proposal.value, true, Timestamp(10))
-                .expect("first vote in the slot")
+            let vote = Vote {
+                federation: fed.id(),
+                proposal: id,
+                base_version: 0,
+                approve: true,
+                cast_at: Timestamp(10),
+                reason: String::new(),
+            };
+            Signed::sign(vote, k)
         })
         .collect();
-    let cert = Certificate { proposal, votes };
+    let precommits = keys
+        .iter()
+        .map(|k| {
+            let vote = RoundVote {
+                federation: fed.id(),
+                slot: 0,
+                round: 0,
+                kind: VoteKind::Precommit,
+                value: Some(id),
+            };
+            Signed::sign(vote, k)
+        })
+        .collect();
+    let cert = Certificate {
+        proposal,
+        approvals,
+        round: 0,
+        precommits,
+    };
     assert!(fed.verify(&cert).is_ok(), "the certificate must verify");
     bencher.bench_local(|| fed.verify(black_box(&cert)));
 }

@@ -16,7 +16,7 @@
 //! - [`catalog`]: the order-independent merge rule, queries and sync digests.
 //! - [`wire`]: gossip and request-response messages and their decoders.
 //! - [`governance`]: genesis, proposals, votes, certificates, the federation
-//!   state machine and the honest-voter rule.
+//!   state machine and the Tendermint rounds that decide each slot.
 //! - [`policy`]: policy rules and [`policy::evaluate`].
 //! - [`access`]: access requests and owners' grants, denials and
 //!   revocations for owner-granted products.
@@ -24,7 +24,8 @@
 //! ## How to drive it
 //!
 //! A node holds a [`catalog::Catalog`], a [`governance::Federation`], a
-//! [`governance::Ballots`] and a [`governance::Voter`]. For every message it
+//! [`governance::Ballots`] and a [`governance::Consensus`] for the current
+//! slot (whose outputs, messages and timers, the node carries out). For every message it
 //! receives it calls [`wire::decode_gossip`] or [`wire::decode_request`],
 //! then hands the value to the matching state (`Catalog::insert`,
 //! `Ballots::add_vote`, `Federation::apply`, ...). Each returns either what
@@ -53,6 +54,8 @@ pub use manifest::Manifest;
 pub use signed::Signed;
 pub use time::Timestamp;
 
-/// The protocol version this crate speaks, carried in every request frame and
-/// in every signing tag (`meshd/v1/...`).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks, carried in every request frame.
+///
+/// 2: governance catch-up carries consensus round messages, and votes and
+/// certificates have the round-based form (see [`governance`]).
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -22,7 +22,7 @@ use crate::bytes::ByteBuf;
 use crate::catalog::{CatalogItem, SyncDigest, SyncEntry};
 use crate::descriptor::ProductId;
 use crate::encoding::{self, DecodeError};
-use crate::governance::{Certificate, FederationId, Proposal, Vote};
+use crate::governance::{Certificate, FederationId, Proposal, RoundMessage, Vote};
 use crate::identity::NodeBinding;
 use crate::manifest::{MAX_CHUNK_SIZE, Manifest};
 use crate::signed::Signed;
@@ -48,6 +48,9 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 
 /// Version of the gossip envelope, carried in it and in the topic names.
 ///
+/// 3: votes carry a reason and no longer bind a member to one proposal per
+/// slot; consensus round messages ([`GossipMessage::Round`]) decide slots.
+///
 /// 2: gossipsub messages carry no signature of their own (gossipsub's
 /// `Anonymous` mode); instead the envelope carries the origin node's
 /// signature ([`GossipEnvelope::origin_hash`]). gossipsub verified its
@@ -56,7 +59,7 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 /// Version 1 nodes and version 2 nodes gossip on different topics, so
 /// neither penalises the other's messages; they still sync catalogs over
 /// request-response ([`PROTOCOL_VERSION`]).
-pub const GOSSIP_VERSION: u16 = 2;
+pub const GOSSIP_VERSION: u16 = 3;
 
 /// The gossip topic for one kind of traffic in one network.
 pub fn topic(network: &str, kind: &str) -> String {
@@ -106,6 +109,8 @@ pub enum GossipMessage {
     Vote(Signed<Vote>),
     /// A ratified certificate.
     Certificate(Box<Certificate>),
+    /// A consensus round message (proposer's pick, prevote, precommit).
+    Round(RoundMessage),
     /// A domain asks for access to an owner-granted product.
     AccessRequest(Signed<AccessRequest>),
     /// An owner grants, denies or revokes access.
@@ -155,7 +160,7 @@ pub enum Request {
     /// Catalog sync, step 2: send me these products' current items.
     CatalogFetch(BTreeSet<ProductId>),
     /// Governance catch-up: certificates after `from_version`, and open
-    /// proposals and votes.
+    /// proposals, votes and the current slot's round messages.
     GovernanceCatchUp {
         /// The federation.
         federation: FederationId,
@@ -210,6 +215,8 @@ pub enum Response {
         proposals: Vec<Signed<Proposal>>,
         /// Votes on open proposals.
         votes: Vec<Signed<Vote>>,
+        /// The current slot's consensus round messages.
+        rounds: Vec<RoundMessage>,
     },
     /// Access catch-up: the answerer's records (empty when the digests
     /// match).

@@ -1,10 +1,13 @@
-//! The ballot box: every proposal and vote a node has seen for the current
-//! slot, kept as a grow-only set so arrival order never changes a tally.
+//! The ballot box: every proposal and every member's approval or rejection
+//! a node has seen for the current slot, kept as a grow-only set so arrival
+//! order never changes a tally.
 //!
-//! When the yes votes for a proposal reach quorum, [`Ballots::certificate`]
-//! assembles the certificate any node can then verify and apply. A member
-//! that signs yes on two proposals of one slot is caught here and the two
-//! votes are kept as [`Equivocation`] evidence.
+//! A proposal whose approvals reach quorum is *approved*: eligible for its
+//! slot, `valid(v)` in the slot's consensus ([`super::tendermint`]). A
+//! proposal whose rejections leave too few members to approve it is
+//! *rejected*, and one whose time ran out first is *expired*; neither holds
+//! the slot, so the next proposal needs nothing special. Once the consensus
+//! decides, [`Ballots::certificate`] assembles the certificate.
 
 use std::collections::BTreeMap;
 
@@ -13,23 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::certificate::Certificate;
 use super::federation::Federation;
 use super::proposal::{Proposal, ProposalError, ProposalId, Vote, VoteError, check_vote};
+use super::round::RoundVote;
 use crate::identity::DomainId;
 use crate::signed::Signed;
 use crate::time::Timestamp;
 
 /// Most proposals held at once.
 pub const MAX_PROPOSALS: usize = 1024;
-
-/// Proof that a member approved two different proposals for one slot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Equivocation {
-    /// The member.
-    pub member: DomainId,
-    /// The slot.
-    pub slot: u64,
-    /// Two signed yes votes for different proposals.
-    pub votes: (Signed<Vote>, Signed<Vote>),
-}
 
 /// What adding a vote did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +31,31 @@ pub enum VoteOutcome {
     Recorded,
     /// This exact vote was already known.
     Duplicate,
-    /// A new vote, which also proves the voter equivocated.
-    Equivocation(Box<Equivocation>),
+}
+
+/// Where a proposal stands in its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProposalStatus {
+    /// Members are still voting.
+    Open,
+    /// A quorum approved it: it is eligible for the slot, which the
+    /// consensus rounds decide.
+    Approved,
+    /// So many members rejected it that the rest cannot reach quorum.
+    Rejected,
+    /// Its voting time ended before a quorum approved it.
+    Expired,
+}
+
+impl std::fmt::Display for ProposalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Open => "open",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        })
+    }
 }
 
 /// Why a proposal or vote was not taken into the ballot box.
@@ -74,8 +90,6 @@ pub struct Tally {
 pub struct Ballots {
     proposals: BTreeMap<ProposalId, Signed<Proposal>>,
     votes: BTreeMap<ProposalId, BTreeMap<(DomainId, bool), Signed<Vote>>>,
-    yes_by_slot: BTreeMap<(u64, DomainId), BTreeMap<ProposalId, Signed<Vote>>>,
-    evidence: Vec<Equivocation>,
 }
 
 impl Ballots {
@@ -151,26 +165,8 @@ impl Ballots {
         if by_voter.contains_key(&key) {
             return Ok(VoteOutcome::Duplicate);
         }
-        by_voter.insert(key, vote.clone());
-        if !vote.value.approve {
-            return Ok(VoteOutcome::Recorded);
-        }
-        let slot = vote.value.base_version;
-        let yes = self.yes_by_slot.entry((slot, voter)).or_default();
-        let other = yes.iter().find(|(p, _)| **p != id).map(|(_, v)| v.clone());
-        yes.insert(id, vote.clone());
-        match other {
-            Some(earlier) => {
-                let evidence = Equivocation {
-                    member: voter,
-                    slot,
-                    votes: (earlier, vote),
-                };
-                self.evidence.push(evidence.clone());
-                Ok(VoteOutcome::Equivocation(Box::new(evidence)))
-            }
-            None => Ok(VoteOutcome::Recorded),
-        }
+        by_voter.insert(key, vote);
+        Ok(VoteOutcome::Recorded)
     }
 
     /// A known proposal.
@@ -210,28 +206,71 @@ impl Ballots {
         }
     }
 
-    /// The certificate for a proposal, if its yes votes reach quorum and it
-    /// verifies against the federation's current state.
-    pub fn certificate(&self, fed: &Federation, id: &ProposalId) -> Option<Certificate> {
-        let proposal = self.proposals.get(id)?.clone();
-        let votes: Vec<Signed<Vote>> = self
-            .votes
-            .get(id)?
+    /// Where a proposal stands at `now`.
+    pub fn status(&self, fed: &Federation, id: &ProposalId, now: Timestamp) -> ProposalStatus {
+        let tally = self.tally(fed, id);
+        if tally.yes >= tally.needed {
+            ProposalStatus::Approved
+        } else if tally.no > tally.members.saturating_sub(tally.needed) {
+            ProposalStatus::Rejected
+        } else if self
+            .proposals
+            .get(id)
+            .is_none_or(|p| now > p.value.expires_at)
+        {
+            ProposalStatus::Expired
+        } else {
+            ProposalStatus::Open
+        }
+    }
+
+    /// Whether a quorum of members approved the proposal (`valid(v)`).
+    pub fn is_approved(&self, fed: &Federation, id: &ProposalId) -> bool {
+        let tally = self.tally(fed, id);
+        self.proposals.contains_key(id) && tally.yes >= tally.needed
+    }
+
+    /// The approved proposal to put forward when a node has none yet: the
+    /// oldest (by creation time, then id), so nodes tend to pick the same.
+    pub fn candidate(&self, fed: &Federation) -> Option<ProposalId> {
+        self.proposals
             .iter()
-            .filter(|((_, approve), _)| *approve)
+            .filter(|(id, _)| self.is_approved(fed, id))
+            .min_by_key(|(id, p)| (p.value.created_at, **id))
+            .map(|(id, _)| *id)
+    }
+
+    /// The members' approvals of a proposal.
+    pub fn approvals(&self, fed: &Federation, id: &ProposalId) -> Vec<Signed<Vote>> {
+        let state = fed.state();
+        self.votes
+            .get(id)
+            .into_iter()
+            .flat_map(BTreeMap::iter)
+            .filter(|((voter, approve), _)| *approve && state.is_member(voter))
             .map(|(_, v)| v.clone())
-            .collect();
-        let cert = Certificate { proposal, votes };
+            .collect()
+    }
+
+    /// The certificate for a proposal the consensus decided in `round` with
+    /// `precommits`, if it verifies against the federation's current state.
+    pub fn certificate(
+        &self,
+        fed: &Federation,
+        id: &ProposalId,
+        round: u32,
+        precommits: Vec<Signed<RoundVote>>,
+    ) -> Option<Certificate> {
+        let cert = Certificate {
+            proposal: self.proposals.get(id)?.clone(),
+            approvals: self.approvals(fed, id),
+            round,
+            precommits,
+        };
         fed.verify(&cert).ok().map(|_| cert)
     }
 
-    /// Equivocation evidence seen so far.
-    pub fn evidence(&self) -> &[Equivocation] {
-        &self.evidence
-    }
-
     /// Drops proposals and votes of slots the federation has decided.
-    /// Evidence is kept.
     pub fn prune(&mut self, fed: &Federation) {
         let version = fed.state().version;
         let settled: Vec<ProposalId> = self
@@ -244,6 +283,5 @@ impl Ballots {
             self.proposals.remove(&id);
             self.votes.remove(&id);
         }
-        self.yes_by_slot.retain(|(slot, _), _| *slot >= version);
     }
 }

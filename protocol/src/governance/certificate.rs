@@ -1,22 +1,36 @@
-//! Certificates: a proposal and a quorum of yes votes, checkable offline.
+//! Certificates: a decided proposal with the votes that decided it,
+//! checkable offline by any node from the genesis and the earlier chain.
+//!
+//! A certificate carries two quorums from the members of the slot's base
+//! state: the people's *approvals* (signed yes votes cast before the
+//! proposal expired), which make the proposal eligible, and the *precommits*
+//! of one consensus round for it, which decide the slot (Tendermint's
+//! decision rule, lines 49-54; see [`super::tendermint`]). Checking it costs
+//! one signature check per vote carried, done as two batches.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::proposal::{Proposal, ProposalError, ProposalId, Vote, check_vote};
+use super::round::{RoundVote, VoteKind};
 use crate::Hash;
 use crate::encoding;
 use crate::identity::DomainId;
-use crate::signed::{Signed, verify_batch};
+use crate::signed::{Signable, Signed, verify_batch};
 
-/// A ratified proposal: the signed proposal and the yes votes that passed it.
+/// A decided proposal: the signed proposal, the approvals that made it
+/// eligible and the precommits of the round that decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     /// The proposal.
     pub proposal: Signed<Proposal>,
     /// Yes votes from members of the proposal's base state.
-    pub votes: Vec<Signed<Vote>>,
+    pub approvals: Vec<Signed<Vote>>,
+    /// The consensus round that decided it.
+    pub round: u32,
+    /// Precommits for the proposal in `round` from members of the base state.
+    pub precommits: Vec<Signed<RoundVote>>,
 }
 
 /// Why a certificate does not verify.
@@ -25,16 +39,27 @@ pub enum CertificateError {
     /// The proposal itself is invalid for this state.
     #[error("{0}")]
     Proposal(#[from] ProposalError),
-    /// Not enough valid yes votes from members.
-    #[error("{yes} valid yes votes from members; {needed} needed")]
+    /// Not enough valid approvals from members.
+    #[error("{yes} valid approvals from members; {needed} needed")]
     NoQuorum {
-        /// Valid, distinct member yes votes.
+        /// Valid, distinct member approvals.
         yes: usize,
-        /// Votes needed.
+        /// Approvals needed.
         needed: usize,
     },
-    /// Too many votes attached (more than twice the members).
-    #[error("{0} votes attached; a certificate carries at most two per member")]
+    /// Not enough valid precommits from members for the proposal in the
+    /// certificate's round.
+    #[error("{precommits} valid precommits from members in round {round}; {needed} needed")]
+    NoDecision {
+        /// The round.
+        round: u32,
+        /// Valid, distinct member precommits.
+        precommits: usize,
+        /// Precommits needed.
+        needed: usize,
+    },
+    /// Too many votes attached (more than two per member of either kind).
+    #[error("{0} votes attached; a certificate carries at most two per member of each kind")]
     TooManyVotes(usize),
 }
 
@@ -46,7 +71,7 @@ impl Certificate {
 
     /// The certificate's hash (its exact bytes, votes included).
     pub fn hash(&self) -> Hash {
-        encoding::tagged_hash("meshd/v1/certificate", self)
+        encoding::tagged_hash("meshd/v2/certificate", self)
     }
 
     /// The head of the chain after this certificate, from the head before
@@ -57,42 +82,62 @@ impl Certificate {
         encoding::tagged_hash("meshd/v1/decision", &(previous, self.proposal_id()))
     }
 
-    /// The distinct member domains whose valid yes votes this certificate
+    /// The distinct member domains whose valid approvals this certificate
     /// carries. Invalid, duplicate, non-member, no and off-proposal votes are
     /// ignored rather than rejected, so junk cannot veto a real quorum.
-    pub(crate) fn valid_yes_voters(
-        &self,
-        is_member: impl Fn(&DomainId) -> bool,
-    ) -> BTreeSet<DomainId> {
+    pub(crate) fn valid_approvers(&self, is_member: impl Fn(&DomainId) -> bool) -> usize {
         let id = self.proposal_id();
         let proposal = &self.proposal.value;
-        // Structural checks first; signatures after, in one batch.
-        let mut candidates: Vec<(DomainId, &Signed<Vote>)> = Vec::new();
-        let mut seen = BTreeSet::new();
-        for vote in &self.votes {
-            if !vote.value.approve {
-                continue;
+        let check = |v: &Signed<Vote>, sig: bool| {
+            if !v.value.approve {
+                return None;
             }
-            if let Ok(voter) = check_vote(vote, proposal, id, &is_member, false)
-                && seen.insert(voter)
-            {
-                candidates.push((voter, vote));
-            }
-        }
-        let refs: Vec<&Signed<Vote>> = candidates.iter().map(|(_, v)| *v).collect();
-        if verify_batch(&refs) {
-            return candidates.into_iter().map(|(d, _)| d).collect();
-        }
-        // Some signature is bad: find the good ones one by one. A member whose
-        // first yes vote is forged may still have a valid duplicate.
-        let mut good = BTreeSet::new();
-        for vote in &self.votes {
-            if vote.value.approve
-                && let Ok(voter) = check_vote(vote, proposal, id, &is_member, true)
-            {
-                good.insert(voter);
-            }
-        }
-        good
+            check_vote(v, proposal, id, &is_member, sig).ok()
+        };
+        distinct_valid(&self.approvals, check)
     }
+
+    /// The distinct member domains whose valid precommits for this
+    /// certificate's proposal, slot and round it carries.
+    pub(crate) fn valid_precommitters(&self, is_member: impl Fn(&DomainId) -> bool) -> usize {
+        let id = self.proposal_id();
+        let p = &self.proposal.value;
+        let check = |v: &Signed<RoundVote>, sig: bool| {
+            let r = &v.value;
+            let shape = r.federation == p.federation
+                && r.slot == p.base_version
+                && r.round == self.round
+                && r.kind == VoteKind::Precommit
+                && r.value == Some(id);
+            let signer = v.signer_domain();
+            (shape && is_member(&signer) && (!sig || v.verify().is_ok())).then_some(signer)
+        };
+        distinct_valid(&self.precommits, check)
+    }
+}
+
+/// Counts the distinct signers of `items` that pass `check`: structure
+/// first, then every signature in one batch, and only if the batch fails,
+/// one by one (a member whose first copy is forged may have a good one).
+fn distinct_valid<T: Signable>(
+    items: &[Signed<T>],
+    check: impl Fn(&Signed<T>, bool) -> Option<DomainId>,
+) -> usize {
+    let mut seen = BTreeSet::new();
+    let mut candidates: Vec<&Signed<T>> = Vec::new();
+    for item in items {
+        if let Some(d) = check(item, false)
+            && seen.insert(d)
+        {
+            candidates.push(item);
+        }
+    }
+    if verify_batch(&candidates) {
+        return candidates.len();
+    }
+    items
+        .iter()
+        .filter_map(|i| check(i, true))
+        .collect::<BTreeSet<_>>()
+        .len()
 }

@@ -158,6 +158,11 @@ impl Federation {
         &self.state
     }
 
+    /// The fewest member votes of either kind that make a quorum now.
+    pub fn threshold(&self) -> usize {
+        self.state.quorum.threshold(self.state.members.len())
+    }
+
     /// The certificates applied so far.
     pub fn chain(&self) -> &[Certificate] {
         &self.chain
@@ -178,7 +183,7 @@ impl Federation {
 
     /// Checks everything about a proposal but its expiry (which depends on
     /// when votes were cast, recorded in the votes themselves).
-    fn check_proposal_shape(&self, proposal: &Signed<Proposal>) -> Result<(), ProposalError> {
+    pub fn check_proposal_shape(&self, proposal: &Signed<Proposal>) -> Result<(), ProposalError> {
         let p = proposal.verify()?;
         if p.federation != self.state.id {
             return Err(ProposalError::WrongFederation);
@@ -207,17 +212,28 @@ impl Federation {
     }
 
     /// Verifies a certificate against the current state without applying it.
-    /// Returns the state it leads to.
+    /// Returns the state it leads to. The cost is one signature check per
+    /// vote carried: linear in the number of votes.
     pub fn verify(&self, cert: &Certificate) -> Result<FederationState, CertificateError> {
         self.check_proposal_shape(&cert.proposal)?;
         let members = self.state.members.len();
-        if cert.votes.len() > members.saturating_mul(2) {
-            return Err(CertificateError::TooManyVotes(cert.votes.len()));
+        let carried = cert.approvals.len().max(cert.precommits.len());
+        if carried > members.saturating_mul(2) {
+            return Err(CertificateError::TooManyVotes(carried));
         }
-        let yes = cert.valid_yes_voters(|d| self.state.is_member(d)).len();
         let needed = self.state.quorum.threshold(members);
+        let is_member = |d: &DomainId| self.state.is_member(d);
+        let yes = cert.valid_approvers(is_member);
         if yes < needed {
             return Err(CertificateError::NoQuorum { yes, needed });
+        }
+        let precommits = cert.valid_precommitters(is_member);
+        if precommits < needed {
+            return Err(CertificateError::NoDecision {
+                round: cert.round,
+                precommits,
+                needed,
+            });
         }
         let mut next = self
             .state

@@ -92,7 +92,14 @@ impl Proposal {
     }
 }
 
-/// A member's signed yes or no on a proposal.
+/// Longest reason a vote may carry, in bytes.
+pub const MAX_VOTE_REASON: usize = 1024;
+
+/// A member's signed approval or rejection of a proposal, made by a person
+/// (`mesh vote`), with a reason. It does not bind the member to the
+/// proposal: a quorum of approvals makes a proposal *eligible* for its slot,
+/// and the slot's consensus rounds ([`super::tendermint`]) pick which
+/// eligible proposal takes it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Vote {
     /// The federation.
@@ -105,10 +112,12 @@ pub struct Vote {
     pub approve: bool,
     /// When the vote was cast.
     pub cast_at: Timestamp,
+    /// Why (at most [`MAX_VOTE_REASON`] bytes).
+    pub reason: String,
 }
 
 impl Signable for Vote {
-    const TAG: &'static str = "meshd/v1/vote";
+    const TAG: &'static str = "meshd/v2/vote";
 }
 
 /// Why a proposal is not acceptable in the current state.
@@ -181,6 +190,9 @@ pub enum VoteError {
     /// The proposal is unknown.
     #[error("vote for unknown proposal {0}")]
     UnknownProposal(ProposalId),
+    /// The reason is too long.
+    #[error("vote reason longer than {MAX_VOTE_REASON} bytes")]
+    ReasonTooLong,
 }
 
 /// Checks a vote against its proposal and the members of the proposal's
@@ -209,6 +221,9 @@ pub(crate) fn check_vote(
             vote: v.base_version,
             proposal: proposal.base_version,
         });
+    }
+    if v.reason.len() > MAX_VOTE_REASON {
+        return Err(VoteError::ReasonTooLong);
     }
     if v.cast_at > proposal.expires_at {
         return Err(VoteError::AfterExpiry {
