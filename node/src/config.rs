@@ -128,6 +128,9 @@ pub struct ApiConfig {
     /// Loopback address of the HTTP API.
     #[serde(default = "default_api")]
     pub listen: SocketAddr,
+    /// Timeouts and the connection cap (`[api.limits]`).
+    #[serde(default)]
+    pub limits: crate::api::ApiLimits,
 }
 
 fn yes() -> bool {
@@ -201,6 +204,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: default_api(),
+            limits: crate::api::ApiLimits::default(),
         }
     }
 }
@@ -327,6 +331,17 @@ max_bytes_per_domain = 67108864
 [api]
 # The local HTTP API (loopback only).
 listen = "{DEFAULT_API}"
+
+[api.limits]
+# Seconds for a request's headers to arrive (and for a keep-alive connection
+# to idle between requests), for each piece of a request body to arrive, and
+# for a connection with nothing to do before it is closed.
+header_read_timeout_secs = 10
+body_timeout_secs = 30
+idle_timeout_secs = 60
+# Connections served at once; lowered to leave the node its reserve of file
+# descriptors (meshd raises its soft open-file limit to the hard one at start).
+max_connections = 1024
 
 [serve]
 # Per-peer admission: sustained requests per second and burst; a peer over

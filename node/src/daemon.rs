@@ -111,6 +111,7 @@ pub struct Daemon {
 
 /// Starts a daemon on an initialised data directory with `config`.
 pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonError> {
+    crate::rlimit::raise_nofile_limit();
     // The store first: it holds the data directory's lock, so a second
     // daemon on the same directory is refused before it touches anything.
     let store = crate::store::RocksStore::open(&dir.join("db")).map_err(NodeError::from)?;
@@ -121,6 +122,7 @@ pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonErro
         .local_addr()
         .map_err(io("cannot read the API address"))?;
     let api_addr = config.api.listen;
+    let api_limits = config.api.limits.clone();
     let node = crate::start(NodeOptions {
         data_dir: dir.to_path_buf(),
         config,
@@ -138,7 +140,7 @@ pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonErro
         }
     };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let api_task = tokio::spawn(api::serve(listener, state, async {
+    let api_task = tokio::spawn(api::serve(listener, state, api_limits, async {
         let _ = api_stopped.await;
     }));
     Ok(Daemon {

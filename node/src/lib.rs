@@ -20,6 +20,7 @@
 //! - [`fetch`]: fetch progress, errors and the resumable fetch record.
 //! - [`peers`]: what the node knows about each connected peer.
 //! - [`metrics`]: the Prometheus registry (libp2p's and meshd's metrics).
+//! - [`rlimit`]: the open-file limit, raised at start, and the API's share.
 //! - [`draft`]: what a publisher writes about a product.
 //! - [`clock`]: wall-clock time for the protocol.
 //! - [`governance`]: the federation, ballots and policy checks, persisted.
@@ -40,6 +41,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peers;
+pub mod rlimit;
 pub mod store;
 
 pub use config::Config;

@@ -45,6 +45,7 @@ mod extract;
 mod governance;
 mod handlers;
 mod schemas;
+mod serve;
 pub mod token;
 
 use std::collections::HashMap;
@@ -60,6 +61,7 @@ use axum::response::{IntoResponse, Response};
 pub use error::ApiError;
 pub(crate) use schemas::ProductIdDoc;
 use schemas::TokenAuth;
+pub use serve::ApiLimits;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -197,13 +199,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves the API until `shutdown` resolves.
+/// Serves the API until `shutdown` resolves, under `limits` (timeouts and
+/// a connection cap; see [`ApiLimits`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    limits: ApiLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, router(state), &limits, shutdown).await
 }
