@@ -28,6 +28,32 @@ pub struct Config {
     /// Serving limits.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Product bytes on disk.
+    #[serde(default)]
+    pub blobs: BlobsConfig,
+}
+
+/// Product bytes on disk (`DATA_DIR/blobs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// Seconds between two runs of the collector that removes bytes no
+    /// kept version or fetch refers to (it also runs soon after a
+    /// withdrawal or a new version).
+    #[serde(default = "default_collect_interval")]
+    pub collect_interval_secs: u64,
+}
+
+fn default_collect_interval() -> u64 {
+    600
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            collect_interval_secs: default_collect_interval(),
+        }
+    }
 }
 
 /// Limits on what a node serves to others.
@@ -284,6 +310,11 @@ impl Config {
                 "network.peers_low must be above 0 and at most network.peers_high".into(),
             ));
         }
+        if self.blobs.collect_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "blobs.collect_interval_secs must be above 0".into(),
+            ));
+        }
         if self.catalog.max_products == 0
             || self.catalog.max_per_domain == 0
             || self.catalog.max_bytes_per_domain == 0
@@ -350,6 +381,12 @@ requests_per_sec = 2000
 burst = 4000
 # Concurrent inbound request streams per connection.
 max_concurrent_streams = 64
+
+[blobs]
+# Seconds between runs of the collector that removes product bytes no kept
+# version or fetch refers to (it also runs soon after a withdrawal or a new
+# version).
+collect_interval_secs = 600
 "#
     )
 }

@@ -101,6 +101,10 @@ pub enum FetchError {
     /// Cancelled.
     #[error("fetch cancelled")]
     Cancelled,
+    /// The output path is refused (it exists and is not a regular file)
+    /// or could not be written.
+    #[error("{0}")]
+    Output(String),
     /// Local file or store error.
     #[error("local error: {0}")]
     Local(String),
@@ -164,8 +168,11 @@ impl FetchRecord {
 
     /// The metadata key of a cancelled fetch's record (not resumed at start).
     pub fn paused_key(manifest: &Hash) -> String {
-        format!("fetch-paused/{manifest}")
+        format!("{}{manifest}", Self::PAUSED_PREFIX)
     }
+
+    /// Prefix of all paused (cancelled or failed) fetch record keys.
+    pub const PAUSED_PREFIX: &'static str = "fetch-paused/";
 
     /// Prefix of all active fetch record keys.
     pub const PREFIX: &'static str = "fetch/";

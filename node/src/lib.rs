@@ -19,6 +19,8 @@
 //! - [`node`]: [`start`], [`NodeHandle`] and the events a node emits.
 //! - [`fetch`]: fetch progress, errors and the resumable fetch record.
 //! - [`peers`]: what the node knows about each connected peer.
+//! - [`gc`]: the blob collector (unreferenced bytes are removed).
+//! - [`perms`]: file modes on a shared host (private data directory).
 //! - [`metrics`]: the Prometheus registry (libp2p's and meshd's metrics).
 //! - [`rlimit`]: the open-file limit, raised at start, and the API's share.
 //! - [`draft`]: what a publisher writes about a product.
@@ -35,12 +37,14 @@ pub mod daemon;
 pub mod draft;
 pub mod event_loop;
 pub mod fetch;
+pub mod gc;
 pub mod governance;
 pub mod identity;
 pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peers;
+pub mod perms;
 pub mod rlimit;
 pub mod store;
 

@@ -155,6 +155,9 @@ pub struct Status {
     pub catalog_size: usize,
     /// Counters.
     pub counters: Counters,
+    /// Bytes on disk in blobs and partial fetches (`DATA_DIR/blobs`).
+    #[serde(default)]
+    pub blob_bytes: u64,
     /// Software version.
     pub version: String,
 }
@@ -296,6 +299,12 @@ pub(crate) enum Command {
     CancelFetch {
         id: crate::fetch::FetchId,
     },
+    RunningFetches {
+        reply: oneshot::Sender<Vec<crate::event_loop::FetchStarted>>,
+    },
+    CollectGarbage {
+        reply: oneshot::Sender<Result<crate::gc::CollectReport, String>>,
+    },
     Shutdown,
 }
 
@@ -359,6 +368,11 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
         None => Arc::new(RocksStore::open(&data_dir.join("db"))?),
     };
     let identity: Identity = identity::load(&data_dir)?;
+    // After the store took the data directory's lock: nothing else runs here.
+    crate::perms::secure_data_dir(&data_dir).map_err(|source| NodeError::File {
+        path: data_dir.clone(),
+        source,
+    })?;
     let blobs = Blobs::open(&data_dir).map_err(|source| NodeError::File {
         path: data_dir.join("blobs"),
         source,
@@ -444,25 +458,63 @@ impl NodeHandle {
         mesh_protocol::descriptor::check_name(&draft.name).map_err(DescriptorError::Name)?;
         let blobs = self.blobs.clone();
         let source = path.to_owned();
-        let manifest = tokio::task::spawn_blocking(move || blobs.ingest(&source, chunk_size))
-            .await
-            .map_err(|_| NodeError::Stopped)?
-            .map_err(|source| NodeError::File {
-                path: path.to_owned(),
-                source,
-            })?;
+        // The blob comes back pinned: no collection round removes it
+        // before the publish is committed or refused.
+        let (manifest, pin) =
+            tokio::task::spawn_blocking(move || blobs.ingest(&source, chunk_size))
+                .await
+                .map_err(|_| NodeError::Stopped)?
+                .map_err(|source| NodeError::File {
+                    path: path.to_owned(),
+                    source,
+                })?;
         let content = Content {
             size: manifest.size,
             chunk_size,
             manifest_hash: manifest.hash(),
         };
-        self.ask(|reply| Command::Publish {
-            draft: Box::new(draft),
-            content,
-            manifest,
-            reply,
-        })
-        .await?
+        let result = self
+            .ask(|reply| Command::Publish {
+                draft: Box::new(draft),
+                content,
+                manifest,
+                reply,
+            })
+            .await?;
+        drop(pin);
+        if result.is_err() {
+            // A refused publish leaves nothing behind: its blob goes unless
+            // something else refers to the same bytes.
+            if let Err(e) = self.collect_garbage().await {
+                tracing::warn!(error = %e, "cannot remove the blob of a refused publish");
+            }
+        }
+        result
+    }
+
+    /// Runs a blob collection round now (see [`crate::gc`]) and returns
+    /// what it removed.
+    pub async fn collect_garbage(&self) -> Result<crate::gc::CollectReport, NodeError> {
+        self.ask(|reply| Command::CollectGarbage { reply })
+            .await?
+            .map_err(|e| NodeError::File {
+                path: self.blobs.dir().to_owned(),
+                source: std::io::Error::other(e),
+            })
+    }
+
+    /// Follows every fetch running now (those resumed at start included).
+    pub async fn running_fetches(&self) -> Result<Vec<FetchHandle>, NodeError> {
+        let started = self.ask(|reply| Command::RunningFetches { reply }).await?;
+        Ok(started
+            .into_iter()
+            .map(|(id, progress, result)| FetchHandle {
+                id,
+                progress,
+                result,
+                commands: self.commands.clone(),
+            })
+            .collect())
     }
 
     /// Withdraws one of this domain's products; returns the withdrawal's version.
@@ -675,7 +727,14 @@ impl NodeHandle {
 
     /// The node's status.
     pub async fn status(&self) -> Result<Status, NodeError> {
-        self.ask(|reply| Command::Status { reply }).await
+        let mut status = self.ask(|reply| Command::Status { reply }).await?;
+        let blobs = self.blobs.clone();
+        // A directory walk: on a blocking thread, not the loop.
+        status.blob_bytes = tokio::task::spawn_blocking(move || blobs.bytes_used())
+            .await
+            .map_err(|_| NodeError::Stopped)?
+            .unwrap_or(0);
+        Ok(status)
     }
 
     /// Asks the node to stop; await [`RunningNode::task`] to know it did.

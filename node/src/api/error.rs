@@ -122,6 +122,7 @@ impl From<FetchError> for ApiError {
             FetchError::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
             FetchError::NoProviders(_) => (StatusCode::BAD_GATEWAY, "no_providers"),
             FetchError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+            FetchError::Output(_) => (StatusCode::BAD_REQUEST, "bad_output"),
             FetchError::Local(_) => (StatusCode::INTERNAL_SERVER_ERROR, "local"),
             FetchError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
         };

@@ -8,6 +8,11 @@
 //! a provider that served bad data. Every [`SYNC_EVERY`] chunks the partial
 //! file is synced and the job's record (its bitmap of verified chunks) is
 //! written to the store, which is what makes a restart resume.
+//!
+//! A job pins its blob (see [`crate::blobs::Pin`]) from start to end, so the
+//! collector never removes bytes a running fetch reads or writes. The copy
+//! to each output runs on a blocking thread (it may be gigabytes); the job
+//! comes back to the loop to answer its waiters.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -23,7 +28,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
-use crate::blobs::write_at;
+use crate::blobs::{Pin, write_at};
 use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
 use crate::node::NodeEvent;
 
@@ -59,7 +64,7 @@ struct Provider {
 const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One fetch in progress.
-pub(super) struct Job {
+pub(crate) struct Job {
     id: FetchId,
     descriptor: Descriptor,
     manifest: Option<Manifest>,
@@ -77,6 +82,11 @@ pub(super) struct Job {
     watch: watch::Sender<FetchProgress>,
     /// Everyone waiting, each with the output path they asked for.
     replies: Vec<(oneshot::Sender<Result<PathBuf, FetchError>>, PathBuf)>,
+    /// Waiting for the result without an output of their own (the API
+    /// following a fetch resumed at start).
+    observers: Vec<oneshot::Sender<Result<PathBuf, FetchError>>>,
+    /// Keeps the collector off this job's blob and partial file.
+    _pin: Pin,
     started: Instant,
     last_probe: Instant,
     last_chunk: Instant,
@@ -121,6 +131,7 @@ impl EventLoop {
             });
         }
         let hash = descriptor.content.manifest_hash;
+        crate::blobs::check_output(&output).map_err(|e| FetchError::Output(e.to_string()))?;
         let (reply, result) = oneshot::channel();
         // The same bytes already being fetched: join that job.
         if let Some(job) = self.jobs.values_mut().find(|j| j.record.manifest == hash) {
@@ -151,6 +162,8 @@ impl EventLoop {
             progress,
             watch,
             replies: vec![(reply, output)],
+            observers: Vec::new(),
+            _pin: self.blobs.pin(hash),
             started: now,
             last_probe: now,
             last_chunk: now,
@@ -158,8 +171,8 @@ impl EventLoop {
         info!(%product, version = job.descriptor.version, fetch = id, "fetch started");
         self.jobs.insert(id, job);
         // Bytes already held (our own product, or fetched before): check
-        // them on a blocking thread, since an output may share the blob's
-        // inode and have been edited.
+        // them on a blocking thread (bit rot; outputs are copies, so no
+        // user edit reaches them).
         if self.blobs.has(&hash)
             && let Ok(Some(manifest)) = self.store.manifest(&hash)
         {
@@ -659,15 +672,35 @@ impl EventLoop {
         let _ = self.store.delete_meta(&FetchRecord::paused_key(&hash));
         job.progress.bytes_done = job.progress.bytes_total;
         job.progress.chunks_done = job.progress.chunks_total;
-        job.progress.state = FetchState::Done;
         self.metrics.fetch_ended("done");
+        // Copying may take long: off the loop. The job (and its pin) goes
+        // along and comes back with the results.
+        let blobs = self.blobs.clone();
+        let done = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let results = job
+                .replies
+                .iter()
+                .map(|(_, output)| {
+                    blobs
+                        .export(&hash, output)
+                        .map(|()| output.clone())
+                        .map_err(|e| FetchError::Output(e.to_string()))
+                })
+                .collect();
+            let _ = done.blocking_send(super::Internal::Exported {
+                job: Box::new(job),
+                results,
+            });
+        });
+    }
+
+    /// The outputs of a finished job were written (or refused): answer.
+    pub(super) fn on_exported(&mut self, job: Job, results: Vec<Result<PathBuf, FetchError>>) {
+        let mut job = job;
+        job.progress.state = FetchState::Done;
         let mut answers = Vec::new();
-        for (reply, output) in std::mem::take(&mut job.replies) {
-            let result = self
-                .blobs
-                .export(&hash, &output)
-                .map(|()| output.clone())
-                .map_err(|e| FetchError::Local(e.to_string()));
+        for ((reply, _), result) in std::mem::take(&mut job.replies).into_iter().zip(results) {
             match &result {
                 Ok(path) => {
                     info!(product = %job.descriptor.id, path = %path.display(), "fetch complete");
@@ -677,6 +710,7 @@ impl EventLoop {
                     });
                 }
                 Err(e) => {
+                    warn!(product = %job.descriptor.id, error = %e, "fetch output not written");
                     job.progress.state = FetchState::Failed;
                     job.progress.error = Some(e.to_string());
                 }
@@ -685,9 +719,28 @@ impl EventLoop {
         }
         // Final progress first: whoever wakes on the answer sees it.
         let _ = job.watch.send(job.progress.clone());
+        let first = answers
+            .first()
+            .map_or(Err(FetchError::Stopped), |(_, r)| r.clone());
+        for observer in job.observers {
+            let _ = observer.send(first.clone());
+        }
         for (reply, result) in answers {
             let _ = reply.send(result);
         }
+    }
+
+    /// Handles to follow every running job (for the API after a restart:
+    /// the jobs resumed at start have no other follower).
+    pub(super) fn running_fetches(&mut self) -> Vec<FetchStarted> {
+        self.jobs
+            .values_mut()
+            .map(|job| {
+                let (tx, rx) = oneshot::channel();
+                job.observers.push(tx);
+                (job.id, job.watch.subscribe(), rx)
+            })
+            .collect()
     }
 }
 
@@ -734,6 +787,9 @@ fn end_job(mut job: Job, state: FetchState, result: &Result<PathBuf, FetchError>
         }
     }
     let _ = job.watch.send(job.progress.clone());
+    for observer in job.observers {
+        let _ = observer.send(result.clone());
+    }
     for (reply, _) in job.replies {
         let _ = reply.send(result.clone());
     }

@@ -57,6 +57,7 @@ const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
 mod access;
 mod bootstrap;
+mod collecting;
 mod dht_refresh;
 mod fetching;
 mod governing;
@@ -79,6 +80,11 @@ pub(crate) enum Internal {
         id: crate::fetch::FetchId,
         ok: bool,
     },
+    Exported {
+        job: Box<fetching::Job>,
+        results: Vec<Result<PathBuf, crate::fetch::FetchError>>,
+    },
+    Collected(Result<crate::gc::CollectReport, crate::gc::CollectError>),
 }
 
 /// Capacity of the internal channel (one sync in flight per fetch job).
@@ -144,6 +150,7 @@ pub(crate) struct EventLoop {
     limiter: limits::Limiter,
     internal: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    gc: collecting::Collector,
 }
 
 /// A DHT query for who provides a product's bytes, asked through the API.
@@ -246,6 +253,9 @@ impl EventLoop {
             limiter: limits::Limiter::new(config.serve.clone()),
             internal,
             internal_rx,
+            gc: collecting::Collector::new(std::time::Duration::from_secs(
+                config.blobs.collect_interval_secs.max(1),
+            )),
             config,
         })
     }
@@ -278,10 +288,13 @@ impl EventLoop {
                 Some(internal) = self.internal_rx.recv() => match internal {
                     Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
                     Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
+                    Internal::Exported { job, results } => self.on_exported(*job, results),
+                    Internal::Collected(result) => self.on_collected(result),
                 },
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = upkeep.tick() => {
                     self.tick_fetches();
+                    self.tick_collector();
                     self.limiter.forget_idle();
                     self.expire_provider_lookups();
                     self.retry_deferred_gossip();
@@ -437,6 +450,10 @@ impl EventLoop {
                 let _ = reply.send(self.start_fetch(&product, version, output));
             }
             Command::CancelFetch { id } => self.cancel_fetch(id),
+            Command::RunningFetches { reply } => {
+                let _ = reply.send(self.running_fetches());
+            }
+            Command::CollectGarbage { reply } => self.request_collection(reply),
             Command::Shutdown => {}
         }
     }
@@ -459,6 +476,8 @@ impl EventLoop {
             peers: self.swarm.connected_peers().count(),
             catalog_size: self.catalog.len(),
             counters: self.metrics.counters(),
+            // Measured by the handle, off the loop.
+            blob_bytes: 0,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -572,6 +591,10 @@ impl EventLoop {
         self.store.put_item(item, true)?;
         self.catalog.insert_shared(self.store.share(item))?;
         self.digest_cache = None;
+        if item.version() > 1 {
+            // An older version was superseded or withdrawn.
+            self.gc.soon();
+        }
         self.emit_update(item);
         self.announce(item);
         Ok(())
@@ -810,6 +833,12 @@ impl EventLoop {
         if let Err(e) = persisted {
             warn!(%product, error = %e, "cannot persist catalog item; not taken");
             return Ok(false);
+        }
+        if let Some(CatalogItem::Descriptor(previous)) = self.catalog.get(&product)
+            && self.blobs.has(&previous.value.content.manifest_hash)
+        {
+            // Bytes held for a version this item supersedes or withdraws.
+            self.gc.soon();
         }
         self.catalog.insert_shared(self.store.share(item))?;
         self.digest_cache = None;
@@ -1303,7 +1332,7 @@ impl EventLoop {
                 };
                 match self.blobs.read_chunk(&m, index) {
                     // Verified again before it leaves: the local copy may be
-                    // damaged (bit rot, or someone editing a linked output).
+                    // damaged (bit rot; outputs are copies, never links).
                     Ok(bytes) if m.verify_chunk(index, &bytes).is_ok() => {
                         self.metrics.served(bytes.len());
                         Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes))
