@@ -271,7 +271,7 @@ impl Config {
         };
         let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message: e.to_string().lines().next().unwrap_or_default().to_owned(),
+            message: parse_message(&text, &e),
         })?;
         config.validate()?;
         Ok(config)
@@ -324,6 +324,25 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// A TOML error as one line with all it says: where (line and column),
+/// and the whole message (e.g. "unknown field `x`, expected one of ...").
+fn parse_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 
@@ -399,6 +418,22 @@ mod tests {
     fn template_parses_to_defaults() {
         let parsed: Config = toml::from_str(&template("sales")).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn parse_errors_keep_the_whole_message_on_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[network]\nmdns = true\nlisen = []\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("line 3, column 1"), "{err}");
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+        assert!(err.contains("expected one of"), "{err}");
+        assert!(err.contains("`listen`"), "{err}");
     }
 
     #[test]

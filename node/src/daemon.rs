@@ -1,7 +1,12 @@
 //! What `meshd run` runs, as a library call: open the store (which takes
-//! the data directory's lock), bind the API, start the node and serve the
-//! API, then stop both in order. `mesh demo` and tests start real daemons
-//! in-process through the same code path as the binary.
+//! the data directory's lock), install a genesis if one was given, bind the
+//! API, start the node and serve the API, then stop both in order. `mesh
+//! demo` and tests start real daemons in-process through the same code path
+//! as the binary.
+//!
+//! Nothing in the data directory is changed before the lock is held: a
+//! second `meshd run` on a running node's directory fails without touching
+//! it (its `--genesis` included).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,7 +66,7 @@ pub fn init(dir: &Path, domain: &str) -> Result<identity::Identity, DaemonError>
     )))?;
     let config_path = dir.join(CONFIG_FILE);
     if !config_path.exists() {
-        std::fs::write(&config_path, template(domain))
+        identity::write_private(&config_path, template(domain).as_bytes())
             .map_err(io(format!("cannot write {}", config_path.display())))?;
     }
     Ok(identity)
@@ -91,8 +96,9 @@ pub fn install_genesis(dir: &Path, file: &Path) -> Result<(), DaemonError> {
         source: std::io::Error::other(e),
     })?;
     let tmp = dir.join(format!("{}.tmp", crate::governance::GENESIS_FILE));
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, text))
+    let _ = std::fs::remove_file(&tmp);
+    identity::create_private_dir(dir)
+        .and_then(|()| identity::write_private(&tmp, text.as_bytes()))
         .and_then(|()| std::fs::rename(&tmp, &target))
         .map_err(io(format!("cannot write {}", target.display())))
 }
@@ -110,11 +116,33 @@ pub struct Daemon {
 }
 
 /// Starts a daemon on an initialised data directory with `config`.
-pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonError> {
+pub async fn launch(dir: &Path, config: Config) -> Result<Daemon, DaemonError> {
+    launch_with_genesis(dir, config, None).await
+}
+
+/// Starts a daemon like [`launch`], first making the directory take part
+/// in the federation of the genesis file `genesis` (see [`install_genesis`]).
+/// The genesis is installed only once the data directory's lock is held.
+pub async fn launch_with_genesis(
+    dir: &Path,
+    mut config: Config,
+    genesis: Option<&Path>,
+) -> Result<Daemon, DaemonError> {
     crate::rlimit::raise_nofile_limit();
     // The store first: it holds the data directory's lock, so a second
     // daemon on the same directory is refused before it touches anything.
     let store = crate::store::RocksStore::open(&dir.join("db")).map_err(NodeError::from)?;
+    // A token others could read is refused before the node makes the
+    // directory private (which would hide that it may have leaked).
+    crate::perms::check_private_file(&dir.join(api::token::TOKEN_FILE)).map_err(|e| {
+        DaemonError::Io {
+            what: "refusing to serve the API".into(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
+    if let Some(file) = genesis {
+        install_genesis(dir, file)?;
+    }
     let listener = api::bind(config.api.listen)
         .await
         .map_err(io(format!("cannot serve the API on {}", config.api.listen)))?;
@@ -139,6 +167,10 @@ pub async fn launch(dir: &Path, mut config: Config) -> Result<Daemon, DaemonErro
             return Err(io("cannot prepare the API state")(e));
         }
     };
+    // Fetches resumed at start are listed by the API like those it started.
+    for fetch in node.handle.running_fetches().await.unwrap_or_default() {
+        state.track_fetch(fetch);
+    }
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let api_task = tokio::spawn(api::serve(listener, state, api_limits, async {
         let _ = api_stopped.await;

@@ -38,6 +38,17 @@ pub enum IdentityError {
     /// No identity in the data directory.
     #[error("no meshd identity in {0}; run `meshd init --data-dir {0} --domain NAME` first")]
     Missing(PathBuf),
+    /// Some identity files are there, the domain key is not: `init` would
+    /// refuse, and a new key would be another domain.
+    #[error(
+        "{dir} holds {present} but no {DOMAIN_KEY_FILE}: restore {DOMAIN_KEY_FILE} from your backup (a new key would be another domain), or move {dir} aside and run `meshd init` to start a new domain"
+    )]
+    Incomplete {
+        /// The data directory (displayed).
+        dir: String,
+        /// The identity files that are there.
+        present: String,
+    },
     /// A key file is unreadable or malformed.
     #[error("corrupt key file {path}: {reason}")]
     Corrupt {
@@ -113,6 +124,19 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Creates a directory (and parents) usable by its owner only; an existing
+/// one is left as it is (the node makes it private at start).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(crate::perms::DIR_MODE);
+    }
+    builder.create(dir)
+}
+
 fn random_secret() -> [u8; 32] {
     rand::random()
 }
@@ -132,10 +156,13 @@ pub fn init_with_secrets(
     node_secret: [u8; 32],
 ) -> Result<Identity, IdentityError> {
     check_name(domain_name)?;
-    if dir.join(DOMAIN_KEY_FILE).exists() || dir.join(NODE_KEY_FILE).exists() {
+    if [DOMAIN_KEY_FILE, NODE_KEY_FILE, DOMAIN_FILE]
+        .iter()
+        .any(|f| dir.join(f).exists())
+    {
         return Err(IdentityError::Exists(dir.to_owned()));
     }
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    create_private_dir(dir).map_err(io_err(dir))?;
     let domain = DomainKeypair::from_secret(domain_secret);
     let key_path = dir.join(DOMAIN_KEY_FILE);
     write_private(&key_path, to_hex(&domain.secret_bytes()).as_bytes())
@@ -157,7 +184,17 @@ pub fn init_with_secrets(
 pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
     let key_path = dir.join(DOMAIN_KEY_FILE);
     if !key_path.exists() {
-        return Err(IdentityError::Missing(dir.to_owned()));
+        let present: Vec<&str> = [NODE_KEY_FILE, DOMAIN_FILE, BINDING_FILE]
+            .into_iter()
+            .filter(|f| dir.join(f).exists())
+            .collect();
+        if present.is_empty() {
+            return Err(IdentityError::Missing(dir.to_owned()));
+        }
+        return Err(IdentityError::Incomplete {
+            dir: dir.display().to_string(),
+            present: present.join(", "),
+        });
     }
     let domain = DomainKeypair::from_secret(read_secret(&key_path)?);
     let node_path = dir.join(NODE_KEY_FILE);
@@ -255,6 +292,26 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_missing_domain_key_beside_other_files_gets_a_hint_that_works() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "sales").unwrap();
+        fs::remove_file(dir.path().join(DOMAIN_KEY_FILE)).unwrap();
+        let err = load(dir.path()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, IdentityError::Incomplete { .. }), "{text}");
+        assert!(
+            text.contains("restore domain.key") && text.contains(NODE_KEY_FILE),
+            "{text}"
+        );
+        // The hint does not send the user to a command that refuses.
+        assert!(!text.contains("meshd init --data-dir"), "{text}");
+        assert!(matches!(
+            init(dir.path(), "sales"),
+            Err(IdentityError::Exists(_))
+        ));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! starts the node and stops it cleanly on SIGINT or SIGTERM. All work is in
 //! the `mesh_node` library; this file only parses arguments and reports
 //! errors as one line with a non-zero exit.
+//!
+//! The process's umask is 077: every file meshd creates (database, blobs,
+//! keys) is its user's alone; a fetch's output gets its own mode.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -120,9 +123,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if daemon::is_uninitialised(&dir) {
                 init(&dir, &domain)?;
             }
-            if let Some(file) = genesis {
-                daemon::install_genesis(&dir, &file)?;
-            }
             let mut config = Config::load(&dir)?;
             if !listen.is_empty() {
                 config.network.listen = listen;
@@ -137,7 +137,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(id) = network_id {
                 config.network.network_id = id;
             }
-            let mut running = daemon::launch(&dir, config).await?;
+            // The genesis is installed once the data directory's lock is held.
+            let mut running = daemon::launch_with_genesis(&dir, config, genesis.as_deref()).await?;
             tokio::select! {
                 result = &mut running.task => return Ok(result??),
                 signal = wait_for_signal() => signal?,
@@ -150,6 +151,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

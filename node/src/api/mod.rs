@@ -98,6 +98,13 @@ impl ApiState {
             openapi: Arc::new(OnceLock::new()),
         })
     }
+
+    /// Lists a fetch the API did not start (one resumed at start).
+    pub fn track_fetch(&self, fetch: FetchHandle) {
+        if let Ok(mut fetches) = self.fetches.lock() {
+            fetches.insert(fetch.id, fetch);
+        }
+    }
 }
 
 /// The document's fixed parts; the paths come from the handlers.
