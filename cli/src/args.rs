@@ -9,7 +9,7 @@ use crate::product_ref::ProductRef;
 /// Exit codes, shown in `mesh --help`.
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 operational failure (no node, wrong token, unknown product, failed fetch), 2 usage error (bad arguments, missing or invalid input file).
 
-The node is found from --data-dir (its node-info.json and api.token), or from MESH_API and MESH_TOKEN.";
+The node is found from --data-dir (its node-info.json and api.token), or from MESH_API and MESH_TOKEN (or --token-file). A token file readable by other users is refused.";
 
 /// `mesh`: publish, find and fetch data products on a meshd data mesh.
 #[derive(Parser, Debug)]
@@ -37,9 +37,14 @@ pub struct TargetArgs {
     /// directory's).
     #[arg(long, global = true, env = "MESH_API")]
     pub api: Option<String>,
-    /// API token (overrides the data directory's api.token).
+    /// API token (overrides the data directory's api.token). Visible to
+    /// every local user in `ps`: prefer MESH_TOKEN or --token-file.
     #[arg(long, global = true, env = "MESH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the API token (mode 0600; overrides --token,
+    /// MESH_TOKEN and the data directory's api.token).
+    #[arg(long, global = true, env = "MESH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The commands.

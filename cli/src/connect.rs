@@ -2,9 +2,12 @@
 //!
 //! `mesh` reaches a node through its local API. The address comes from
 //! `--api`/`MESH_API`, else from the data directory's `node-info.json`
-//! (written by a running `meshd`); the token from `--token`/`MESH_TOKEN`,
-//! else from the data directory's `api.token`. The data directory is
-//! `--data-dir`, else `MESH_DATA_DIR`, else `~/.local/share/meshd`.
+//! (written by a running `meshd`); the token from `--token-file`/
+//! `MESH_TOKEN_FILE`, else from `MESH_TOKEN` (or `--token`, which every
+//! local user sees in `ps`), else from the data directory's `api.token`. A token file that group or others can read is refused: the
+//! token may have leaked, and using it anyway would hide that. The data
+//! directory is `--data-dir`, else `MESH_DATA_DIR`, else
+//! `~/.local/share/meshd`.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -26,6 +29,8 @@ pub struct Target {
     pub api: Option<String>,
     /// `--token` / `MESH_TOKEN`.
     pub token: Option<String>,
+    /// `--token-file` / `MESH_TOKEN_FILE`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// A node's API, ready to call.
@@ -86,23 +91,30 @@ impl Target {
                     })?
             }
         };
-        let token = if let Some(t) = &self.token {
+        let token = if let Some(path) = &self.token_file {
+            read_token(path, "check --token-file")?
+        } else if let Some(t) = &self.token {
             t.clone()
         } else {
-            {
-                let path = dir.join(mesh_node::api::token::TOKEN_FILE);
-                std::fs::read_to_string(&path)
-                    .map(|t| t.trim().to_owned())
-                    .map_err(|e| {
-                        CliError::failed(format!(
-                            "cannot read the API token {} ({e}); give --data-dir of the node or set MESH_TOKEN",
-                            path.display()
-                        ))
-                    })?
-            }
+            read_token(
+                &dir.join(mesh_node::api::token::TOKEN_FILE),
+                "give --data-dir of the node, --token-file or MESH_TOKEN",
+            )?
         };
         Ok(Api { addr, token })
     }
+}
+
+/// Reads a token file, refusing one that other users could read.
+fn read_token(path: &Path, hint: &str) -> CliResult<String> {
+    mesh_node::perms::check_private_file(path).map_err(|e| CliError::failed(e.to_string()))?;
+    let token = std::fs::read_to_string(path).map_err(|e| {
+        CliError::failed(format!(
+            "cannot read the API token {} ({e}); {hint}",
+            path.display()
+        ))
+    })?;
+    Ok(token.trim().to_owned())
 }
 
 /// An API error body.

@@ -165,10 +165,14 @@ fn absolute(path: &std::path::Path) -> CliResult<PathBuf> {
             parent.display()
         )));
     }
-    if path.is_dir() {
+    // The node refuses these too; saying so here spares a round trip.
+    if let Ok(meta) = std::fs::symlink_metadata(&path)
+        && !meta.is_file()
+    {
         return Err(CliError::usage(format!(
-            "{} is a directory; give a file path with -o",
-            path.display()
+            "refusing to write {}: it is a {}, not a regular file; remove it or choose another path with -o",
+            path.display(),
+            mesh_node::blobs::file_kind(&meta.file_type())
         )));
     }
     Ok(path)

@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         data_dir: cli.target.data_dir,
         api: cli.target.api,
         token: cli.target.token,
+        token_file: cli.target.token_file,
     };
     let json = cli.json;
     match cli.command {

@@ -26,6 +26,7 @@ pub(super) fn status(api: &Api, json: bool) -> CliResult<()> {
             ("api", api.addr().to_string()),
             ("peers", s.peers.to_string()),
             ("catalog", format!("{} products", s.catalog_size)),
+            ("blobs", output::bytes(s.blob_bytes)),
             ("version", s.version.clone()),
         ])
     );
