@@ -2,11 +2,15 @@
 //!
 //! Publish assembles a draft from a descriptor file (meshd YAML or ODPS), a
 //! contract (ODCS) and flags, streams the file to the node and publishes
-//! it. Every standards field that meshd cannot carry is printed as a note
+//! it. The file is read to its end whatever its size said, and refused if it
+//! changed while it was read (the node also checks that it received exactly
+//! what was read). Every standards field that meshd cannot carry is printed as a note
 //! (and listed in `--json` output); nothing is dropped silently.
 
-use std::io::IsTerminal as _;
+use std::cell::RefCell;
+use std::io::{IsTerminal as _, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use mesh_node::draft::ProductDraft;
@@ -23,10 +27,70 @@ use crate::draft_parts::DraftParts;
 use crate::error::{CliError, CliResult};
 use crate::standards::{self, Note};
 use crate::{mesh_yaml, output, product_ref};
+use mesh_node::api::client::UNTIL_EOF;
 
 #[derive(Deserialize)]
 struct Uploaded {
     upload_id: String,
+    size: u64,
+    blake3: String,
+}
+
+/// What the upload read of the source: bytes, their BLAKE3, and why the
+/// source cannot be published as read, if it changed.
+#[derive(Default)]
+struct ReadState {
+    size: u64,
+    hasher: blake3::Hasher,
+    changed: Option<String>,
+}
+
+/// The source file, read to its end whatever `stat` said (a `/proc` file
+/// reports size 0 but has content), counted and hashed; at its end, it
+/// checks that the file did not change while it was read, and if it did,
+/// fails the read so the upload is never finished (the node removes it).
+struct Watched {
+    file: std::fs::File,
+    before: std::fs::Metadata,
+    state: Rc<RefCell<ReadState>>,
+}
+
+/// Why `after` shows a file changed since `before`, having read `read`
+/// bytes of it.
+fn changed(before: &std::fs::Metadata, after: &std::fs::Metadata, read: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec())
+        || (after.ctime(), after.ctime_nsec()) != (before.ctime(), before.ctime_nsec())
+    {
+        return Some("it was modified".into());
+    }
+    // Files like /proc's report size 0 whatever they hold.
+    if before.len() > 0 && (after.len() != before.len() || read != after.len()) {
+        return Some(format!(
+            "{read} bytes were read of a file of {} bytes (then {})",
+            before.len(),
+            after.len()
+        ));
+    }
+    None
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        let mut state = self.state.borrow_mut();
+        if n > 0 {
+            state.size += n as u64;
+            state.hasher.update(&buf[..n]);
+            return Ok(n);
+        }
+        let after = self.file.metadata()?;
+        if let Some(why) = changed(&self.before, &after, state.size) {
+            state.changed = Some(why.clone());
+            return Err(std::io::Error::other(why));
+        }
+        Ok(0)
+    }
 }
 
 fn read(path: &Path, what: &str) -> CliResult<String> {
@@ -107,8 +171,9 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
         .map_err(|e| CliError::usage(format!("cannot publish {}: {e}", args.file.display())))?;
     if !meta.is_file() {
         return Err(CliError::usage(format!(
-            "cannot publish {}: not a regular file",
-            args.file.display()
+            "cannot publish {}: {}; copy it to a regular file first",
+            args.file.display(),
+            not_regular(&meta)
         )));
     }
     let (draft, parts, mut notes) = draft(args)?;
@@ -130,20 +195,15 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
             eprintln!("mesh: note: {note}");
         }
     }
-    let file = std::fs::File::open(&args.file)
-        .map_err(|e| CliError::usage(format!("cannot publish {}: {e}", args.file.display())))?;
-    let target = if json || !std::io::stderr().is_terminal() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(meta.len()), target);
-    let mut reader = bar.wrap_read(std::io::BufReader::new(file));
-    let uploaded: Uploaded = api.post_stream("/v1/uploads", &mut reader, meta.len())?;
-    bar.finish_and_clear();
+    let (uploaded, read) = upload(api, &args.file, json)?;
     let receipt: PublishReceipt = api.post(
         "/v1/publish",
-        &json!({ "upload_id": uploaded.upload_id, "draft": draft }),
+        &json!({
+            "upload_id": uploaded.upload_id,
+            "draft": draft,
+            "size": read.size,
+            "blake3": read.blake3,
+        }),
     )?;
     if json {
         return output::json(&json!({
@@ -170,6 +230,76 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
         ])
     );
     Ok(())
+}
+
+/// Why a path that is not a regular file cannot be published.
+fn not_regular(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "it is a directory"
+    } else if kind.is_fifo() {
+        "it is a FIFO, whose bytes could not be read again if the publish failed"
+    } else if kind.is_socket() {
+        "it is a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "it is a device"
+    } else {
+        "it is not a regular file"
+    }
+}
+
+/// What was read and sent.
+struct Sent {
+    size: u64,
+    blake3: String,
+}
+
+/// Streams the file to the node until its end (chunked, so a size that
+/// changes cannot stall the upload), and checks that the node received
+/// exactly what was read and that the file did not change meanwhile.
+fn upload(api: &Api, path: &Path, json: bool) -> CliResult<(Uploaded, Sent)> {
+    let cannot =
+        |e: std::io::Error| CliError::usage(format!("cannot publish {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let before = file.metadata().map_err(cannot)?;
+    let state = Rc::new(RefCell::new(ReadState::default()));
+    let watched = Watched {
+        file,
+        before: before.clone(),
+        state: state.clone(),
+    };
+    let target = if json || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let length = Some(before.len()).filter(|&n| n > 0);
+    let bar = ProgressBar::with_draw_target(length, target);
+    let mut reader = bar.wrap_read(std::io::BufReader::new(watched));
+    let sent: CliResult<Uploaded> = api.post_stream("/v1/uploads", &mut reader, UNTIL_EOF);
+    bar.finish_and_clear();
+    let state = state.borrow();
+    if let Some(why) = &state.changed {
+        return Err(CliError::failed(format!(
+            "{} changed while it was being published ({why}); nothing was published; publish it again once it no longer changes",
+            path.display()
+        )));
+    }
+    let uploaded = sent?;
+    let read = Sent {
+        size: state.size,
+        blake3: state.hasher.finalize().to_hex().to_string(),
+    };
+    if uploaded.size != read.size || !uploaded.blake3.eq_ignore_ascii_case(&read.blake3) {
+        return Err(CliError::failed(format!(
+            "the node received {} bytes, but {} bytes were read from {}; nothing was published",
+            uploaded.size,
+            read.size,
+            path.display()
+        )));
+    }
+    Ok((uploaded, read))
 }
 
 pub(super) fn export(api: &Api, args: &ExportArgs, json: bool) -> CliResult<()> {

@@ -38,8 +38,18 @@ impl Answer {
     }
 }
 
+/// A body length meaning "unknown": the body is sent with chunked
+/// transfer encoding until the reader ends, so a source whose size changes
+/// (or a `/proc` file that reports size 0) is sent as it reads, never as
+/// its `stat` said.
+pub const UNTIL_EOF: u64 = u64::MAX;
+
 /// Sends one request and reads the whole answer. `body` is streamed from
-/// the reader with its length given up front.
+/// the reader, with its length given up front or [`UNTIL_EOF`]. If the
+/// node stops reading the body part-way (it refused it, e.g. its disk is
+/// full), its answer is still read and returned, so the caller hears why
+/// rather than "broken pipe". A reader error ends the request without
+/// finishing the body, so the node discards what it received.
 pub fn call(
     addr: SocketAddr,
     method: &str,
@@ -53,30 +63,81 @@ pub fn call(
     stream
         .set_read_timeout(Some(Duration::from_secs(600)))
         .map_err(proto)?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .map_err(proto)?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(token) = token {
         head += &["Authorization: Bearer ", token, "\r\n"].concat();
     }
     match &body {
         Some((_, len, content_type)) => {
-            head += &[
-                "Content-Length: ",
-                &len.to_string(),
-                "\r\nContent-Type: ",
-                content_type,
-                "\r\n",
-            ]
-            .concat();
+            let framing = if *len == UNTIL_EOF {
+                "Transfer-Encoding: chunked".to_owned()
+            } else {
+                format!("Content-Length: {len}")
+            };
+            head += &[&framing, "\r\nContent-Type: ", content_type, "\r\n"].concat();
         }
         None => head.push_str("Content-Length: 0\r\n"),
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(proto)?;
-    if let Some((reader, _, _)) = body {
-        std::io::copy(reader, &mut stream).map_err(proto)?;
+    let sent = send(&mut stream, head.as_bytes(), body)?;
+    match read_answer(stream) {
+        Ok(answer) => Ok(answer),
+        // Sending broke and no answer came: say what broke first.
+        Err(e) => Err(sent.map_or(e, |w| {
+            ClientError::Protocol(format!("the node stopped reading the request: {w}"))
+        })),
     }
-    stream.flush().map_err(proto)?;
+}
 
+/// Writes the head and the body. A reader error is returned at once (the
+/// body stays unfinished); a socket error is returned inside `Ok`, since
+/// the node may have answered before it stopped reading.
+fn send(
+    stream: &mut TcpStream,
+    head: &[u8],
+    body: Option<(&mut dyn Read, u64, &str)>,
+) -> Result<Option<std::io::Error>, ClientError> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *stream);
+    if let Err(e) = out.write_all(head) {
+        return Ok(Some(e));
+    }
+    if let Some((reader, len, _)) = body {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(ClientError::Protocol(format!(
+                        "cannot read what was being sent: {e}"
+                    )));
+                }
+            };
+            let written = if len == UNTIL_EOF {
+                // A chunk; the empty one (`0\r\n\r\n`) ends the body.
+                out.write_all(format!("{n:x}\r\n").as_bytes())
+                    .and_then(|()| out.write_all(&buf[..n]))
+                    .and_then(|()| out.write_all(b"\r\n"))
+            } else {
+                out.write_all(&buf[..n])
+            };
+            if let Err(e) = written {
+                return Ok(Some(e));
+            }
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(out.flush().err())
+}
+
+/// Reads a whole HTTP answer.
+fn read_answer(stream: TcpStream) -> Result<Answer, ClientError> {
+    let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).map_err(proto)?;

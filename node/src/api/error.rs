@@ -65,6 +65,18 @@ impl IntoResponse for ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let (status, code) = match &e {
+            NodeError::File { path, source }
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                return Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "no_space",
+                    format!(
+                        "no space left on device on the node while storing the product's bytes ({}); free space on the node's disk and publish again",
+                        path.display()
+                    ),
+                );
+            }
             NodeError::UnknownProduct(_) => (StatusCode::NOT_FOUND, "unknown_product"),
             NodeError::Descriptor(_) => (StatusCode::BAD_REQUEST, "invalid_descriptor"),
             NodeError::Catalog(_) => (StatusCode::CONFLICT, "catalog_refused"),

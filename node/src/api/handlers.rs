@@ -7,21 +7,17 @@
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use futures::StreamExt;
 use mesh_protocol::catalog::Query as CatalogQuery;
 use mesh_protocol::{CatalogItem, ProductId, SignedDescriptor};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 use super::extract::{JsonPath, JsonQuery};
-use super::schemas::{BinaryDoc, CatalogItemDoc, ErrorDoc, ProductDraftDoc, SignedDescriptorDoc};
+use super::schemas::{CatalogItemDoc, ErrorDoc, SignedDescriptorDoc};
 use super::{ApiError, ApiState, MAX_TRACKED_FETCHES};
-use crate::draft::ProductDraft;
 use crate::fetch::{FetchProgress, FetchState};
-use crate::node::{PublishReceipt, Status};
+use crate::node::Status;
 use crate::peers::PeerInfo;
 
 /// Liveness.
@@ -275,113 +271,6 @@ pub(super) async fn resolve(
     Ok(Json(Resolved {
         products: products.iter().map(ToString::to_string).collect(),
     }))
-}
-
-/// Largest upload: the most chunks of the largest size a manifest allows.
-const MAX_UPLOAD: u64 =
-    mesh_protocol::manifest::MAX_CHUNKS as u64 * mesh_protocol::manifest::MAX_CHUNK_SIZE as u64;
-
-/// An upload's partial file, removed when dropped unless kept.
-struct PartialUpload(Option<PathBuf>);
-
-impl PartialUpload {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for PartialUpload {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// A stored upload.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub(super) struct Uploaded {
-    /// Pass this to `/v1/publish`.
-    upload_id: String,
-    /// Bytes received.
-    size: u64,
-}
-
-#[utoipa::path(post, path = "/v1/uploads", tag = "publishing",
-    request_body(content = BinaryDoc, content_type = "application/octet-stream",
-        description = "The file's bytes, streamed"),
-    responses((status = 200, body = Uploaded), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
-pub(super) async fn upload(State(s): State<ApiState>, body_in: Body) -> ApiResult<Uploaded> {
-    let id = mesh_protocol::bytes::to_hex(&rand::random::<[u8; 16]>());
-    let partial = s.uploads.join(format!("{id}.part"));
-    let local = |e: std::io::Error| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "local",
-            e.to_string(),
-        )
-    };
-    // Removes the partial file on every way out but success, including a
-    // client that goes away mid-body (the future is dropped).
-    let guard = PartialUpload(Some(partial.clone()));
-    let mut file = tokio::fs::File::create(&partial).await.map_err(local)?;
-    let mut stream = body_in.into_data_stream();
-    let mut size = 0u64;
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
-        size += piece.len() as u64;
-        if size > MAX_UPLOAD {
-            return Err(ApiError::bad_request(format!(
-                "upload larger than the largest product ({MAX_UPLOAD} bytes)"
-            )));
-        }
-        file.write_all(&piece).await.map_err(local)?;
-    }
-    file.flush().await.map_err(local)?;
-    tokio::fs::rename(&partial, s.uploads.join(&id))
-        .await
-        .map_err(local)?;
-    guard.keep();
-    Ok(Json(Uploaded {
-        upload_id: id,
-        size,
-    }))
-}
-
-/// Publish an upload.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct PublishRequest {
-    /// From `/v1/uploads`.
-    upload_id: String,
-    /// What the publisher says about the product.
-    #[schema(value_type = ProductDraftDoc)]
-    draft: ProductDraft,
-}
-
-#[utoipa::path(post, path = "/v1/publish", tag = "publishing", request_body = PublishRequest,
-    responses((status = 200, body = PublishReceipt),
-        (status = 400, description = "bad_request or invalid_descriptor", body = ErrorDoc),
-        (status = 422, description = "policy_violation: every broken rule in the message", body = ErrorDoc),
-        (status = 404, description = "no such upload", body = ErrorDoc),
-        (status = 409, description = "catalog_refused", body = ErrorDoc),
-        (status = 401, body = ErrorDoc)))]
-pub(super) async fn publish(
-    State(s): State<ApiState>,
-    json: Result<Json<PublishRequest>, JsonRejection>,
-) -> ApiResult<PublishReceipt> {
-    let request = body(json)?;
-    if request.upload_id.len() != 32 || !request.upload_id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("upload_id is not an upload id"));
-    }
-    let path: PathBuf = s.uploads.join(&request.upload_id);
-    if !path.is_file() {
-        return Err(ApiError::not_found(
-            "no such upload; POST the bytes to /v1/uploads first",
-        ));
-    }
-    let result = s.handle.publish(&path, request.draft).await;
-    let _ = tokio::fs::remove_file(&path).await;
-    Ok(Json(result?))
 }
 
 /// Why a product is withdrawn or deprecated.

@@ -23,8 +23,8 @@
 //! | `GET /v1/products/{domain}/{name}` | one product (`?version=V` for a kept older one) |
 //! | `GET /v1/products/{domain}/{name}/versions` | the versions this node keeps |
 //! | `GET /v1/products/{domain}/{name}/providers` | who holds its bytes (DHT) |
-//! | `POST /v1/uploads` | stream a file's bytes to the node; returns an upload id |
-//! | `POST /v1/publish` | `{upload_id, draft}`: publish an upload as a product |
+//! | `POST /v1/uploads` | stream a file's bytes to the node (chunked or with a length); returns an upload id, size and BLAKE3 |
+//! | `POST /v1/publish` | `{upload_id, draft, size?, blake3?}`: publish an upload as a product (refused if it is not what the client read) |
 //! | `GET /v1/resolve` | `domain_name`, `name`: the ids of a product written `DOMAINNAME/name` |
 //! | `POST /v1/own/{name}/withdraw` | withdraw one of this node's products: `{reason}` |
 //! | `POST /v1/own/{name}/deprecate` | `{reason, successor?}` |
@@ -47,10 +47,11 @@ mod handlers;
 mod schemas;
 mod serve;
 pub mod token;
+mod uploads;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
@@ -77,7 +78,7 @@ const MAX_TRACKED_FETCHES: usize = 1024;
 pub struct ApiState {
     handle: NodeHandle,
     token: Arc<String>,
-    uploads: PathBuf,
+    uploads: Arc<uploads::Uploads>,
     fetches: Arc<Mutex<HashMap<FetchId, FetchHandle>>>,
     openapi: Arc<OnceLock<String>>,
 }
@@ -86,14 +87,11 @@ impl ApiState {
     /// State for a node with its data directory (token and upload space).
     pub fn new(handle: NodeHandle, data_dir: &Path) -> std::io::Result<Self> {
         let token = token::ensure(data_dir)?;
-        let uploads = data_dir.join("uploads");
-        // Uploads never published before a restart are dropped.
-        let _ = std::fs::remove_dir_all(&uploads);
-        std::fs::create_dir_all(&uploads)?;
+        let uploads = uploads::Uploads::open(data_dir)?;
         Ok(Self {
             handle,
             token: Arc::new(token),
-            uploads,
+            uploads: Arc::new(uploads),
             fetches: Arc::new(Mutex::new(HashMap::new())),
             openapi: Arc::new(OnceLock::new()),
         })
@@ -145,8 +143,8 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(access::list))
         .routes(routes!(access::request))
         .routes(routes!(access::decide))
-        .routes(routes!(handlers::upload))
-        .routes(routes!(handlers::publish))
+        .routes(routes!(uploads::upload))
+        .routes(routes!(uploads::publish))
         .routes(routes!(handlers::withdraw))
         .routes(routes!(handlers::deprecate))
         .routes(routes!(handlers::start_fetch, handlers::list_fetches))
