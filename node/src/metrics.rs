@@ -1,6 +1,7 @@
 //! Prometheus metrics of a node: libp2p's own (connections, bandwidth,
 //! gossipsub, Kademlia, identify, ping) and meshd's (gossip verdicts, sync,
-//! serving, fetching), in one registry that the API encodes at `/metrics`.
+//! serving, fetching, whether the store is degraded), in one registry that
+//! the API encodes at `/metrics`.
 //!
 //! The mesh counters here are the single source of truth: the JSON status
 //! ([`Counters`]) is read off them, so the two views never disagree.
@@ -205,6 +206,42 @@ impl MeshMetrics {
             dht_bootstraps_shortened: bootstraps("shortened"),
         }
     }
+}
+
+/// `meshd_store_degraded`: 1 while the store cannot write (a full disk, an
+/// IO error), read from the store on every scrape.
+struct StoreDegraded(Arc<dyn crate::store::Store>);
+
+impl std::fmt::Debug for StoreDegraded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreDegraded")
+    }
+}
+
+impl prometheus_client::collector::Collector for StoreDegraded {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        let gauge = prometheus_client::metrics::gauge::ConstGauge::new(i64::from(
+            self.0.degraded().is_some(),
+        ));
+        let metric = encoder.encode_descriptor(
+            "store_degraded",
+            "1 while the store cannot write (e.g. the disk is full); see /health for why",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
+    }
+}
+
+/// Registers `meshd_store_degraded`, read off `store` at each scrape.
+pub(crate) fn register_store(registry: &mut Registry, store: Arc<dyn crate::store::Store>) {
+    registry
+        .sub_registry_with_prefix("meshd")
+        .register_collector(Box::new(StoreDegraded(store)));
 }
 
 /// The registry, shared read-only once the node has started.

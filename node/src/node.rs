@@ -317,6 +317,7 @@ pub struct NodeHandle {
     domain: DomainId,
     peer_id: PeerId,
     metrics: MetricsRegistry,
+    store: Arc<dyn Store>,
 }
 
 /// Options for starting a node in-process.
@@ -383,6 +384,8 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let peer_id = identity.node.public().to_peer_id();
     let genesis = read_genesis(&data_dir)?;
     let mut registry = prometheus_client::registry::Registry::default();
+    crate::metrics::register_store(&mut registry, store.clone());
+    let handle_store = store.clone();
     let event_loop = EventLoop::new(
         crate::event_loop::Parts {
             identity,
@@ -408,6 +411,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
             domain,
             peer_id,
             metrics: MetricsRegistry(Arc::new(registry)),
+            store: handle_store,
         },
         task,
     })
@@ -723,6 +727,13 @@ impl NodeHandle {
     /// The node's metrics.
     pub fn metrics(&self) -> &MetricsRegistry {
         &self.metrics
+    }
+
+    /// Why the store cannot write right now (a full disk...), or `None`
+    /// when it is healthy; a degraded store tries to recover first. Blocks
+    /// while it does (call from a blocking thread).
+    pub fn store_degraded(&self) -> Option<String> {
+        self.store.degraded()
     }
 
     /// The node's status.

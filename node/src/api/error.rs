@@ -10,6 +10,7 @@ use crate::access::{AccessBookError, AccessCommandError};
 use crate::fetch::FetchError;
 use crate::governance::GovernanceError;
 use crate::node::NodeError;
+use crate::store::StoreError;
 use mesh_protocol::governance::BallotError;
 
 /// An error answer.
@@ -65,6 +66,12 @@ impl IntoResponse for ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let (status, code) = match &e {
+            NodeError::Store(StoreError::NoSpace(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "no_space")
+            }
+            NodeError::Store(StoreError::Io { .. } | StoreError::Degraded(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_degraded")
+            }
             NodeError::File { path, source }
                 if source.kind() == std::io::ErrorKind::StorageFull =>
             {

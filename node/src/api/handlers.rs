@@ -20,16 +20,35 @@ use crate::fetch::{FetchProgress, FetchState};
 use crate::node::Status;
 use crate::peers::PeerInfo;
 
-/// Liveness.
+/// Liveness, and whether the node can write.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Health {
+    /// `true` when the node is up and its store writes.
     ok: bool,
+    /// `ok`, or `degraded` while the store cannot write.
+    status: &'static str,
+    /// Why the node is degraded, e.g. "no space left on device while
+    /// writing the catalog".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[utoipa::path(get, path = "/health", tag = "node", security(()),
-    responses((status = 200, description = "The API is up; no token needed", body = Health)))]
-pub(super) async fn health() -> Json<Health> {
-    Json(Health { ok: true })
+    responses((status = 200, description = "The node is up and its store writes; no token needed", body = Health),
+        (status = 503, description = "Degraded: the store cannot write (reason given); reads and serving go on", body = Health)))]
+pub(super) async fn health(State(s): State<ApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // Checking may reopen a degraded store: a blocking job.
+    let handle = s.handle.clone();
+    let reason = tokio::task::spawn_blocking(move || handle.store_degraded())
+        .await
+        .unwrap_or_else(|e| Some(format!("the health check failed: {e}")));
+    let (code, status) = match reason {
+        None => (axum::http::StatusCode::OK, "ok"),
+        Some(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+    };
+    let ok = reason.is_none();
+    (code, Json(Health { ok, status, reason })).into_response()
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "node",
@@ -50,12 +69,17 @@ pub(super) async fn openapi(State(s): State<ApiState>) -> axum::response::Respon
         content_type = "application/openmetrics-text"), (status = 401, body = ErrorDoc)))]
 pub(super) async fn metrics(State(s): State<ApiState>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    // Reading the store's state may reopen a degraded store: a blocking job.
+    let handle = s.handle.clone();
+    let text = tokio::task::spawn_blocking(move || handle.metrics().encode())
+        .await
+        .unwrap_or_default();
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.handle.metrics().encode(),
+        text,
     )
         .into_response()
 }

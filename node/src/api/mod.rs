@@ -14,7 +14,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `GET /health` | liveness, no token |
+//! | `GET /health` | liveness and the store's state (503 `degraded` with a reason), no token |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document |
 //! | `GET /metrics` | Prometheus text format (meshd and libp2p metrics) |
 //! | `GET /v1/status` | node status |

@@ -6,6 +6,10 @@
 //!
 //! **Invariant:** a method that returns `Ok` has made its write durable; the
 //! node acknowledges an operation only after that.
+//!
+//! A write that fails on IO (a full disk) leaves the store *degraded*:
+//! [`Store::degraded`] says why, for `/health` and `meshd_store_degraded`,
+//! and the store recovers by itself once the cause is gone (see `rocks`).
 
 mod memory;
 mod rocks;
@@ -43,6 +47,23 @@ pub enum StoreError {
     /// The data directory is used by another running meshd.
     #[error("data directory {0} is locked by another running meshd")]
     Locked(String),
+    /// The disk is full: the write was not made, and writes fail until
+    /// space is freed (the store then recovers by itself).
+    #[error("no space left on device while {0}")]
+    NoSpace(&'static str),
+    /// An IO error: the write was not made, and writes fail until the
+    /// store recovers.
+    #[error("cannot write the database while {what}: {reason}")]
+    Io {
+        /// What was being written.
+        what: &'static str,
+        /// The database's words.
+        reason: String,
+    },
+    /// The store is degraded after an earlier failed write and could not
+    /// recover yet.
+    #[error("{0}")]
+    Degraded(String),
     /// A stored value does not decode: the store is damaged.
     #[error("corrupt record in {table}: {reason}")]
     Corrupt {
@@ -90,6 +111,12 @@ pub trait Store: Send + Sync + 'static {
     fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError>;
     /// Flushes everything to disk (at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
+    /// Why writes fail right now (a full disk, an IO error), or `None`
+    /// when the store is healthy. A degraded store tries to recover first,
+    /// so this turns `None` once the cause is gone.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Key of a product in the catalog tables. The encoding is length-prefixed,
