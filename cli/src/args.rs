@@ -76,19 +76,22 @@ pub enum Command {
     },
     /// Propose a change to the federation (a policy, a member, the quorum).
     Propose(ProposeArgs),
-    /// Open proposals with their tallies.
+    /// The current slot: its consensus round, each member's round votes,
+    /// and every proposal with its status and every member's vote.
     Proposals {
-        /// Only open proposals (all proposals a node holds are open:
-        /// decided ones are in the chain).
+        /// Only proposals still open or approved (not the failed ones).
         #[arg(long)]
         open: bool,
     },
-    /// Vote on a proposal as this node's domain.
+    /// Approve or reject a proposal as this node's domain, with a reason.
     Vote {
         /// Proposal id, or a unique prefix of it.
         proposal: String,
         /// yes or no.
         choice: Choice,
+        /// Why (shown to every member; required to reject).
+        #[arg(long, short = 'r')]
+        reason: Option<String>,
     },
     /// Ask the owner of an owner-granted product for read access.
     Request(RequestArgs),

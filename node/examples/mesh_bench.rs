@@ -301,7 +301,7 @@ async fn governance(members: usize, rounds: usize) -> anyhow::Result<()> {
         eprintln!("round {round}: proposal everywhere");
         // All but the deciding vote, spread everywhere.
         for n in &mesh[..needed - 1] {
-            n.node.handle.vote(id, true).await?;
+            n.node.handle.vote(id, true, String::new()).await?;
         }
         for n in &mesh {
             poll(|| async {
@@ -317,7 +317,11 @@ async fn governance(members: usize, rounds: usize) -> anyhow::Result<()> {
         let version = u64::try_from(round + 1)?;
         let mut receivers: Vec<_> = mesh.iter().map(|n| n.node.handle.subscribe()).collect();
         let start = Instant::now();
-        mesh[needed - 1].node.handle.vote(id, true).await?;
+        mesh[needed - 1]
+            .node
+            .handle
+            .vote(id, true, String::new())
+            .await?;
         let mut last = 0.0f64;
         for (i, rx) in receivers.iter_mut().enumerate() {
             let already = mesh[i].node.handle.federation().await?.version >= version;

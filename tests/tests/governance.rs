@@ -7,112 +7,17 @@
     reason = "tests: a failed unwrap is a failed test"
 )]
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use libp2p::Multiaddr;
 use mesh_node::NodeError;
 use mesh_node::draft::ProductDraft;
-use mesh_node::governance::{FederationView, GENESIS_FILE};
-use mesh_protocol::Timestamp;
 use mesh_protocol::descriptor::{Format, Owner};
-use mesh_protocol::governance::{Change, Genesis, Member, ProposalId, Quorum};
+use mesh_protocol::governance::{Change, ProposalId, Quorum};
 use mesh_protocol::policy::PolicyRule;
-use mesh_tests::{TIMEOUT, TestNode, Transport, loopback_config, sample_file};
-
-/// Data dirs with identities for `names`, and the genesis naming them.
-fn founders(names: &[&str], quorum: Quorum) -> (Vec<tempfile::TempDir>, Genesis) {
-    let mut dirs = Vec::new();
-    let mut members = Vec::new();
-    for name in names {
-        let dir = tempfile::tempdir().unwrap();
-        let id = mesh_node::identity::init(dir.path(), name).unwrap();
-        members.push(Member {
-            name: (*name).to_owned(),
-            key: id.domain.public(),
-        });
-        dirs.push(dir);
-    }
-    let genesis = Genesis::new("acme", members, quorum, BTreeSet::new(), Timestamp(1)).unwrap();
-    (dirs, genesis)
-}
-
-/// A data dir that joins `genesis`; `domain` need not be a member.
-fn joining(domain: &str, genesis: &Genesis) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    mesh_node::identity::init(dir.path(), domain).unwrap();
-    install(&dir, genesis);
-    dir
-}
-
-fn install(dir: &tempfile::TempDir, genesis: &Genesis) {
-    std::fs::write(
-        dir.path().join(GENESIS_FILE),
-        serde_json::to_string(genesis).unwrap(),
-    )
-    .unwrap();
-}
-
-/// Starts every data dir in `genesis`'s federation, each dialing the first.
-async fn start_all(dirs: Vec<tempfile::TempDir>, genesis: &Genesis) -> Vec<TestNode> {
-    let mut nodes: Vec<TestNode> = Vec::new();
-    for dir in dirs {
-        install(&dir, genesis);
-        let bootstrap = nodes
-            .first()
-            .map(|n| vec![n.addr.clone()])
-            .unwrap_or_default();
-        nodes.push(start(dir, bootstrap).await);
-    }
-    nodes
-}
-
-async fn start(dir: tempfile::TempDir, bootstrap: Vec<Multiaddr>) -> TestNode {
-    TestNode::start_in(dir, loopback_config(Transport::Tcp, bootstrap)).await
-}
-
-/// Polls (bounded) until `check` holds for the node's federation view.
-async fn wait_federation(
-    node: &TestNode,
-    check: impl Fn(&FederationView) -> bool,
-) -> FederationView {
-    let wait = async {
-        let mut events = node.handle.subscribe();
-        loop {
-            let view = node.handle.federation().await.unwrap();
-            if check(&view) {
-                return view;
-            }
-            // Wake on any event, or re-check every 100 ms.
-            let _ = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
-        }
-    };
-    tokio::time::timeout(TIMEOUT, wait)
-        .await
-        .expect("federation never got there")
-}
-
-/// Polls (bounded) until the node holds proposal `id`.
-async fn wait_proposal(node: &TestNode, id: &str) {
-    let wait = async {
-        loop {
-            if node
-                .handle
-                .proposals()
-                .await
-                .unwrap()
-                .iter()
-                .any(|p| p.id == id)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(TIMEOUT, wait)
-        .await
-        .expect("proposal never arrived");
-}
+use mesh_tests::federation::{
+    founders, install, joining, start, start_all, wait_federation, wait_proposal,
+};
+use mesh_tests::{TestNode, Transport, loopback_config, sample_file};
 
 fn draft(name: &str, owner: bool) -> ProductDraft {
     let mut d = ProductDraft::new(name, "A product", Format::Csv);
@@ -157,14 +62,15 @@ async fn five_members_ratify_a_policy_and_every_node_enforces_it() {
     for node in &nodes {
         wait_proposal(node, &proposal.id).await;
     }
-    // Four of five is more than two thirds; the fourth vote decides.
+    // Four of five is more than two thirds: the fourth approval makes the
+    // proposal eligible, and the members' rounds decide the slot.
     for node in &nodes[..3] {
-        let receipt = node.handle.vote(id, true).await.unwrap();
+        let receipt = node.handle.vote(id, true, String::new()).await.unwrap();
         assert!(!receipt.ratified);
     }
-    // The fourth yes makes a quorum; whichever node holds all four votes
-    // first assembles the certificate and every node applies it.
-    nodes[3].handle.vote(id, true).await.unwrap();
+    // Whichever node sees a quorum of precommits first assembles the
+    // certificate, and every node applies it.
+    nodes[3].handle.vote(id, true, String::new()).await.unwrap();
     for node in &nodes {
         let view = wait_federation(node, |v| v.version == 1).await;
         assert_eq!(view.policies, ["require-owner"]);
@@ -204,9 +110,8 @@ async fn five_members_ratify_a_policy_and_every_node_enforces_it() {
         .await
         .unwrap();
     assert_eq!(ok.version, 1);
-    // The same vote again changes nothing; a rival proposal in the old slot
-    // is outdated.
-    assert!(nodes[4].handle.vote(id, true).await.is_err());
+    // A vote on a decided slot's proposal is refused (it is settled).
+    assert!(nodes[4].handle.vote(id, true, String::new()).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,13 +148,13 @@ async fn an_observer_cannot_vote_and_a_late_joiner_catches_up() {
             wait_proposal(node, &p.id).await;
         }
         assert!(matches!(
-            observer.handle.vote(id, true).await,
+            observer.handle.vote(id, true, String::new()).await,
             Err(NodeError::Governance(
                 mesh_node::governance::GovernanceError::NotMember(_)
             ))
         ));
         for node in &nodes {
-            node.handle.vote(id, true).await.unwrap();
+            node.handle.vote(id, true, String::new()).await.unwrap();
         }
         for node in nodes.iter().chain([&observer]) {
             wait_federation(node, |v| v.version == p.base_version + 1).await;
@@ -318,14 +223,14 @@ async fn a_partition_decides_at_most_once_and_heals_to_one_chain() {
     for node in &minority {
         let r = node
             .handle
-            .vote(right.id.parse().unwrap(), true)
+            .vote(right.id.parse().unwrap(), true, String::new())
             .await
             .unwrap();
         assert!(!r.ratified, "two of five cannot decide");
     }
     for node in &majority {
         node.handle
-            .vote(left.id.parse().unwrap(), true)
+            .vote(left.id.parse().unwrap(), true, String::new())
             .await
             .unwrap();
     }
@@ -357,11 +262,11 @@ async fn a_partition_decides_at_most_once_and_heals_to_one_chain() {
                 .all(|p| p.id != right.id)
         );
     }
-    // A minority member cannot now approve anything else for slot 0 either.
+    // Slot 0 is settled: its proposals take no more votes.
     assert!(
         minority[1]
             .handle
-            .vote(left.id.parse().unwrap(), true)
+            .vote(left.id.parse().unwrap(), true, String::new())
             .await
             .is_err()
     );

@@ -123,8 +123,8 @@ pub(super) fn show(api: &Api, json: bool) -> CliResult<()> {
             .iter()
             .map(|e| {
                 format!(
-                    "{} approved {} and {} in slot {}",
-                    e.member, e.proposals[0], e.proposals[1], e.slot
+                    "{} signed two {}s in slot {} round {}: {} and {}",
+                    e.member, e.kind, e.slot, e.round, e.proposals[0], e.proposals[1]
                 )
             })
             .collect::<Vec<_>>()
@@ -163,6 +163,7 @@ pub(super) fn show(api: &Api, json: bool) -> CliResult<()> {
                 },
             ),
             ("equivocation", evidence),
+            ("slot", slot_line(&f.slot)),
         ])
     );
     Ok(())
@@ -216,21 +217,63 @@ pub(super) fn propose(api: &Api, args: &ProposeArgs, json: bool) -> CliResult<()
     Ok(())
 }
 
-pub(super) fn proposals(api: &Api, json: bool) -> CliResult<()> {
-    let list: Vec<ProposalView> = api.get("/v1/proposals")?;
+/// One line on the current slot's consensus.
+fn slot_line(s: &mesh_node::governance::SlotView) -> String {
+    let lock = match (&s.locked, s.locked_round) {
+        (Some(p), Some(r)) => format!(", locked on {} since round {r}", short(p)),
+        _ => String::new(),
+    };
+    format!(
+        "{} ({}), round {} step {}{}",
+        s.slot, s.state, s.round, s.step, lock
+    )
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+pub(super) fn proposals(api: &Api, open_only: bool, json: bool) -> CliResult<()> {
+    let mut list: Vec<ProposalView> = api.get("/v1/proposals")?;
+    if open_only {
+        list.retain(|p| p.status == "open" || p.status == "approved");
+    }
+    let fed: FederationView = api.get("/v1/federation")?;
     if json {
-        return output::json(&list);
+        return output::json(&json!({ "slot": fed.slot, "proposals": list }));
+    }
+    let s = &fed.slot;
+    crate::outln!("slot {}", slot_line(s));
+    if s.state != "waiting" {
+        let rows: Vec<Vec<String>> = s
+            .members
+            .iter()
+            .map(|m| {
+                let show = |v: &Option<String>| {
+                    v.as_deref().map_or("-".to_owned(), |v| short(v).to_owned())
+                };
+                vec![m.name.clone(), show(&m.prevote), show(&m.precommit)]
+            })
+            .collect();
+        crate::out!(
+            "{}",
+            output::table(
+                &["MEMBER", &format!("PREVOTE r{}", s.round), "PRECOMMIT"],
+                &rows
+            )
+        );
     }
     if list.is_empty() {
-        crate::outln!("no open proposals; propose one with `mesh propose`");
+        crate::outln!("no proposals in this slot; propose one with `mesh propose`");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|p| {
             vec![
-                p.id[..12].to_owned(),
+                short(&p.id).to_owned(),
                 p.base_version.to_string(),
+                p.status.to_uppercase(),
                 format!(
                     "{}/{} yes, {} no ({} needed)",
                     p.yes, p.members, p.no, p.needed
@@ -249,14 +292,43 @@ pub(super) fn proposals(api: &Api, json: bool) -> CliResult<()> {
     crate::out!(
         "{}",
         output::table(
-            &["PROPOSAL", "SLOT", "TALLY", "MINE", "EXPIRES", "CHANGE"],
+            &[
+                "PROPOSAL", "SLOT", "STATUS", "TALLY", "MINE", "EXPIRES", "CHANGE"
+            ],
             &rows
         )
     );
+    for p in &list {
+        crate::outln!("{}: {}", short(&p.id), p.status_reason);
+        for v in &p.votes {
+            let reason = if v.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.reason)
+            };
+            crate::outln!(
+                "  {} {}{}",
+                v.name,
+                if v.approve { "approved" } else { "rejected" },
+                reason
+            );
+        }
+    }
     Ok(())
 }
 
-pub(super) fn vote(api: &Api, proposal: &str, choice: Choice, json: bool) -> CliResult<()> {
+pub(super) fn vote(
+    api: &Api,
+    proposal: &str,
+    choice: Choice,
+    reason: Option<String>,
+    json: bool,
+) -> CliResult<()> {
+    if choice == Choice::No && reason.as_deref().is_none_or(str::is_empty) {
+        return Err(CliError::usage(
+            "a rejection needs a reason: mesh vote ID no --reason \"...\"",
+        ));
+    }
     let open: Vec<ProposalView> = api.get("/v1/proposals")?;
     let matches: Vec<&ProposalView> = open.iter().filter(|p| p.id.starts_with(proposal)).collect();
     let id = match matches.as_slice() {
@@ -275,23 +347,26 @@ pub(super) fn vote(api: &Api, proposal: &str, choice: Choice, json: bool) -> Cli
     };
     let receipt: Value = api.post(
         &format!("/v1/proposals/{id}/votes"),
-        &json!({ "approve": choice == Choice::Yes }),
+        &json!({ "approve": choice == Choice::Yes, "reason": reason.unwrap_or_default() }),
     )?;
     if json {
         return output::json(&receipt);
     }
     let ratified = receipt["ratified"].as_bool().unwrap_or(false);
+    let status = receipt["status"].as_str().unwrap_or("open");
     crate::outln!(
-        "voted {} on {}{}",
+        "voted {} on {}; {}",
         if choice == Choice::Yes { "yes" } else { "no" },
-        &id[..12],
+        short(&id),
         if ratified {
             format!(
-                "; quorum reached, the federation is now at version {}",
+                "decided: the federation is now at version {}",
                 receipt["version"]
             )
+        } else if status == "approved" {
+            "a quorum approved it; the members' nodes are deciding the slot".to_owned()
         } else {
-            String::new()
+            format!("the proposal is {status}")
         }
     );
     Ok(())

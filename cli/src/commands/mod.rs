@@ -38,10 +38,12 @@ pub fn run(cli: Cli) -> CliResult<()> {
             command: crate::args::FederationCommand::Show,
         } => federation::show(&target.connect()?, json),
         Command::Propose(args) => federation::propose(&target.connect()?, &args, json),
-        Command::Proposals { open: _ } => federation::proposals(&target.connect()?, json),
-        Command::Vote { proposal, choice } => {
-            federation::vote(&target.connect()?, &proposal, choice, json)
-        }
+        Command::Proposals { open } => federation::proposals(&target.connect()?, open, json),
+        Command::Vote {
+            proposal,
+            choice,
+            reason,
+        } => federation::vote(&target.connect()?, &proposal, choice, reason, json),
         Command::Status => node::status(&target.connect()?, json),
         Command::Peers => node::peers(&target.connect()?, json),
         Command::Publish(args) => publish::run(&target.connect()?, &args, json),

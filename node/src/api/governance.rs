@@ -115,11 +115,14 @@ pub(super) async fn propose(
     Ok(Json(s.handle.propose(change, r.reason, ttl_ms).await?))
 }
 
-/// A vote.
+/// A vote: a member's approval or rejection, with its reason.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct VoteRequest {
-    /// Yes or no.
+    /// Approve (true) or reject (false).
     approve: bool,
+    /// Why (at most 1024 bytes; shown to every member).
+    #[serde(default)]
+    reason: String,
 }
 
 #[utoipa::path(post, path = "/v1/proposals/{id}/votes", tag = "governance",
@@ -128,7 +131,7 @@ pub(super) struct VoteRequest {
     responses((status = 200, body = VoteReceipt),
         (status = 404, description = "unknown_proposal", body = ErrorDoc),
         (status = 403, description = "not_member", body = ErrorDoc),
-        (status = 409, description = "vote_refused: this domain already approved another proposal for the slot", body = ErrorDoc),
+        (status = 409, description = "vote_refused: this domain already voted on the proposal; expired: its voting time is over", body = ErrorDoc),
         (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn vote(
     State(s): State<ApiState>,
@@ -139,7 +142,13 @@ pub(super) async fn vote(
     let id: ProposalId = id
         .parse()
         .map_err(|e| ApiError::bad_request(format!("proposal id: {e}")))?;
-    Ok(Json(s.handle.vote(id, r.approve).await?))
+    if r.reason.len() > mesh_protocol::governance::MAX_VOTE_REASON {
+        return Err(ApiError::bad_request(format!(
+            "reason longer than {} bytes",
+            mesh_protocol::governance::MAX_VOTE_REASON
+        )));
+    }
+    Ok(Json(s.handle.vote(id, r.approve, r.reason).await?))
 }
 
 /// Which products to check.

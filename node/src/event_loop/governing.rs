@@ -1,7 +1,8 @@
-//! The event loop's governance work: proposals, votes and certificates in
-//! from gossip and catch-up, out from this node's commands; certificates
-//! assembled as soon as a quorum of votes is in; the catalog re-checked
-//! against the policies whenever the federation moves.
+//! The event loop's governance work: proposals, votes, round messages and
+//! certificates in from gossip and catch-up, out from this node's commands;
+//! the slot's consensus driven by them and by its round timers (whose
+//! messages leave only after the node's governance synced its state); the
+//! catalog re-checked against the policies whenever the federation moves.
 //!
 //! Gossip verdicts follow the catalog's: `Accept` for verified news,
 //! `Ignore` for stale, duplicate or not-yet-applicable messages (which
@@ -10,8 +11,8 @@
 use libp2p::PeerId;
 use libp2p::gossipsub::IdentTopic;
 use mesh_protocol::governance::{
-    BallotError, Certificate, CertificateError, Change, Proposal, ProposalError, ProposalId, Vote,
-    VoteError,
+    BallotError, Certificate, CertificateError, Change, Proposal, ProposalError, ProposalId,
+    RoundError, RoundMessage, Timeout, Vote, VoteError,
 };
 use mesh_protocol::wire::{self, ErrorCode, GossipMessage, Request, Response};
 use mesh_protocol::{CatalogItem, ProductId, Signed};
@@ -19,20 +20,37 @@ use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
 use crate::clock::now;
-use crate::governance::{Compliance, GovernanceError, ProposalView};
+use crate::governance::{Compliance, Effects, GovernanceError, ProposalView};
 use crate::node::{Command, NodeError, NodeEvent};
 
 /// Bytes of certificates, proposals and votes in one catch-up answer.
 const CATCH_UP_BUDGET: usize = 8 * 1024 * 1024;
 
+/// Most round timers armed at once (a round arms at most three).
+const MAX_ROUND_TIMERS: usize = 64;
+
+/// Sleeps until `at`, or forever when no timer is armed.
+pub(super) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Opens the federation from the store and subscribes to its topic.
 pub(super) fn open(
     genesis: mesh_protocol::governance::Genesis,
     store: &std::sync::Arc<dyn crate::store::Store>,
+    key: &std::sync::Arc<mesh_protocol::DomainKeypair>,
     swarm: &mut libp2p::Swarm<crate::network::MeshBehaviour>,
     config: &crate::config::Config,
 ) -> Result<(crate::governance::Governance, IdentTopic), NodeError> {
-    let gov = crate::governance::Governance::open(genesis, store.clone())?;
+    let gov = crate::governance::Governance::open(
+        genesis,
+        store.clone(),
+        key.clone(),
+        mesh_protocol::governance::RoundTimes::default(),
+    )?;
     let topic = governance_topic(&config.network.network_id, &gov.id().to_string());
     swarm
         .behaviour_mut()
@@ -65,7 +83,12 @@ pub struct VoteReceipt {
     pub proposal: String,
     /// The vote.
     pub approve: bool,
-    /// Whether this vote completed a quorum and the change is now in force.
+    /// Where the proposal stands after the vote: `open`, `approved` (a
+    /// quorum approved it; the slot's rounds decide it), `rejected` or
+    /// `expired`.
+    pub status: String,
+    /// Whether the change is already in force (the slot was decided while
+    /// the vote was taken).
     pub ratified: bool,
     /// The federation's version after the vote.
     pub version: u64,
@@ -121,9 +144,10 @@ impl EventLoop {
             Command::Vote {
                 proposal,
                 approve,
+                reason,
                 reply,
             } => {
-                let _ = reply.send(self.vote(&proposal, approve));
+                let _ = reply.send(self.vote(&proposal, approve, reason));
             }
             Command::Compliance { products, reply } => {
                 let _ = reply.send(self.compliance(products.as_deref()));
@@ -144,9 +168,7 @@ impl EventLoop {
             .ok_or(gov_err(GovernanceError::NoFederation))?;
         let at = now();
         let expires = at.plus_millis(ttl_ms);
-        let proposal = gov
-            .propose(&self.domain, change, reason, expires, at)
-            .map_err(gov_err)?;
+        let proposal = gov.propose(change, reason, expires, at).map_err(gov_err)?;
         let id = proposal.value.id();
         info!(proposal = %id, change = %proposal.value.change, "proposed");
         self.gov_gossip(GossipMessage::Proposal(proposal));
@@ -165,26 +187,97 @@ impl EventLoop {
         &mut self,
         id: &ProposalId,
         approve: bool,
+        reason: String,
     ) -> Result<VoteReceipt, NodeError> {
         let gov = self
             .gov
             .as_mut()
             .ok_or(gov_err(GovernanceError::NoFederation))?;
-        let vote = gov
-            .vote(&self.domain, id, approve, now())
-            .map_err(gov_err)?;
+        let before = gov.version();
+        let vote = gov.vote(id, approve, reason, now()).map_err(gov_err)?;
         info!(proposal = %id, approve, "voted");
         self.gov_gossip(GossipMessage::Vote(vote));
-        let ratified = self.certify(id);
+        self.consensus_moved(|g| g.values_changed());
+        let me = self.domain.domain_id();
+        let (version, status) = self.gov.as_ref().map_or((0, String::new()), |g| {
+            let status = g
+                .proposals(me, now())
+                .into_iter()
+                .find(|p| p.id == id.to_string())
+                .map_or_else(|| "decided".to_owned(), |p| p.status);
+            (g.version(), status)
+        });
         Ok(VoteReceipt {
             proposal: id.to_string(),
             approve,
-            ratified,
-            version: self
-                .gov
-                .as_ref()
-                .map_or(0, crate::governance::Governance::version),
+            status,
+            ratified: version > before,
+            version,
         })
+    }
+
+    // ---- the slot's consensus -------------------------------------------
+
+    /// Resumes this member's rounds after a start (its state was synced
+    /// before it stopped).
+    pub(super) fn boot_governance(&mut self) {
+        self.consensus_moved(crate::governance::Governance::boot);
+    }
+
+    /// Runs one consensus step and carries out what it produced: round
+    /// messages gossiped (the governance synced its state first), timers
+    /// armed, a certificate gossiped and the catalog re-checked.
+    fn consensus_moved(
+        &mut self,
+        step: impl FnOnce(&mut crate::governance::Governance) -> Result<Effects, GovernanceError>,
+    ) {
+        let Some(gov) = self.gov.as_mut() else {
+            return;
+        };
+        match step(gov) {
+            Ok(effects) => self.carry_out(effects),
+            Err(e) => warn!(error = %e, "governance step failed; nothing was sent"),
+        }
+    }
+
+    fn carry_out(&mut self, effects: Effects) {
+        for e in &effects.equivocations {
+            warn!(member = %e.member, slot = e.slot, round = e.votes.0.value.round, "equivocation: a member signed two different votes in one step");
+        }
+        for m in effects.messages {
+            debug!(round = m.round(), "round message");
+            self.gov_gossip(GossipMessage::Round(m));
+        }
+        let at = tokio::time::Instant::now();
+        for (timeout, after_ms) in effects.timers {
+            self.gov_timers
+                .insert((at + std::time::Duration::from_millis(after_ms), timeout));
+        }
+        while self.gov_timers.len() > MAX_ROUND_TIMERS {
+            self.gov_timers.pop_first();
+        }
+        if let Some(cert) = effects.certificate {
+            info!(proposal = %cert.proposal_id(), round = cert.round, "slot decided; certificate assembled");
+            self.gov_timers.clear();
+            self.gov_gossip(GossipMessage::Certificate(Box::new(cert)));
+            self.on_advanced();
+        }
+    }
+
+    /// Fires every round timer that is due.
+    pub(super) fn fire_round_timers(&mut self) {
+        let at = tokio::time::Instant::now();
+        while let Some((when, timeout)) = self.gov_timers.first().copied() {
+            if when > at {
+                break;
+            }
+            self.gov_timers.pop_first();
+            self.on_round_timer(timeout);
+        }
+    }
+
+    fn on_round_timer(&mut self, timeout: Timeout) {
+        self.consensus_moved(|g| g.on_timeout(timeout));
     }
 
     /// Compliance of the given products (all descriptors when `None`).
@@ -250,6 +343,7 @@ impl EventLoop {
             GossipMessage::Proposal(p) => self.on_proposal(source, p),
             GossipMessage::Vote(v) => self.on_vote(source, &v),
             GossipMessage::Certificate(c) => self.on_certificate(source, *c),
+            GossipMessage::Round(m) => self.on_round(source, m),
             GossipMessage::Catalog(_)
             | GossipMessage::AccessRequest(_)
             | GossipMessage::AccessDecision(_) => Ok(false),
@@ -261,7 +355,12 @@ impl EventLoop {
             return Ok(false);
         };
         match gov.take_proposal(p, now()) {
-            Ok(news) => Ok(news),
+            Ok(news) => {
+                if news {
+                    self.consensus_moved(crate::governance::Governance::values_changed);
+                }
+                Ok(news)
+            }
             Err(GovernanceError::Ballot(BallotError::Proposal(ProposalError::Ahead {
                 ..
             }))) => {
@@ -289,18 +388,14 @@ impl EventLoop {
         let Some(gov) = self.gov.as_mut() else {
             return Ok(false);
         };
-        let id = v.value.proposal;
         match gov.take_vote(v) {
             // Known already, or a late vote for a decided slot.
             Ok(crate::governance::VoteTaken::Duplicate)
             | Err(GovernanceError::Ballot(BallotError::Proposal(ProposalError::Outdated {
                 ..
             }))) => Ok(false),
-            Ok(crate::governance::VoteTaken::New(evidence)) => {
-                if let Some(e) = evidence {
-                    warn!(member = %e.member, slot = e.slot, "equivocation: a member approved two proposals for one slot");
-                }
-                self.certify(&id);
+            Ok(crate::governance::VoteTaken::New) => {
+                self.consensus_moved(crate::governance::Governance::values_changed);
                 Ok(true)
             }
             // Signed by a member but its proposal has not arrived: catch
@@ -329,7 +424,9 @@ impl EventLoop {
         };
         match gov.apply(cert) {
             Ok(true) => {
+                self.gov_timers.clear();
                 self.on_advanced();
+                self.consensus_moved(crate::governance::Governance::values_changed);
                 Ok(true)
             }
             Ok(false) => Ok(false),
@@ -347,16 +444,30 @@ impl EventLoop {
         }
     }
 
-    /// Assembles, applies and gossips the certificate of a proposal whose
-    /// yes votes reached quorum. `true` if the federation moved.
-    fn certify(&mut self, id: &ProposalId) -> bool {
-        let Some(cert) = self.gov.as_mut().and_then(|g| g.try_certify(id)) else {
-            return false;
+    /// A round message: `Ok(true)` news (forward), `Ok(false)` harmless,
+    /// `Err` forged or not a member's (penalise).
+    fn on_round(&mut self, source: PeerId, m: RoundMessage) -> Result<bool, String> {
+        let Some(gov) = self.gov.as_mut() else {
+            return Ok(false);
         };
-        info!(proposal = %id, "quorum reached; certificate assembled");
-        self.gov_gossip(GossipMessage::Certificate(Box::new(cert)));
-        self.on_advanced();
-        true
+        match gov.on_round(m) {
+            Ok((news, effects)) => {
+                self.carry_out(effects);
+                Ok(news)
+            }
+            Err(GovernanceError::Round(RoundError::AheadSlot { .. })) => {
+                self.start_gov_catch_up(source);
+                Ok(false)
+            }
+            Err(GovernanceError::Round(RoundError::OldSlot(_) | RoundError::OutOfWindow(_))) => {
+                Ok(false)
+            }
+            Err(GovernanceError::Store(e)) => {
+                warn!(error = %e, "cannot store the consensus state");
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The federation moved: report it and re-check the catalog.
@@ -405,11 +516,12 @@ impl EventLoop {
     ) -> Response {
         match self.gov.as_ref() {
             Some(gov) if gov.id() == federation => {
-                let (certificates, proposals, votes) = gov.catch_up(from_version, CATCH_UP_BUDGET);
+                let c = gov.catch_up(from_version, CATCH_UP_BUDGET);
                 Response::Governance {
-                    certificates,
-                    proposals,
-                    votes,
+                    certificates: c.certificates,
+                    proposals: c.proposals,
+                    votes: c.votes,
+                    rounds: c.rounds,
                 }
             }
             _ => Response::error(
@@ -425,6 +537,7 @@ impl EventLoop {
         certificates: Vec<Certificate>,
         proposals: Vec<Signed<Proposal>>,
         votes: Vec<Signed<Vote>>,
+        rounds: Vec<RoundMessage>,
     ) {
         let Some(gov) = self.gov.as_mut() else {
             return;
@@ -440,25 +553,23 @@ impl EventLoop {
                 }
             }
         }
-        let at = now();
-        for p in proposals {
-            let _ = gov.take_proposal(p, at);
-        }
-        let mut touched = std::collections::BTreeSet::new();
-        for v in votes {
-            let id = v.value.proposal;
-            if matches!(gov.take_vote(&v), Ok(crate::governance::VoteTaken::New(_))) {
-                touched.insert(id);
-            }
-        }
+        gov.take_caught_up(proposals, &votes, now());
         if applied > 0 {
             debug!(%peer, applied, "governance caught up");
+            self.gov_timers.clear();
             self.on_advanced();
             // More may follow beyond this answer's budget.
             self.start_gov_catch_up(peer);
         }
-        for id in touched {
-            self.certify(&id);
+        self.consensus_moved(crate::governance::Governance::values_changed);
+        for m in rounds {
+            let Some(gov) = self.gov.as_mut() else {
+                return;
+            };
+            match gov.on_round(m) {
+                Ok((_, effects)) => self.carry_out(effects),
+                Err(e) => debug!(%peer, error = %e, "catch-up round message not taken"),
+            }
         }
     }
 }

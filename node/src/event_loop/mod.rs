@@ -121,7 +121,7 @@ pub(crate) struct EventLoop {
     store: Arc<dyn Store>,
     blobs: Blobs,
     catalog: Catalog,
-    domain: DomainKeypair,
+    domain: std::sync::Arc<DomainKeypair>,
     domain_name: String,
     binding: Signed<NodeBinding>,
     /// Signs the gossip this node originates (see `network::gossip`).
@@ -140,6 +140,9 @@ pub(crate) struct EventLoop {
     provider_lookups: HashMap<kad::QueryId, ProviderLookup>,
     gov: Option<crate::governance::Governance>,
     gov_topic: Option<IdentTopic>,
+    /// Armed consensus round timers, earliest first.
+    gov_timers:
+        std::collections::BTreeSet<(tokio::time::Instant, mesh_protocol::governance::Timeout)>,
     outbox: outbox::Outbox,
     bootstrap: bootstrap::Bootstrap,
     dht_refresh: dht_refresh::Refresh<kad::QueryId>,
@@ -192,9 +195,10 @@ impl EventLoop {
             .gossipsub
             .subscribe(&topic)
             .map_err(|e| net(&e))?;
+        let domain = std::sync::Arc::new(identity.domain);
         let (gov, gov_topic) = match genesis {
             Some(genesis) => {
-                let (gov, topic) = governing::open(genesis, &store, &mut swarm, &config)?;
+                let (gov, topic) = governing::open(genesis, &store, &domain, &mut swarm, &config)?;
                 (Some(gov), Some(topic))
             }
             None => (None, None),
@@ -226,7 +230,7 @@ impl EventLoop {
             store,
             blobs,
             catalog,
-            domain: identity.domain,
+            domain,
             domain_name: identity.domain_name,
             binding: identity.binding,
             node_key: identity.node,
@@ -243,6 +247,7 @@ impl EventLoop {
             provider_lookups: HashMap::new(),
             gov,
             gov_topic,
+            gov_timers: std::collections::BTreeSet::new(),
             outbox: outbox::Outbox::default(),
             bootstrap: bootstrap::Bootstrap::new(&config.network.bootstrap),
             dht_refresh: dht_refresh::Refresh::default(),
@@ -278,7 +283,9 @@ impl EventLoop {
         self.dial_bootstrap();
         self.resume_fetches();
         self.announce_held_blobs();
+        self.boot_governance();
         loop {
+            let next_round_timer = self.gov_timers.first().map(|(at, _)| *at);
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -292,6 +299,7 @@ impl EventLoop {
                     Internal::Collected(result) => self.on_collected(result),
                 },
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                () = governing::sleep_until(next_round_timer) => self.fire_round_timers(),
                 _ = upkeep.tick() => {
                     self.tick_fetches();
                     self.tick_collector();
@@ -1164,8 +1172,9 @@ impl EventLoop {
                     certificates,
                     proposals,
                     votes,
+                    rounds,
                 },
-            ) => self.on_catch_up(peer, certificates, proposals, votes),
+            ) => self.on_catch_up(peer, certificates, proposals, votes, rounds),
             (
                 Pending::AccessCatchUp,
                 Response::Access {

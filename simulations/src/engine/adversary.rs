@@ -257,6 +257,7 @@ impl State {
             base_version: p.value.base_version,
             approve: true,
             cast_at: protocol_now(),
+            reason: String::new(),
         };
         let vote = Signed::sign(vote, &self.plan.domain);
         if let Some(topic) = self.governance.clone() {

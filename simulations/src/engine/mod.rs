@@ -706,7 +706,10 @@ impl Sim {
                 let handle = self.nodes[i].handle().cloned()?;
                 Some((
                     i,
-                    self.on_node(i, async move { handle.vote(id, approve).await }),
+                    self.on_node(
+                        i,
+                        async move { handle.vote(id, approve, String::new()).await },
+                    ),
                 ))
             })
             .collect();
