@@ -120,6 +120,24 @@ async fn exports_never_follow_planted_links_on_this_filesystem_or_another() {
     }
 }
 
+/// A character device to aim outputs at: a copy of /dev/null's node in
+/// `dir` when this process may create one (root, as in CI), so a
+/// regression could only replace that copy; else /dev/null itself, which
+/// a user who cannot create devices cannot replace either.
+fn device(dir: &Path) -> PathBuf {
+    let node = dir.join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&node)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        node
+    } else {
+        PathBuf::from("/dev/null")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_fifos_and_directories_are_refused_as_outputs() {
     let a = TestNode::start("sales", Transport::Tcp, vec![]).await;
@@ -134,7 +152,8 @@ async fn devices_fifos_and_directories_are_refused_as_outputs() {
             .unwrap()
             .success()
     );
-    let null = Path::new("/dev/null");
+    let null = device(work.path());
+    let null = null.as_path();
     for (path, kind) in [
         (null, "device"),
         (fifo.as_path(), "FIFO"),

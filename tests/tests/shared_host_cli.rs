@@ -9,7 +9,7 @@
 )]
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use mesh_tests::cli::{fails, mesh, stdout_json, write};
@@ -44,6 +44,24 @@ fn publish(d: &Daemon, name: &str, data: &[u8]) -> Value {
     answer.json().unwrap()
 }
 
+/// A character device to aim outputs at: a copy of /dev/null's node in
+/// `dir` when this process may create one (root, as in CI), so a
+/// regression could only replace that copy; else /dev/null itself, which
+/// a user who cannot create devices cannot replace either.
+fn device(dir: &Path) -> PathBuf {
+    let node = dir.join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&node)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        node
+    } else {
+        PathBuf::from("/dev/null")
+    }
+}
+
 #[test]
 fn fetch_refuses_devices_fifos_and_links_as_outputs() {
     let a = start("sales", None);
@@ -52,6 +70,7 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
     let victim = write(work.path(), "victim", "precious");
     let link = work.path().join("link.csv");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let null = device(work.path());
     let fifo = work.path().join("fifo");
     assert!(
         Command::new("mkfifo")
@@ -61,7 +80,7 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
             .success()
     );
     for (target, kind) in [
-        ("/dev/null", "device"),
+        (null.to_str().unwrap(), "device"),
         (fifo.to_str().unwrap(), "FIFO"),
         (link.to_str().unwrap(), "symbolic link"),
     ] {
@@ -70,7 +89,7 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
         assert!(refusal.contains(kind), "{refusal}");
     }
     assert!(
-        std::fs::metadata("/dev/null")
+        std::fs::metadata(&null)
             .unwrap()
             .file_type()
             .is_char_device()
@@ -92,7 +111,7 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
     // The node refuses them too, whoever asks.
     let refused = a.post(
         "/v1/fetches",
-        &json!({"product": format!("{}/orders", domain_id(&a)), "output": "/dev/null"}),
+        &json!({"product": format!("{}/orders", domain_id(&a)), "output": null}),
     );
     assert_eq!(
         refused.status,
@@ -101,7 +120,7 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
         String::from_utf8_lossy(&refused.body)
     );
     assert!(
-        std::fs::metadata("/dev/null")
+        std::fs::metadata(&null)
             .unwrap()
             .file_type()
             .is_char_device()
