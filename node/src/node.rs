@@ -254,6 +254,7 @@ pub(crate) enum Command {
     Vote {
         proposal: mesh_protocol::governance::ProposalId,
         approve: bool,
+        reason: String,
         reply: oneshot::Sender<Result<crate::event_loop::VoteReceipt, NodeError>>,
     },
     Compliance {
@@ -664,15 +665,17 @@ impl NodeHandle {
         .await?
     }
 
-    /// Votes on a proposal as this node's domain.
+    /// Approves or rejects a proposal as this node's domain, with a reason.
     pub async fn vote(
         &self,
         proposal: mesh_protocol::governance::ProposalId,
         approve: bool,
+        reason: String,
     ) -> Result<crate::event_loop::VoteReceipt, NodeError> {
         self.ask(|reply| Command::Vote {
             proposal,
             approve,
+            reason,
             reply,
         })
         .await?

@@ -120,14 +120,14 @@ fn governance_code(e: &GovernanceError) -> (StatusCode, &'static str) {
         GovernanceError::NoFederation => (StatusCode::CONFLICT, "no_federation"),
         GovernanceError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
         GovernanceError::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
-        GovernanceError::Refused(_) => (StatusCode::CONFLICT, "vote_refused"),
+        GovernanceError::AlreadyVoted { .. } => (StatusCode::CONFLICT, "vote_refused"),
         GovernanceError::Expired(_) => (StatusCode::CONFLICT, "expired"),
         GovernanceError::TooManyProposals(_) | GovernanceError::Ballot(BallotError::Full) => {
             (StatusCode::TOO_MANY_REQUESTS, "too_many_proposals")
         }
-        GovernanceError::Ballot(_) | GovernanceError::Certificate(_) => {
-            (StatusCode::BAD_REQUEST, "invalid_proposal")
-        }
+        GovernanceError::Ballot(_)
+        | GovernanceError::Certificate(_)
+        | GovernanceError::Round(_) => (StatusCode::BAD_REQUEST, "invalid_proposal"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
