@@ -11,6 +11,9 @@ if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so
   need+=(libclang-dev)
 fi
 command -v make >/dev/null 2>&1 || need+=(make)
+# The tests: kill (signals), mount (a small tmpfs for the full-disk test).
+command -v kill >/dev/null 2>&1 || need+=(procps)
+command -v mount >/dev/null 2>&1 || need+=(mount)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
