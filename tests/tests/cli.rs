@@ -544,7 +544,11 @@ fn governance_from_the_cli_survives_a_kill_during_voting() {
     assert_eq!(mine["my_vote"], true);
     assert_eq!(mine["yes"], 2);
     // A vote cannot be cast twice, and a rejection needs a reason.
-    fails(&mesh(Some(&b), &["vote", &id, "yes"]), 1, "already approved");
+    fails(
+        &mesh(Some(&b), &["vote", &id, "yes"]),
+        1,
+        "already approved",
+    );
     fails(&mesh(Some(&c), &["vote", &id, "no"]), 2, "needs a reason");
 
     // The third approval makes the proposal eligible; the members' nodes

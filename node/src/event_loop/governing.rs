@@ -197,7 +197,7 @@ impl EventLoop {
         let vote = gov.vote(id, approve, reason, now()).map_err(gov_err)?;
         info!(proposal = %id, approve, "voted");
         self.gov_gossip(GossipMessage::Vote(vote));
-        self.consensus_moved(|g| g.values_changed());
+        self.consensus_moved(crate::governance::Governance::values_changed);
         let me = self.domain.domain_id();
         let (version, status) = self.gov.as_ref().map_or((0, String::new()), |g| {
             let status = g
@@ -536,7 +536,7 @@ impl EventLoop {
         peer: PeerId,
         certificates: Vec<Certificate>,
         proposals: Vec<Signed<Proposal>>,
-        votes: Vec<Signed<Vote>>,
+        votes: &[Signed<Vote>],
         rounds: Vec<RoundMessage>,
     ) {
         let Some(gov) = self.gov.as_mut() else {
@@ -553,7 +553,7 @@ impl EventLoop {
                 }
             }
         }
-        gov.take_caught_up(proposals, &votes, now());
+        gov.take_caught_up(proposals, votes, now());
         if applied > 0 {
             debug!(%peer, applied, "governance caught up");
             self.gov_timers.clear();

@@ -1174,7 +1174,7 @@ impl EventLoop {
                     votes,
                     rounds,
                 },
-            ) => self.on_catch_up(peer, certificates, proposals, votes, rounds),
+            ) => self.on_catch_up(peer, certificates, proposals, &votes, rounds),
             (
                 Pending::AccessCatchUp,
                 Response::Access {
