@@ -38,8 +38,10 @@ fn wait_partial(node: &Daemon, cli: &mut Child) -> PathBuf {
     let uploads = node.dir.path().join("uploads");
     let deadline = Instant::now() + TIMEOUT;
     loop {
+        // The directory appears once the API is ready (after node-info.json).
         if let Some(part) = std::fs::read_dir(&uploads)
-            .unwrap()
+            .into_iter()
+            .flatten()
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|e| e == "part"))
@@ -84,7 +86,7 @@ fn wait_no_uploads(node: &Daemon) {
     let uploads = node.dir.path().join("uploads");
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let left: Vec<_> = std::fs::read_dir(&uploads).unwrap().collect();
+        let left: Vec<_> = std::fs::read_dir(&uploads).into_iter().flatten().collect();
         if left.is_empty() {
             return;
         }
