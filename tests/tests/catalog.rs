@@ -252,3 +252,27 @@ async fn kademlia_lookup_finds_a_product_for_a_node_that_knows_nothing_else() {
         .unwrap();
     assert!(none.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_made_alone_reaches_a_peer_that_connects_later_by_gossip() {
+    // Neither node runs catalog sync: only gossip can carry the item, and
+    // when it was published no peer was subscribed to hear it.
+    let light = |domain: &str, bootstrap| {
+        let dir = tempfile::tempdir().unwrap();
+        mesh_node::identity::init(dir.path(), domain).unwrap();
+        let mut config = mesh_tests::loopback_config(Transport::Tcp, bootstrap);
+        config.network.catalog_sync = false;
+        (dir, config)
+    };
+    let (dir, config) = light("sales", vec![]);
+    let a = TestNode::start_in(dir, config).await;
+    let file = sample_file(a.dir.path(), "orders.csv", 1_000);
+    let r = a
+        .handle
+        .publish(&file, ProductDraft::new("orders", "Orders", Format::Csv))
+        .await
+        .unwrap();
+    let (dir, config) = light("billing", vec![a.addr.clone()]);
+    let mut b = TestNode::start_in(dir, config).await;
+    b.wait_for_version(&r.product, 1).await;
+}

@@ -617,19 +617,10 @@ impl EventLoop {
     }
 
     fn announce(&mut self, item: &CatalogItem) {
-        let bytes = gossip::seal(
-            &self.node_key,
-            &self.binding,
-            GossipMessage::Catalog(item.clone()),
-        );
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), bytes)
-        {
-            debug!(error = %e, "gossip publish deferred; peers will catch up by sync");
-        }
+        // With no subscribed peer yet (alone, or just started) the item
+        // waits in the outbox instead of being dropped: a node that does
+        // not run catalog sync would otherwise never hear of it.
+        self.gossip_or_defer(self.topic.clone(), GossipMessage::Catalog(item.clone()));
         if let CatalogItem::Descriptor(d) = item
             && self.blobs.has(&d.value.content.manifest_hash)
         {
@@ -679,10 +670,16 @@ impl EventLoop {
                     return;
                 }
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer_id, endpoint.get_remote_address().clone());
+                // Only an address this node dialed is one the peer listens
+                // on; an inbound connection's is an ephemeral port nobody
+                // can dial, so it stays out of the DHT (identify tells the
+                // peer's listen addresses).
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
                 if self.catch_up_on_connect(&peer_id) {
                     self.start_sync(peer_id);
                     self.start_gov_catch_up(peer_id);

@@ -1,7 +1,7 @@
 //! Gossip this node originates that must not be lost to an empty mesh:
-//! governance messages and access records are published at once when a
-//! peer is subscribed, and otherwise kept and retried on every upkeep tick
-//! for [`RETRY_FOR`] (catch-up covers anything older).
+//! catalog items, governance messages and access records are published at
+//! once when a peer is subscribed, and otherwise kept and retried on every
+//! upkeep tick for [`RETRY_FOR`] (sync and catch-up cover anything older).
 
 use std::collections::VecDeque;
 use std::time::Duration;
