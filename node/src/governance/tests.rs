@@ -50,6 +50,17 @@ fn open(keys: &[Arc<DomainKeypair>], me: usize, store: Arc<dyn Store>) -> Govern
     .unwrap()
 }
 
+/// Proposes `require-owner` from this node, open until `LATER`.
+fn propose_owner(gov: &mut Governance) -> Signed<Proposal> {
+    gov.propose(
+        Change::AddPolicy(PolicyRule::RequireOwner),
+        String::new(),
+        LATER,
+        T,
+    )
+    .unwrap()
+}
+
 fn vote(gov: &Governance, key: &DomainKeypair, id: ProposalId, approve: bool) -> Signed<Vote> {
     Signed::sign(
         Vote {
@@ -87,14 +98,7 @@ fn non_members_forgers_and_late_voters_do_not_count() {
     let keys = keys(3);
     let outsider = Arc::new(DomainKeypair::from_secret([9; 32]));
     let mut gov = open(&keys, 0, Arc::new(MemoryStore::default()));
-    let p = gov
-        .propose(
-            Change::AddPolicy(PolicyRule::RequireOwner),
-            String::new(),
-            LATER,
-            T,
-        )
-        .unwrap();
+    let p = propose_owner(&mut gov);
     let id = p.value.id();
     let outsider_vote = vote(&gov, &outsider, id, true);
     let mut forged = vote(&gov, &keys[1], id, true);
@@ -162,14 +166,7 @@ fn non_members_forgers_and_late_voters_do_not_count() {
 fn a_vote_cannot_be_changed_and_failed_proposals_free_their_proposer() {
     let keys = keys(3);
     let mut gov = open(&keys, 0, Arc::new(MemoryStore::default()));
-    let p = gov
-        .propose(
-            Change::AddPolicy(PolicyRule::RequireOwner),
-            String::new(),
-            LATER,
-            T,
-        )
-        .unwrap();
+    let p = propose_owner(&mut gov);
     let id = p.value.id();
     gov.vote(&id, false, "not yet".into(), T).unwrap();
     assert!(matches!(
@@ -225,14 +222,7 @@ fn a_vote_cannot_be_changed_and_failed_proposals_free_their_proposer() {
 fn a_lone_member_decides_through_the_rounds_and_every_node_applies_the_certificate() {
     let keys = keys(1);
     let mut gov = open(&keys, 0, Arc::new(MemoryStore::default()));
-    let p = gov
-        .propose(
-            Change::AddPolicy(PolicyRule::RequireOwner),
-            String::new(),
-            LATER,
-            T,
-        )
-        .unwrap();
+    let p = propose_owner(&mut gov);
     gov.vote(&p.value.id(), true, "yes".into(), T).unwrap();
     let effects = gov.values_changed().unwrap();
     // Proposal, prevote and precommit of round 0, then the decision.
