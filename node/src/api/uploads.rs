@@ -8,8 +8,9 @@
 //! - the body is read to its end, chunked or with a length, each piece
 //!   within the API's body timeout (see `serve`);
 //! - the node counts and hashes (BLAKE3) what it receives; the client
-//!   says in the publish request what it read, and a difference is
-//!   refused (`409 upload_mismatch`) before anything is ingested;
+//!   says in the publish request what it read, and a difference (or an
+//!   upload file whose size changed on the node) is refused
+//!   (`409 upload_mismatch`) before anything is ingested;
 //! - a partial upload is removed on every failure (including a client
 //!   that goes away), `uploads/` is emptied at start, and an upload not
 //!   published within [`UPLOAD_TTL`] is removed;
@@ -278,7 +279,14 @@ pub(super) async fn publish(
             "no such upload; POST the bytes to /v1/uploads first",
         ));
     };
-    if let Some(why) = mismatch(&request, &received) {
+    let on_disk = tokio::fs::metadata(&path).await.map_or(0, |m| m.len());
+    let changed_here = (on_disk != received.size).then(|| {
+        format!(
+            "the node received {} bytes but its upload file now holds {on_disk}",
+            received.size
+        )
+    });
+    if let Some(why) = changed_here.or_else(|| mismatch(&request, &received)) {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -288,5 +296,15 @@ pub(super) async fn publish(
     }
     let result = s.handle.publish(&path, request.draft).await;
     let _ = tokio::fs::remove_file(&path).await;
-    Ok(Json(result?))
+    let receipt = result?;
+    if receipt.size != received.size {
+        // Only something writing into the node's private upload directory
+        // can cause this; the product is published as ingested.
+        tracing::error!(
+            received = received.size,
+            ingested = receipt.size,
+            "an upload changed between its receipt and its ingest"
+        );
+    }
+    Ok(Json(receipt))
 }
