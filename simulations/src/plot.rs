@@ -81,7 +81,7 @@ pub fn render_svg(report: &Report) -> Result<String, PlotError> {
     if !ratified.is_empty() {
         ratified.sort_by(f64::total_cmp);
         completion.push(cumulative(
-            "ratification (first vote to every node)".to_owned(),
+            "ratification (deciding vote to every node)".to_owned(),
             &ratified,
             report.ratification.len(),
         ));
@@ -235,6 +235,7 @@ mod tests {
             propagation: Vec::new(),
             convergence: None,
             ratification: Vec::new(),
+            federation: None,
             fetches: FetchStats::default(),
             traffic: Traffic::default(),
             expectations: Vec::new(),

@@ -4,8 +4,8 @@
 //! The report is plain data so it can be compared between runs and read by
 //! other tools. Times are simulated milliseconds (`*_ms`, floating point);
 //! times of an event "after" something are measured from that something
-//! (a product's publish, a proposal's first vote, the last heal). Absent
-//! values (`null`) mean "never happened during the run".
+//! (a product's publish, the vote that made a proposal eligible, the last
+//! heal). Absent values (`null`) mean "never happened during the run".
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,11 @@ pub struct Report {
     pub convergence: Option<Convergence>,
     /// Governance, one entry per proposal.
     pub ratification: Vec<Ratification>,
+    /// The federation's decisions and the equivocation evidence, as the
+    /// honest nodes held them at the end (absent when the run had no
+    /// federation).
+    #[serde(default)]
+    pub federation: Option<FederationOutcome>,
     /// Fetch completion.
     pub fetches: FetchStats,
     /// Messages and bytes per node.
@@ -125,19 +130,69 @@ pub struct Convergence {
 }
 
 /// How one proposal fared.
+///
+/// Under the round-based rules a proposal is decided in two stages: the
+/// members' approvals make it *eligible* once a quorum of them is in (the
+/// *deciding vote* is the approval that completed that quorum), and then
+/// the members' nodes run consensus rounds that give its slot to one
+/// eligible proposal. The times here run from the deciding vote, so they
+/// cover the votes' spread, the rounds and the certificate's spread.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ratification {
     /// The proposal's label in the scenario.
     pub proposal: String,
     /// When it was proposed.
     pub proposed_at_ms: f64,
+    /// Its slot: the federation version it builds on.
+    #[serde(default)]
+    pub slot: u64,
     /// When the first vote on it was cast.
     pub first_vote_at_ms: Option<f64>,
-    /// Time from the first vote until some node assembled its certificate.
+    /// Approvals signed during the run (the timeline's, and adversary
+    /// members').
+    #[serde(default)]
+    pub approvals: usize,
+    /// Rejections signed during the run.
+    #[serde(default)]
+    pub rejections: usize,
+    /// Approvals that make it eligible.
+    #[serde(default)]
+    pub needed: usize,
+    /// When the deciding vote was cast: the approval that completed the
+    /// quorum; `None` if the quorum never was.
+    #[serde(default)]
+    pub deciding_vote_at_ms: Option<f64>,
+    /// Time from the deciding vote until some node assembled its
+    /// certificate.
     pub vote_to_certificate_ms: Option<f64>,
-    /// Time from the first vote until every honest online node held the
+    /// Time from the deciding vote until every honest online node held the
     /// certificate.
     pub vote_to_everywhere_ms: Option<f64>,
+    /// The consensus round that decided it, if it was.
+    #[serde(default)]
+    pub round: Option<u32>,
+    /// What became of it, in words ("decided in round 0 as version 1",
+    /// "rejected; slot 0 went to `c`").
+    #[serde(default)]
+    pub outcome: String,
+}
+
+/// The federation at the end of the run, over the honest nodes up then.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationOutcome {
+    /// Honest nodes whose federation was read.
+    pub nodes: usize,
+    /// Versions some of them decided.
+    pub versions_decided: usize,
+    /// Versions for which two of them hold different decisions (must be
+    /// zero).
+    pub conflicting_versions: usize,
+    /// Members some of them hold equivocation evidence against.
+    pub equivocating_members: usize,
+    /// Distinct equivocations caught (member, slot, round and kind).
+    pub equivocations: usize,
+    /// Nodes holding any evidence.
+    pub nodes_with_evidence: usize,
 }
 
 /// Fetch completion over all fetches of the run.
@@ -372,17 +427,35 @@ impl Report {
         if !self.ratification.is_empty() {
             let _ = writeln!(
                 out,
-                "\nratification (from the first vote until a certificate / until every node)"
+                "\nvote to decision (from the deciding vote, the approval that made the proposal \
+                 eligible, until a certificate / until every node)"
             );
             for r in &self.ratification {
                 let _ = writeln!(
                     out,
-                    "  {}: {} / {}",
+                    "  {}: {} / {}; {} yes, {} no of {} needed; {}",
                     r.proposal,
                     opt_ms(r.vote_to_certificate_ms),
-                    opt_ms(r.vote_to_everywhere_ms)
+                    opt_ms(r.vote_to_everywhere_ms),
+                    r.approvals,
+                    r.rejections,
+                    r.needed,
+                    r.outcome
                 );
             }
+        }
+        if let Some(f) = &self.federation {
+            let _ = writeln!(
+                out,
+                "\nfederation at the end ({} honest nodes): versions decided {}, conflicting {}; \
+                 equivocations caught {} (members {}), nodes holding evidence {}",
+                f.nodes,
+                f.versions_decided,
+                f.conflicting_versions,
+                f.equivocations,
+                f.equivocating_members,
+                f.nodes_with_evidence
+            );
         }
     }
 
@@ -523,10 +596,25 @@ pub(crate) mod tests {
             ratification: vec![Ratification {
                 proposal: "require-owner".into(),
                 proposed_at_ms: 20_000.0,
+                slot: 0,
                 first_vote_at_ms: Some(21_000.0),
+                approvals: 8,
+                rejections: 1,
+                needed: 7,
+                deciding_vote_at_ms: Some(21_000.0),
                 vote_to_certificate_ms: Some(800.0),
                 vote_to_everywhere_ms: Some(1400.0),
+                round: Some(0),
+                outcome: "decided in round 0 as version 1".into(),
             }],
+            federation: Some(FederationOutcome {
+                nodes: 10,
+                versions_decided: 1,
+                conflicting_versions: 0,
+                equivocating_members: 1,
+                equivocations: 3,
+                nodes_with_evidence: 9,
+            }),
             fetches: FetchStats::new(9, secs(&[1500, 1700, 2100, 900, 3000, 1200, 1300, 1600])),
             traffic: Traffic {
                 messages_sent: Spread::of(&[100, 200, 300]),
@@ -590,7 +678,9 @@ pub(crate) mod tests {
             "3/10 30.0%",
             "never",
             "convergence after heal (at 1m 0.0s): 2.50s",
-            "require-owner: 800ms / 1.40s",
+            "require-owner: 800ms / 1.40s; 8 yes, 1 no of 7 needed; decided in round 0 as version 1",
+            "federation at the end (10 honest nodes): versions decided 1, conflicting 0; \
+             equivocations caught 3 (members 1), nodes holding evidence 9",
             "fetches: 8/9 complete",
             "bytes sent",
             "PASS  `orders`",

@@ -1,6 +1,6 @@
 //! The simulator end to end: a small version of every shipped scenario
 //! (tests/scenarios/, tens of nodes) runs with real nodes and meets its
-//! expectations; a partition really holds a product back until the heal;
+//! expectations; equivocating members are caught; a partition really holds a product back until the heal;
 //! a seed reproduces a run's outcome; a failed expectation fails the run
 //! and the binary's exit code; runs on two threads meet the same
 //! expectations, partitions included.
@@ -99,6 +99,14 @@ fn small_gossip_spam() {
 fn small_partition_heal() {
     let report = run_small("partition-heal");
     assert!(report.convergence.is_some());
+    // The two-faced member signed conflicting round votes, and the honest
+    // nodes that saw them kept the evidence; one certificate all the same.
+    let f = report.federation.unwrap();
+    assert_eq!(f.conflicting_versions, 0, "{f:?}");
+    assert_eq!(f.versions_decided, 1, "{f:?}");
+    assert_eq!(f.equivocating_members, 1, "{f:?}");
+    assert!(f.equivocations >= 2, "{f:?}");
+    assert!(f.nodes_with_evidence > 0, "{f:?}");
 }
 
 #[test]

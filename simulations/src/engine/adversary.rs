@@ -12,13 +12,17 @@
 //! - `corrupt_chunks`: answers fetch probes with the right manifest (it
 //!   "holds" every product) and then serves chunks of which `fraction` are
 //!   corrupted;
-//! - `equivocate_votes`: as a federation member, votes yes on every
-//!   proposal it hears, two in one slot included.
+//! - `equivocate_votes`: as a federation member, approves every proposal
+//!   it hears (which the rules allow: approvals bind nobody), and in every
+//!   consensus round it hears of signs two different prevotes and two
+//!   different precommits (the round's value and nil) and gossips all of
+//!   them: Tendermint's equivocation, which honest nodes must catch as
+//!   evidence and which must never make two certificates for one slot.
 //!
 //! Honest nodes must refuse all of it; the run's expectations say whether
 //! they did.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +33,9 @@ use mesh_node::network::codec::MeshCodec;
 use mesh_node::network::gossip;
 use mesh_protocol::bytes::ByteBuf;
 use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
-use mesh_protocol::governance::Vote;
+use mesh_protocol::governance::{
+    FederationId, Proposal, ProposalId, RoundMessage, RoundVote, Vote, VoteKind,
+};
 use mesh_protocol::wire::{self, DATA_PROTOCOL, ErrorCode, GossipMessage, Request, Response};
 use mesh_protocol::{
     CatalogItem, DomainKeypair, Hash, Manifest, NodeBinding, PROTOCOL_VERSION, ProductId, Signed,
@@ -39,6 +45,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
+use super::fleet::{self, Shared};
 use crate::scenario::{Behaviour, NodeIndex};
 use crate::transport::Net;
 
@@ -63,7 +70,7 @@ pub(crate) struct Plan {
     pub(crate) bootstrap: Vec<Multiaddr>,
     pub(crate) active: Vec<Active>,
     pub(crate) network_id: String,
-    pub(crate) federation: Option<mesh_protocol::governance::FederationId>,
+    pub(crate) federation: Option<FederationId>,
     pub(crate) seed: u64,
 }
 
@@ -91,8 +98,12 @@ struct State {
     own: Vec<CatalogItem>,
     credit: Vec<f64>,
     sent: u64,
-    /// Proposals it already voted yes on.
-    voted: std::collections::HashSet<mesh_protocol::governance::ProposalId>,
+    /// Proposals it approved, with their slots.
+    approved: HashMap<ProposalId, u64>,
+    /// Round votes it signed: slot, round, kind and value.
+    signed: HashSet<(u64, u32, VoteKind, Option<ProposalId>)>,
+    /// Where its approvals are recorded for the report.
+    observed: Shared,
 }
 
 fn build_swarm(plan: &Plan, net: &Net) -> Option<libp2p::Swarm<Attack>> {
@@ -128,7 +139,13 @@ fn build_swarm(plan: &Plan, net: &Net) -> Option<libp2p::Swarm<Attack>> {
 }
 
 /// Runs an adversary node until its task is aborted.
-pub(crate) async fn run(plan: Plan, net: Net, registry: Registry, epoch: Instant) {
+pub(crate) async fn run(
+    plan: Plan,
+    net: Net,
+    registry: Registry,
+    observed: Shared,
+    epoch: Instant,
+) {
     let Some(mut swarm) = build_swarm(&plan, &net) else {
         tracing::error!(node = plan.index, "adversary swarm could not be built");
         return;
@@ -157,7 +174,9 @@ pub(crate) async fn run(plan: Plan, net: Net, registry: Registry, epoch: Instant
         heard: HashMap::new(),
         own: Vec::new(),
         sent: 0,
-        voted: std::collections::HashSet::new(),
+        approved: HashMap::new(),
+        signed: HashSet::new(),
+        observed,
     };
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -215,13 +234,19 @@ impl State {
             SwarmEvent::Behaviour(AttackEvent::Rr(request_response::Event::Message {
                 message:
                     request_response::Message::Response {
-                        response: Response::Governance { proposals, .. },
+                        response:
+                            Response::Governance {
+                                proposals, rounds, ..
+                            },
                         ..
                     },
                 ..
             })) => {
                 for p in proposals {
-                    self.vote_yes(&p);
+                    self.approve(&p);
+                }
+                for m in &rounds {
+                    self.equivocate(m);
                 }
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => self.catch_up(peer_id),
@@ -240,28 +265,86 @@ impl State {
                     heard.push(item);
                 }
             }
-            GossipMessage::Proposal(p) => self.vote_yes(&p),
+            GossipMessage::Proposal(p) => self.approve(&p),
+            GossipMessage::Round(m) => self.equivocate(&m),
             _ => {}
         }
     }
 
-    /// Signs yes on `p` (whatever else it signed for the slot) and
-    /// gossips it, once per proposal, when equivocating.
-    fn vote_yes(&mut self, p: &Signed<mesh_protocol::governance::Proposal>) {
-        if !self.equivocates() || !self.voted.insert(p.value.id()) {
+    /// Approves `p` (whatever else it approved in the slot) and gossips
+    /// the approval, once per proposal, when equivocating. The approval
+    /// time goes to the report, which counts it towards the quorum that
+    /// made the proposal eligible.
+    fn approve(&mut self, p: &Signed<Proposal>) {
+        let id = p.value.id();
+        if !self.equivocates() || self.approved.contains_key(&id) {
             return;
         }
+        self.approved.insert(id, p.value.base_version);
         let vote = Vote {
             federation: p.value.federation,
-            proposal: p.value.id(),
+            proposal: id,
             base_version: p.value.base_version,
             approve: true,
             cast_at: protocol_now(),
-            reason: String::new(),
+            reason: "approves everything".into(),
         };
         let vote = Signed::sign(vote, &self.plan.domain);
         if let Some(topic) = self.governance.clone() {
             self.send(&topic, GossipMessage::Vote(vote));
+        }
+        fleet::lock(&self.observed)
+            .adversary_approvals
+            .push((id.to_string(), self.epoch.elapsed()));
+    }
+
+    /// Upon a round message of its federation, signs a prevote and a
+    /// precommit for the value it heard and for another one (nil for a
+    /// value; for nil, a proposal of the slot it approved) in that round,
+    /// once per slot, round, kind and value, and gossips them all: two
+    /// different votes of one kind in one round, the evidence honest nodes
+    /// must keep.
+    fn equivocate(&mut self, m: &RoundMessage) {
+        if !self.equivocates() || Some(m.federation()) != self.plan.federation {
+            return;
+        }
+        let (slot, round) = (m.slot(), m.round());
+        let heard = match m {
+            RoundMessage::Proposal(p) => Some(p.value.value),
+            RoundMessage::Vote(v) => v.value.value,
+        };
+        let other = match heard {
+            Some(_) => None,
+            None => self
+                .approved
+                .iter()
+                .filter(|(_, s)| **s == slot)
+                .map(|(id, _)| *id)
+                .min(),
+        };
+        if heard == other {
+            return;
+        }
+        // Older slots are decided: forget what was signed for them.
+        self.signed.retain(|(s, ..)| *s >= slot);
+        let Some(topic) = self.governance.clone() else {
+            return;
+        };
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            for value in [heard, other] {
+                if !self.signed.insert((slot, round, kind, value)) {
+                    continue;
+                }
+                let vote = RoundVote {
+                    federation: m.federation(),
+                    slot,
+                    round,
+                    kind,
+                    value,
+                };
+                let vote = Signed::sign(vote, &self.plan.domain);
+                self.send(&topic, GossipMessage::Round(RoundMessage::Vote(vote)));
+            }
         }
     }
 
@@ -304,7 +387,7 @@ impl State {
         let Some(fraction) = self.corruption() else {
             return Response::error(ErrorCode::NotHeld, "not held");
         };
-        let registry = super::fleet::lock(&self.registry);
+        let registry = fleet::lock(&self.registry);
         match request {
             Request::GetManifest { manifest, .. } => match registry.get(manifest) {
                 Some((m, _)) => Response::Manifest(m.clone()),

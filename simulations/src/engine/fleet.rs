@@ -32,6 +32,8 @@ pub(crate) struct Observed {
     pub(crate) advanced: std::collections::HashMap<NodeIndex, Vec<(u64, Duration)>>,
     /// Times a node's event stream lagged and its catalog was read instead.
     pub(crate) lagged: u64,
+    /// Approvals adversary members signed: proposal id and when.
+    pub(crate) adversary_approvals: Vec<(String, Duration)>,
 }
 
 /// Shared observations.
@@ -203,6 +205,7 @@ impl SimNode {
                 plan,
                 net.clone(),
                 spec.registry.clone(),
+                observed.clone(),
                 epoch,
             )));
             return Ok(());

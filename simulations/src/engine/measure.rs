@@ -1,6 +1,8 @@
 //! From what a run observed to its [`Report`]: propagation per product,
-//! convergence after the last heal, fetch times, traffic per node, and
-//! every expectation checked against the measured values.
+//! convergence after the last heal, each proposal's way from its deciding
+//! vote to its decision, the federation's decisions and equivocation
+//! evidence, fetch times, traffic per node, and every expectation checked
+//! against the measured values.
 
 use std::time::Duration;
 
@@ -9,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use mesh_node::governance::FederationView;
 
 use crate::report::{
-    Convergence, ExpectationResult, FetchStats, Propagation, Ratification, Report, Traffic,
+    Convergence, ExpectationResult, FederationOutcome, FetchStats, Propagation, Ratification,
+    Report, Traffic,
 };
 use crate::scenario::{Check, NodeIndex};
 use crate::stats::{Spread, millis, share};
@@ -73,7 +76,9 @@ impl Sim {
         self.scenario.expectations.iter().any(|e| {
             matches!(
                 e.check,
-                Check::Ratified { .. } | Check::NoConflictingCertificates {}
+                Check::Ratified { .. }
+                    | Check::DecidedAfterHeal { .. }
+                    | Check::NoConflictingCertificates {}
             )
         })
     }
@@ -114,6 +119,68 @@ impl Sim {
             .collect()
     }
 
+    /// When each approval of proposal `label` was signed, the timeline's and
+    /// adversary members', earliest first.
+    fn approval_times(&self, label: &str) -> Vec<Duration> {
+        let Some(record) = self.proposals.get(label) else {
+            return Vec::new();
+        };
+        let mut times: Vec<Duration> = record
+            .votes
+            .iter()
+            .filter(|(_, approve)| *approve)
+            .map(|(at, _)| *at)
+            .collect();
+        times.extend(
+            fleet::lock(&self.observed)
+                .adversary_approvals
+                .iter()
+                .filter(|(id, _)| *id == record.id)
+                .map(|(_, at)| *at),
+        );
+        times.sort_unstable();
+        times
+    }
+
+    /// The label of the proposal that took `slot`, by the honest nodes'
+    /// decisions (the label of any one of them; the id if the run did not
+    /// propose it).
+    fn slot_winner(&self, views: &Views, slot: u64) -> Option<String> {
+        let id = views
+            .values()
+            .flat_map(|v| v.decisions.iter())
+            .find(|d| d.version == slot + 1)
+            .map(|d| d.proposal.clone())?;
+        Some(
+            self.proposals
+                .iter()
+                .find(|(_, r)| r.id == id)
+                .map_or(id, |(label, _)| format!("`{label}`")),
+        )
+    }
+
+    /// Where a proposal the honest nodes did not decide stood, and what
+    /// became of its slot.
+    fn undecided(
+        &self,
+        views: &Views,
+        record: &super::ProposalRecord,
+        approvals: usize,
+        rejections: usize,
+    ) -> String {
+        let standing = if approvals >= record.needed {
+            "approved (eligible)"
+        } else if rejections > record.members.saturating_sub(record.needed) {
+            "rejected"
+        } else {
+            "short of a quorum of approvals"
+        };
+        match self.slot_winner(views, record.slot) {
+            Some(winner) => format!("{standing}; slot {} went to {winner}", record.slot),
+            None => format!("{standing}; slot {} undecided", record.slot),
+        }
+    }
+
     fn ratification(&self, views: &Views) -> Vec<Ratification> {
         let mut labels: Vec<&String> = self.proposals.keys().collect();
         labels.sort();
@@ -122,19 +189,79 @@ impl Sim {
             .map(|label| {
                 let record = &self.proposals[label];
                 let applied = self.ratified_at(views, label);
-                let since = |t: Duration| record.first_vote.map(|v| millis(t.saturating_sub(v)));
+                let approvals = self.approval_times(label);
+                let rejections = record.votes.iter().filter(|(_, a)| !*a).count();
+                // The approval that completed the quorum: from then on the
+                // proposal was eligible wherever the votes had arrived.
+                let deciding = record
+                    .needed
+                    .checked_sub(1)
+                    .and_then(|k| approvals.get(k))
+                    .copied();
+                let since = |t: Duration| deciding.map(|v| millis(t.saturating_sub(v)));
                 let everywhere = (!applied.is_empty() && applied.len() == views.len())
                     .then(|| applied.iter().max().copied())
                     .flatten();
+                let decided: Vec<(u32, u64)> = views
+                    .values()
+                    .flat_map(|v| v.decisions.iter())
+                    .filter(|d| d.proposal == record.id)
+                    .map(|d| (d.round, d.version))
+                    .collect();
+                let round = decided.iter().map(|(r, _)| *r).min();
+                let outcome = match decided.first() {
+                    Some((_, version)) => format!(
+                        "decided in round {} as version {version}",
+                        round.unwrap_or_default()
+                    ),
+                    None => self.undecided(views, record, approvals.len(), rejections),
+                };
                 Ratification {
                     proposal: label.clone(),
                     proposed_at_ms: millis(record.proposed_at),
-                    first_vote_at_ms: record.first_vote.map(millis),
+                    slot: record.slot,
+                    first_vote_at_ms: record.first_vote().map(millis),
+                    approvals: approvals.len(),
+                    rejections,
+                    needed: record.needed,
+                    deciding_vote_at_ms: deciding.map(millis),
                     vote_to_certificate_ms: applied.iter().min().copied().and_then(since),
                     vote_to_everywhere_ms: everywhere.and_then(since),
+                    round,
+                    outcome,
                 }
             })
             .collect()
+    }
+
+    /// The decisions and equivocation evidence the honest nodes hold.
+    fn federation_outcome(views: &Views) -> FederationOutcome {
+        let mut by_version: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
+        for view in views.values() {
+            for d in &view.decisions {
+                by_version.entry(d.version).or_default().insert(&d.proposal);
+            }
+        }
+        let evidence: BTreeSet<_> = views
+            .values()
+            .flat_map(|v| {
+                v.equivocations
+                    .iter()
+                    .map(|e| (&e.member, e.slot, e.round, &e.kind))
+            })
+            .collect();
+        let members: BTreeSet<_> = evidence.iter().map(|(m, ..)| *m).collect();
+        FederationOutcome {
+            nodes: views.len(),
+            versions_decided: by_version.len(),
+            conflicting_versions: by_version.values().filter(|p| p.len() > 1).count(),
+            equivocating_members: members.len(),
+            equivocations: evidence.len(),
+            nodes_with_evidence: views
+                .values()
+                .filter(|v| !v.equivocations.is_empty())
+                .count(),
+        }
     }
 
     /// Honest nodes that are up now.
@@ -256,6 +383,11 @@ impl Sim {
                 fraction,
                 within,
             } => self.check_ratified(views, proposal, *fraction, *within),
+            Check::DecidedAfterHeal {
+                proposal,
+                fraction,
+                within,
+            } => self.check_decided_after_heal(views, proposal, *fraction, *within),
             Check::NoConflictingCertificates {} => Self::check_conflicts(views),
         }
     }
@@ -377,25 +509,60 @@ impl Sim {
         )
     }
 
-    fn check_conflicts(views: &Views) -> (bool, String) {
-        let mut by_version: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
-        for view in views.values() {
-            for d in &view.decisions {
-                by_version.entry(d.version).or_default().insert(&d.proposal);
-            }
-        }
-        let conflicts = by_version.values().filter(|p| p.len() > 1).count();
-        let evidence: BTreeSet<_> = views
-            .values()
-            .flat_map(|v| v.equivocations.iter().map(|e| (&e.member, e.slot)))
+    /// The slot of `proposal` is decided at `fraction` of the honest nodes
+    /// up at the end, each within `within` of the last heal (a node that
+    /// decided before the heal is in time).
+    fn check_decided_after_heal(
+        &self,
+        views: &Views,
+        proposal: &str,
+        fraction: f64,
+        within: Duration,
+    ) -> (bool, String) {
+        let Some(record) = self.proposals.get(proposal) else {
+            return (false, format!("{proposal} was never proposed"));
+        };
+        let Some(healed) = self.healed_at else {
+            return (false, "no heal ended the last partition".into());
+        };
+        let slot = record.slot;
+        let after: Vec<Duration> = views
+            .iter()
+            .filter(|(_, v)| v.version > slot)
+            .filter_map(|(i, _)| self.reached_version(*i, slot + 1))
+            .map(|t| t.saturating_sub(healed))
             .collect();
+        let in_time = after.iter().filter(|&&t| t <= within).count();
+        let got = share(in_time, views.len());
+        let last = after
+            .iter()
+            .max()
+            .map_or_else(|| "never".to_owned(), |t| secs(*t));
+        let winner = self
+            .slot_winner(views, slot)
+            .map_or_else(String::new, |w| format!(", by {w}"));
         (
-            conflicts == 0,
+            !views.is_empty() && got >= fraction,
             format!(
-                "{conflicts} conflicting versions among {} decided across {} nodes; {} equivocations caught",
-                by_version.len(),
+                "slot {slot} decided at {} of {} honest nodes within {} of the heal{winner}; the last {last} after it",
+                percent(got),
                 views.len(),
-                evidence.len()
+                secs(within)
+            ),
+        )
+    }
+
+    fn check_conflicts(views: &Views) -> (bool, String) {
+        let f = Self::federation_outcome(views);
+        (
+            f.conflicting_versions == 0,
+            format!(
+                "{} conflicting versions among {} decided across {} nodes; {} equivocations caught against {} members",
+                f.conflicting_versions,
+                f.versions_decided,
+                f.nodes,
+                f.equivocations,
+                f.equivocating_members
             ),
         )
     }
@@ -429,6 +596,7 @@ impl Sim {
                 converged_after_ms: self.converged_after.map(millis),
             }),
             ratification: self.ratification(views),
+            federation: (!views.is_empty()).then(|| Self::federation_outcome(views)),
             fetches: self.fetch_stats(None),
             traffic: self.traffic(bootstraps),
             expectations,
@@ -440,7 +608,7 @@ impl Sim {
         let mut notes = self.notes.clone();
         if self.refused_votes > 0 {
             notes.push(format!(
-                "{} votes were refused by their nodes (a second yes in one slot, or a proposal not yet received)",
+                "{} votes were refused by their nodes (a second vote on one proposal, a proposal not yet received, or a slot already decided)",
                 self.refused_votes
             ));
         }

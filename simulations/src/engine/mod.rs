@@ -131,7 +131,22 @@ struct Published {
 pub(crate) struct ProposalRecord {
     pub(crate) id: String,
     pub(crate) proposed_at: Duration,
-    pub(crate) first_vote: Option<Duration>,
+    /// Its slot: the federation version it builds on.
+    pub(crate) slot: u64,
+    /// The approvals that make it eligible (the slot's quorum).
+    pub(crate) needed: usize,
+    /// The members of its slot.
+    pub(crate) members: usize,
+    /// The votes of the timeline its nodes signed: when (on the voter's
+    /// clock), and whether it approved.
+    pub(crate) votes: Vec<(Duration, bool)>,
+}
+
+impl ProposalRecord {
+    /// When the first vote on it was signed.
+    pub(crate) fn first_vote(&self) -> Option<Duration> {
+        self.votes.iter().map(|(at, _)| *at).min()
+    }
 }
 
 /// The misbehaviours of each adversary node.
@@ -165,7 +180,9 @@ fn needs_federation(scenario: &Scenario) -> bool {
         || scenario.expectations.iter().any(|e| {
             matches!(
                 e.check,
-                Check::Ratified { .. } | Check::NoConflictingCertificates {}
+                Check::Ratified { .. }
+                    | Check::DecidedAfterHeal { .. }
+                    | Check::NoConflictingCertificates {}
             )
         })
 }
@@ -571,10 +588,12 @@ impl Sim {
                 nodes,
                 proposal,
                 choice,
+                reason,
             } => {
                 let approve = matches!(choice, crate::scenario::Choice::Yes);
                 let voters = self.resolve(nodes)?;
-                self.vote(&voters, proposal, approve).await;
+                let reason = reason.clone().unwrap_or_default();
+                self.vote(&voters, proposal, approve, &reason).await;
             }
         }
         Ok(())
@@ -686,7 +705,10 @@ impl Sim {
                     ProposalRecord {
                         id: view.id,
                         proposed_at: at,
-                        first_vote: None,
+                        slot: view.base_version,
+                        needed: view.needed,
+                        members: view.members,
+                        votes: Vec::new(),
                     },
                 );
             }
@@ -695,8 +717,8 @@ impl Sim {
         Ok(())
     }
 
-    /// Every voter votes at once, each on its own runtime.
-    async fn vote(&mut self, voters: &[NodeIndex], label: &str, approve: bool) {
+    /// Every voter votes at once, each on its own runtime, with `reason`.
+    async fn vote(&mut self, voters: &[NodeIndex], label: &str, approve: bool, reason: &str) {
         let Some(Ok(id)) = self.proposals.get(label).map(|r| r.id.parse()) else {
             return;
         };
@@ -704,12 +726,10 @@ impl Sim {
             .iter()
             .filter_map(|&i| {
                 let handle = self.nodes[i].handle().cloned()?;
+                let reason = reason.to_owned();
                 Some((
                     i,
-                    self.on_node(
-                        i,
-                        async move { handle.vote(id, approve, String::new()).await },
-                    ),
+                    self.on_node(i, async move { handle.vote(id, approve, reason).await }),
                 ))
             })
             .collect();
@@ -717,14 +737,14 @@ impl Sim {
             match job.await {
                 Ok((at, Ok(_))) => {
                     if let Some(record) = self.proposals.get_mut(label) {
-                        let first = record.first_vote.get_or_insert(at);
-                        *first = (*first).min(at);
+                        record.votes.push((at, approve));
                     }
                 }
                 Ok((_, Err(e))) => {
-                    // An honest node refuses a second yes in one slot, or a
-                    // proposal it has not received yet: both are the point
-                    // of some scenarios, so they are counted, not fatal.
+                    // An honest node refuses a second vote on one proposal,
+                    // a vote on a proposal it has not received yet or one
+                    // whose slot is decided: the point of some scenarios,
+                    // so they are counted, not fatal.
                     tracing::debug!(node = i, label, error = %e, "vote refused");
                     self.refused_votes += 1;
                 }

@@ -85,8 +85,11 @@ pub enum Behaviour {
         #[serde(default = "kibibyte", with = "serde_units::size")]
         size: u64,
     },
-    /// Vote yes on every open proposal of a slot, conflicting ones included
-    /// (these nodes must be federation members to matter).
+    /// Approve every proposal (which the rules allow), and in every
+    /// consensus round heard of, sign two different prevotes and two
+    /// different precommits (the round's value and nil) and gossip them
+    /// all: Tendermint's equivocation (these nodes must be federation
+    /// members to matter).
     EquivocateVotes {},
 }
 

@@ -90,6 +90,21 @@ pub enum Check {
         #[serde(with = "serde_units::duration")]
         within: Duration,
     },
+    /// The governance slot of `proposal` is decided after the last `heal`:
+    /// `fraction` of the honest online nodes hold a certificate for that
+    /// slot (for any of its proposals) within `within` of the heal. The
+    /// point of a split or failed vote: the slot must not wedge.
+    DecidedAfterHeal {
+        /// A proposal of the slot (its label); whichever proposal takes the
+        /// slot counts.
+        proposal: String,
+        /// The share of honest nodes that must hold it (default 1).
+        #[serde(default = "one")]
+        fraction: f64,
+        /// The deadline, from the last `heal`.
+        #[serde(with = "serde_units::duration")]
+        within: Duration,
+    },
     /// Within `within` of the last `heal`, all honest online nodes hold the
     /// same catalog and the same certificate chain.
     ConvergedAfterHeal {
@@ -113,6 +128,7 @@ impl Check {
             Self::ReachAll { .. } => "reach_all",
             Self::FetchCompletes { .. } => "fetch_completes",
             Self::Ratified { .. } => "ratified",
+            Self::DecidedAfterHeal { .. } => "decided_after_heal",
             Self::ConvergedAfterHeal { .. } => "converged_after_heal",
             Self::NoConflictingCertificates {} => "no_conflicting_certificates",
             Self::NoCorruptedBytes {} => "no_corrupted_bytes",
@@ -163,6 +179,16 @@ impl fmt::Display for Check {
             } => write!(
                 f,
                 "`{proposal}` ratified at {}% of honest nodes within {}",
+                percent(*fraction),
+                format_duration(*within)
+            ),
+            Self::DecidedAfterHeal {
+                proposal,
+                fraction,
+                within,
+            } => write!(
+                f,
+                "the slot of `{proposal}` decided at {}% of honest nodes within {} of the heal",
                 percent(*fraction),
                 format_duration(*within)
             ),

@@ -133,6 +133,131 @@ fn shipped_scenarios_cover_every_adversary_and_fault() {
 }
 
 #[test]
+fn a_vote_carries_a_reason_of_bounded_length() {
+    let vote = |reason: &str| {
+        format!(
+            r#"
+[[events]]
+at = "2s"
+action = "propose"
+node = "west/0"
+proposal = "p"
+change = {{ add_policy = "require-owner" }}
+
+[[events]]
+at = "3s"
+action = "vote"
+nodes = "west/1..3"
+proposal = "p"
+choice = "no"
+reason = "{reason}"
+"#
+        )
+    };
+    let s = load(&vote("owners are not the problem")).unwrap();
+    let reasons: Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Vote { reason, choice, .. } => Some((reason.clone(), *choice)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [(Some("owners are not the problem".to_owned()), Choice::No)]
+    );
+    // It writes back as it was read.
+    assert_eq!(Scenario::from_toml(&s.to_toml().unwrap(), "t").unwrap(), s);
+    // Without one, the vote has none.
+    let bare = load(&vote("x").replace("reason = \"x\"\n", "")).unwrap();
+    assert!(
+        bare.events
+            .iter()
+            .any(|e| matches!(&e.action, Action::Vote { reason: None, .. }))
+    );
+    // A reason longer than a node would sign is refused, at its line.
+    let long = "r".repeat(mesh_protocol::governance::MAX_VOTE_REASON + 1);
+    let text = vote(&long);
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{}", joined(&p));
+    assert!(
+        p[0].message
+            .contains("the reason is 1025 bytes; a vote's reason is at most 1024"),
+        "{}",
+        joined(&p)
+    );
+    assert_eq!(p[0].field, "events[2].reason");
+    assert_eq!(
+        p[0].line,
+        Some(line_of(&format!("{BASE}{text}"), "reason = "))
+    );
+    // At the limit it is fine.
+    let longest = "r".repeat(mesh_protocol::governance::MAX_VOTE_REASON);
+    assert!(load(&vote(&longest)).is_ok());
+}
+
+#[test]
+fn decided_after_heal_needs_a_proposal_a_heal_and_a_deadline_in_the_run() {
+    let timeline = r#"
+[[events]]
+at = "2s"
+action = "propose"
+node = "west/0"
+proposal = "p"
+change = { add_policy = "require-owner" }
+"#;
+    let expect = |proposal: &str, within: &str| {
+        format!(
+            r#"
+[[expect]]
+kind = "decided_after_heal"
+proposal = "{proposal}"
+within = "{within}"
+"#
+        )
+    };
+    let heal = "\n[[events]]\nat = \"40s\"\naction = \"heal\"\n";
+    let ok = load(&format!("{timeline}{heal}{}", expect("p", "20s"))).unwrap();
+    assert_eq!(ok.expectations[0].check.name(), "decided_after_heal");
+    assert_eq!(
+        ok.expectations[0].label(),
+        "the slot of `p` decided at 100% of honest nodes within 20s of the heal"
+    );
+    let no_heal = joined(&problems(&format!("{timeline}{}", expect("p", "20s"))));
+    assert!(
+        no_heal.contains("no `heal` event to decide after"),
+        "{no_heal}"
+    );
+    let unknown = joined(&problems(&format!(
+        "{timeline}{heal}{}",
+        expect("q", "20s")
+    )));
+    assert!(
+        unknown.contains("names proposal `q`, which no event proposes"),
+        "{unknown}"
+    );
+    let late = joined(&problems(&format!(
+        "{timeline}{heal}{}",
+        expect("p", "21s")
+    )));
+    assert!(
+        late.contains(
+            "the deadline 1m1s (last heal at 40s + 21s) is after the end of the run (1m)"
+        ),
+        "{late}"
+    );
+    let bad_fraction = joined(&problems(&format!(
+        "{timeline}{heal}{}fraction = 0\n",
+        expect("p", "20s")
+    )));
+    assert!(
+        bad_fraction.contains("fraction 0 is not above 0"),
+        "{bad_fraction}"
+    );
+}
+
+#[test]
 fn partition_heal_has_conflicting_proposals_on_both_sides() {
     let s = Scenario::load(&scenarios_dir().join("partition-heal.toml")).unwrap();
     let Some(Action::Partition { sides }) = s

@@ -65,7 +65,9 @@ pub enum Action {
         /// What the proposal changes.
         change: Change,
     },
-    /// Every node of `nodes` votes on the proposal.
+    /// Every node of `nodes` votes on the proposal: a person's approval or
+    /// rejection, signed with a reason. A vote cannot be changed, and a
+    /// member may approve several proposals of one slot.
     Vote {
         /// The voting nodes (federation members).
         nodes: NodeSet,
@@ -74,6 +76,11 @@ pub enum Action {
         /// `"yes"` (default) or `"no"`.
         #[serde(default)]
         choice: Choice,
+        /// Why, as the members would write it (default: empty); at most
+        /// [`MAX_VOTE_REASON`](mesh_protocol::governance::MAX_VOTE_REASON)
+        /// bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The network splits: traffic between different sides is dropped.
     /// Nodes named on no side form one more side together. Replaces any

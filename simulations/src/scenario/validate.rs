@@ -440,6 +440,47 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A `ratified` or `decided_after_heal` expectation names a proposal
+    /// the timeline makes, and its deadline (from the proposal, or from
+    /// the last heal) falls inside the run.
+    fn governance_deadline(
+        &mut self,
+        path: &FieldPath,
+        ctx: &str,
+        timeline: &Timeline<'_>,
+        check: &Check,
+    ) {
+        let (Check::Ratified {
+            proposal, within, ..
+        }
+        | Check::DecidedAfterHeal {
+            proposal, within, ..
+        }) = check
+        else {
+            return;
+        };
+        let proposed = timeline.proposed.get(proposal.as_str()).copied();
+        if proposed.is_none() {
+            self.problem(
+                &path.key("proposal"),
+                format!("{ctx} names proposal `{proposal}`, which no event proposes"),
+            );
+        }
+        match (check, proposed, timeline.last_heal) {
+            (Check::Ratified { .. }, Some(at), _) => {
+                self.deadline(path, ctx, ("proposal", at), *within);
+            }
+            (Check::DecidedAfterHeal { .. }, _, None) => self.problem(
+                &path.key("kind"),
+                format!("{ctx}: no `heal` event to decide after"),
+            ),
+            (Check::DecidedAfterHeal { .. }, _, Some(at)) => {
+                self.deadline(path, ctx, ("last heal", at), *within);
+            }
+            _ => {}
+        }
+    }
+
     fn expectations(&mut self) {
         let s = self.scenario;
         let timeline = self.timeline();
@@ -460,7 +501,8 @@ impl<'a> Checker<'a> {
                 Check::Reach { fraction, .. }
                 | Check::ReachAll { fraction, .. }
                 | Check::FetchCompletes { fraction, .. }
-                | Check::Ratified { fraction, .. } => Some(*fraction),
+                | Check::Ratified { fraction, .. }
+                | Check::DecidedAfterHeal { fraction, .. } => Some(*fraction),
                 _ => None,
             };
             if let Some(f) = fraction.filter(|f| !fraction_ok(*f)) {
@@ -505,15 +547,9 @@ impl<'a> Checker<'a> {
                         Some(at) => self.deadline(&path, &ctx, ("last fetch", at), *within),
                     }
                 }
-                Check::Ratified {
-                    proposal, within, ..
-                } => match timeline.proposed.get(proposal.as_str()) {
-                    None => self.problem(
-                        &path.key("proposal"),
-                        format!("{ctx} names proposal `{proposal}`, which no event proposes"),
-                    ),
-                    Some(at) => self.deadline(&path, &ctx, ("proposal", *at), *within),
-                },
+                check @ (Check::Ratified { .. } | Check::DecidedAfterHeal { .. }) => {
+                    self.governance_deadline(&path, &ctx, &timeline, check);
+                }
                 Check::ConvergedAfterHeal { within } => match timeline.last_heal {
                     None => self.problem(
                         &path.key("kind"),

@@ -1,5 +1,5 @@
 //! The checks on `[[events]]`: each action's nodes, products, proposals,
-//! sides, regions and times.
+//! vote reasons, sides, regions and times.
 //!
 //! The timeline is the largest part of a scenario and the one that grows
 //! with every new kind of event, so its checks sit apart from those of the
@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use mesh_protocol::governance::MAX_VOTE_REASON;
 
 use super::{Checker, fmt_d, fraction_ok};
 use crate::link::LinkSpec;
@@ -79,8 +81,22 @@ impl Checker<'_> {
                     self.change(&path.key("change"), &ctx, change);
                 }
                 Action::Vote {
-                    nodes, proposal, ..
+                    nodes,
+                    proposal,
+                    reason,
+                    ..
                 } => {
+                    if let Some(reason) = reason
+                        && reason.len() > MAX_VOTE_REASON
+                    {
+                        self.problem(
+                            &path.key("reason"),
+                            format!(
+                                "{ctx}: the reason is {} bytes; a vote's reason is at most {MAX_VOTE_REASON}",
+                                reason.len()
+                            ),
+                        );
+                    }
                     if let Some(voters) = self.nodes(&path.key("nodes"), &ctx, nodes)
                         && let Some(outsider) = voters.iter().find(|n| !members.contains(n))
                     {
