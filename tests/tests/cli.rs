@@ -482,6 +482,40 @@ fn create_federation(work: &Path, dirs: &[tempfile::TempDir]) -> (String, String
     (genesis, created["federation"].as_str().unwrap().to_owned())
 }
 
+/// With `require-owner` in force, `mesh publish` on `c` without an owner
+/// is refused in one line; with one it is published, and `a` lists it as
+/// compliant.
+fn enforced_everywhere(work: &Path, a: &Daemon, c: &Daemon) {
+    // The policy is enforced: one line naming the broken rule, nothing published.
+    let file = write(work, "data.csv", "a\n1\n");
+    fails(
+        &mesh(Some(c), &["publish", &file, "--name", "orders"]),
+        1,
+        "require-owner",
+    );
+    let descriptor = write(
+        work,
+        "owned.yaml",
+        "owner: {name: HR data, email: data@hr.example}\n",
+    );
+    stdout_json(&mesh(
+        Some(c),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "orders",
+            "--descriptor",
+            &descriptor,
+            "--json",
+        ],
+    ));
+    let listed = wait_json(a, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|l| l.len() == 1)
+    });
+    assert_eq!(listed[0]["compliant"], true);
+}
+
 #[test]
 fn governance_from_the_cli_survives_a_kill_during_voting() {
     let work = tempfile::tempdir().unwrap();
@@ -565,34 +599,7 @@ fn governance_from_the_cli_survives_a_kill_during_voting() {
         v["version"] == 1 && v["policies"] == serde_json::json!(["require-owner"])
     });
 
-    // The policy is enforced: one line naming the broken rule, nothing published.
-    let file = write(work.path(), "data.csv", "a\n1\n");
-    fails(
-        &mesh(Some(&c), &["publish", &file, "--name", "orders"]),
-        1,
-        "require-owner",
-    );
-    let descriptor = write(
-        work.path(),
-        "owned.yaml",
-        "owner: {name: HR data, email: data@hr.example}\n",
-    );
-    stdout_json(&mesh(
-        Some(&c),
-        &[
-            "publish",
-            &file,
-            "--name",
-            "orders",
-            "--descriptor",
-            &descriptor,
-            "--json",
-        ],
-    ));
-    let listed = wait_json(&a, &["list", "--json"], |v| {
-        v.as_array().is_some_and(|l| l.len() == 1)
-    });
-    assert_eq!(listed[0]["compliant"], true);
+    enforced_everywhere(work.path(), &a, &c);
     // Nothing to vote on any more.
     fails(
         &mesh(Some(&a), &["vote", &id, "no", "--reason", "too late"]),
