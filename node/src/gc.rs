@@ -66,6 +66,11 @@ pub fn collect(blobs: &Blobs, store: &dyn Store) -> Result<CollectReport, Collec
             report.kept_bytes += len;
         } else {
             tracing::info!(manifest = %hash, ?kind, bytes = len, "collected unreferenced bytes");
+            if kind == BlobFile::Blob {
+                // The manifest row goes with its bytes: a refused or
+                // collected publish leaves nothing behind.
+                store.delete_manifest(&hash)?;
+            }
             report.removed.push(hash);
             report.removed_bytes += len;
         }
@@ -113,4 +118,33 @@ fn referenced(
         }
     }
     Ok((records, versions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn an_unreferenced_blob_goes_with_its_manifest_and_a_pinned_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let store = MemoryStore::default();
+        let write = |name: &str, len: usize| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            let (manifest, pin) = blobs.ingest(&path, 1024).unwrap();
+            store.put_manifest(&manifest).unwrap();
+            (manifest, pin)
+        };
+        let (orphan, orphan_pin) = write("orphan.csv", 3000);
+        drop(orphan_pin);
+        let (pinned, _pin) = write("pinned.csv", 2000);
+        let report = collect(&blobs, &store).unwrap();
+        assert_eq!(report.removed, vec![orphan.hash()]);
+        assert!(!blobs.has(&orphan.hash()));
+        assert_eq!(store.manifest(&orphan.hash()).unwrap(), None);
+        assert!(blobs.has(&pinned.hash()));
+        assert!(store.manifest(&pinned.hash()).unwrap().is_some());
+    }
 }

@@ -177,6 +177,12 @@ impl Store for MemoryStore {
         self.with(|t| t.manifests.get(hash).cloned())
     }
 
+    fn delete_manifest(&self, hash: &Hash) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.manifests.remove(hash);
+        })
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|t| t.meta.get(key).cloned())
     }

@@ -95,6 +95,9 @@ pub trait Store: Send + Sync + 'static {
     fn put_manifest(&self, manifest: &Manifest) -> Result<(), StoreError>;
     /// A manifest by hash.
     fn manifest(&self, hash: &Hash) -> Result<Option<Manifest>, StoreError>;
+
+    /// Forgets a manifest whose bytes are gone (synced).
+    fn delete_manifest(&self, hash: &Hash) -> Result<(), StoreError>;
     /// A node metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a node metadata value.

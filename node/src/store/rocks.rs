@@ -339,6 +339,14 @@ impl Store for RocksStore {
         })
     }
 
+    fn delete_manifest(&self, hash: &Hash) -> Result<(), StoreError> {
+        self.write_with(|open| {
+            open.db()
+                .delete_cf_opt(open.cf(CF_MANIFESTS)?, hash.0, &synced())
+                .map_err(|e| write_err(&e, "removing a manifest"))
+        })
+    }
+
     fn manifest(&self, hash: &Hash) -> Result<Option<Manifest>, StoreError> {
         let open = self.db()?;
         match open
