@@ -257,6 +257,13 @@ fn metrics_peers_versions_and_providers() {
     let text = String::from_utf8(metrics.body).unwrap();
     assert!(text.contains("meshd_publishes_total 2"), "{text}");
     assert!(text.contains("# TYPE meshd_catalog_products gauge"));
+    // Every turn of the event loop is timed; this node has had many.
+    let turns: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("meshd_loop_turn_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the loop's turn-time histogram");
+    assert!(turns > 0, "{text}");
     assert!(
         text.contains("libp2p_swarm_connections_incoming_total"),
         "libp2p metrics missing"

@@ -280,19 +280,32 @@ impl EventLoop {
             let next_round_timer = self.gov_timers.first().map(|(at, _)| *at);
             tokio::select! {
                 biased;
-                command = self.commands.recv() => match command {
-                    Some(Command::Shutdown) | None => break,
-                    Some(command) => self.handle_command(command),
-                },
-                Some(internal) = self.internal_rx.recv() => match internal {
-                    Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
-                    Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
-                    Internal::Exported { job, results } => self.on_exported(*job, results),
-                    Internal::Collected(result) => self.on_collected(result),
-                },
-                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
-                () = governing::sleep_until(next_round_timer) => self.fire_round_timers(),
+                command = self.commands.recv() => {
+                    let _turn = self.metrics.turn();
+                    match command {
+                        Some(Command::Shutdown) | None => break,
+                        Some(command) => self.handle_command(command),
+                    }
+                }
+                Some(internal) = self.internal_rx.recv() => {
+                    let _turn = self.metrics.turn();
+                    match internal {
+                        Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
+                        Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
+                        Internal::Exported { job, results } => self.on_exported(*job, results),
+                        Internal::Collected(result) => self.on_collected(result),
+                    }
+                }
+                event = self.swarm.select_next_some() => {
+                    let _turn = self.metrics.turn();
+                    self.handle_swarm_event(event);
+                }
+                () = governing::sleep_until(next_round_timer) => {
+                    let _turn = self.metrics.turn();
+                    self.fire_round_timers();
+                }
                 _ = upkeep.tick() => {
+                    let _turn = self.metrics.turn();
                     self.tick_fetches();
                     self.tick_collector();
                     self.limiter.forget_idle();
@@ -303,6 +316,7 @@ impl EventLoop {
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
+                    let _turn = self.metrics.turn();
                     // Sync with one connected peer per period, in turn, so a
                     // gossip message lost to a race is repaired without any
                     // re-broadcast.
