@@ -1,6 +1,7 @@
 //! The simulator end to end: a small version of every shipped scenario
 //! (tests/scenarios/, tens of nodes) runs with real nodes and meets its
-//! expectations; equivocating members are caught; a partition really holds a product back until the heal;
+//! expectations; equivocating members are caught and a split vote does not
+//! wedge its slot; a partition really holds a product back until the heal;
 //! a seed reproduces a run's outcome; a failed expectation fails the run
 //! and the binary's exit code; runs on two threads meet the same
 //! expectations, partitions included.
@@ -106,6 +107,66 @@ fn small_partition_heal() {
     assert_eq!(f.versions_decided, 1, "{f:?}");
     assert_eq!(f.equivocating_members, 1, "{f:?}");
     assert!(f.equivocations >= 2, "{f:?}");
+    assert!(f.nodes_with_evidence > 0, "{f:?}");
+}
+
+#[test]
+fn small_split_vote() {
+    let report = run_small("split-vote");
+    let proposal = |label: &str| {
+        report
+            .ratification
+            .iter()
+            .find(|r| r.proposal == label)
+            .unwrap_or_else(|| panic!("no {label} in {:?}", report.ratification))
+    };
+    // Each split proposal: 10 honest approvals and the two-faced one, 10
+    // rejections: more than 21 - 15, so rejected, and never decided.
+    for split in ["owners", "no-public-pii"] {
+        let r = proposal(split);
+        assert_eq!((r.approvals, r.rejections, r.needed), (11, 10, 15), "{r:?}");
+        assert_eq!(r.deciding_vote_at_ms, None, "{r:?}");
+        assert_eq!(r.round, None, "{r:?}");
+        assert_eq!(r.vote_to_certificate_ms, None, "{r:?}");
+        assert_eq!(
+            r.outcome, "rejected; slot 0 went to `classification`",
+            "{r:?}"
+        );
+    }
+    // The third proposal took the slot. Right approved at 42 s, left at
+    // 44 s: the deciding vote (the 15th approval) was left's, and the time
+    // to the decision runs from it, not from the first vote.
+    let c = proposal("classification");
+    assert_eq!((c.approvals, c.rejections, c.needed), (21, 0, 15), "{c:?}");
+    assert_eq!(
+        c.first_vote_at_ms.map(|ms| (ms / 1000.0).floor()),
+        Some(42.0)
+    );
+    assert_eq!(
+        c.deciding_vote_at_ms.map(|ms| (ms / 1000.0).floor()),
+        Some(44.0)
+    );
+    assert!(c.round.is_some(), "{c:?}");
+    let to_certificate = c.vote_to_certificate_ms.unwrap();
+    let everywhere = c.vote_to_everywhere_ms.unwrap();
+    assert!(
+        to_certificate > 0.0 && to_certificate <= everywhere && everywhere < 10_000.0,
+        "{c:?}"
+    );
+    let summary = report.summary();
+    assert!(
+        summary.contains("vote to decision (from the deciding vote"),
+        "{summary}"
+    );
+    assert!(summary.contains("classification: "), "{summary}");
+    // One decision everywhere, and the equivocating member caught.
+    let f = report.federation.unwrap();
+    assert_eq!(
+        (f.nodes, f.versions_decided, f.conflicting_versions),
+        (20, 1, 0),
+        "{f:?}"
+    );
+    assert_eq!(f.equivocating_members, 1, "{f:?}");
     assert!(f.nodes_with_evidence > 0, "{f:?}");
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the scenario format: the shipped files, loading, the errors a
 //! person sees, and node selection.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::*;
@@ -87,6 +88,7 @@ fn every_shipped_scenario_loads_and_validates() {
         "corrupted-providers",
         "gossip-spam",
         "partition-heal",
+        "split-vote",
         "two-regions",
     ] {
         assert!(names.iter().any(|n| n == required), "{required} missing");
@@ -130,6 +132,58 @@ fn shipped_scenarios_cover_every_adversary_and_fault() {
     }
     assert!(checks.contains("no_conflicting_certificates"));
     assert!(checks.contains("converged_after_heal"));
+    assert!(checks.contains("decided_after_heal"));
+}
+
+#[test]
+fn split_vote_splits_the_members_so_neither_proposal_can_pass() {
+    let s = Scenario::load(&scenarios_dir().join("split-vote.toml")).unwrap();
+    let members = s.resolve(&s.federation.members).unwrap();
+    assert!(members.len() >= 30, "{} members", members.len());
+    // More than two thirds must approve; more than n - quorum rejections
+    // reject.
+    let needed = members.len() * 2 / 3 + 1;
+    let mut yes: BTreeMap<&str, BTreeSet<NodeIndex>> = BTreeMap::new();
+    let mut no: BTreeMap<&str, BTreeSet<NodeIndex>> = BTreeMap::new();
+    let mut heal = None;
+    for e in &s.events {
+        match &e.action {
+            Action::Vote {
+                nodes,
+                proposal,
+                choice,
+                reason,
+            } => {
+                assert!(reason.as_ref().is_some_and(|r| !r.is_empty()));
+                let into = if *choice == Choice::Yes {
+                    &mut yes
+                } else {
+                    &mut no
+                };
+                into.entry(proposal)
+                    .or_default()
+                    .extend(s.resolve(nodes).unwrap());
+            }
+            Action::Heal {} => heal = Some(e.at),
+            _ => {}
+        }
+    }
+    let heal = heal.unwrap();
+    // The two adversaries approve everything too.
+    let adversaries = s.resolve(&NodeSet::group("twofaced")).unwrap();
+    for split in ["owners", "no-public-pii"] {
+        assert!(yes[split].len() + adversaries.len() < needed, "{split}");
+        assert!(no[split].len() > members.len() - needed, "{split}");
+    }
+    // The third proposal comes after the heal and every honest member
+    // approves it.
+    let third = s
+        .events
+        .iter()
+        .find(|e| matches!(&e.action, Action::Propose { proposal, .. } if proposal == "classification"))
+        .unwrap();
+    assert!(third.at > heal);
+    assert_eq!(yes["classification"], s.honest_nodes());
 }
 
 #[test]
