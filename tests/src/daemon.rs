@@ -147,6 +147,23 @@ impl Daemon {
         up.json().unwrap()["upload_id"].clone()
     }
 
+    /// Publishes `data` as a CSV product `name` (64 KiB chunks) through
+    /// the API; the answer must be 200. Returns the publish receipt.
+    pub fn publish_csv(&self, name: &str, data: &[u8]) -> Value {
+        let draft = serde_json::json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
+        let answer = self.post(
+            "/v1/publish",
+            &serde_json::json!({"upload_id": self.upload(data), "draft": draft}),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json().unwrap()
+    }
+
     /// Polls (bounded) until `check` holds for the answer of `path`.
     pub fn wait_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + crate::TIMEOUT;

@@ -101,18 +101,7 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 }
 
 fn publish(d: &Daemon, name: &str, data: &[u8]) -> Value {
-    let draft = json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
-    let answer = d.post(
-        "/v1/publish",
-        &json!({"upload_id": d.upload(data), "draft": draft}),
-    );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    d.publish_csv(name, data)
 }
 
 /// Open descriptors of the `meshd` serving `d`.

@@ -30,18 +30,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn publish(d: &Daemon, name: &str, data: &[u8]) -> Value {
-    let draft = json!({"name": name, "title": "Orders", "format": "Csv", "chunk_size": 65536});
-    let answer = d.post(
-        "/v1/publish",
-        &json!({"upload_id": d.upload(data), "draft": draft}),
-    );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json().unwrap()
+    d.publish_csv(name, data)
 }
 
 /// A character device to aim outputs at: a copy of /dev/null's node in
