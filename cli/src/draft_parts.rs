@@ -69,6 +69,9 @@ impl DraftParts {
         draft.quality = Quality {
             freshness_secs: self.freshness_secs,
             completeness_percent: self.completeness_percent,
+            min_rows: None,
+            max_rows: None,
+            event_time_field: None,
         };
         draft.lineage = self.lineage;
         draft.access = self.access.unwrap_or_default();

@@ -128,6 +128,8 @@ pub fn import(text: &str, origin: &str, parts: &mut DraftParts) -> CliResult<()>
                 name: f.name,
                 nullable: f.nullable,
                 description: f.description,
+                constraints: Default::default(),
+                children: Vec::new(),
             });
         }
         parts.schema = Some(Schema {

@@ -102,6 +102,9 @@ fn full() -> SignedDescriptor {
         quality: Quality {
             freshness_secs: Some(3600),
             completeness_percent: Some(98),
+            min_rows: None,
+            max_rows: None,
+            event_time_field: None,
         },
         lineage: vec![ProductId {
             domain: other,
@@ -117,6 +120,8 @@ fn full() -> SignedDescriptor {
             reason: "use orders-v2".into(),
             successor: None,
         }),
+        csv: None,
+        profile: None,
     })
 }
 
@@ -127,6 +132,8 @@ fn field(name: &str, t: DataType, nullable: bool, c: Option<Classification>) -> 
         nullable,
         classification: c,
         description: format!("the {name}"),
+        constraints: Default::default(),
+        children: Vec::new(),
     }
 }
 

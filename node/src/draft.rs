@@ -6,9 +6,11 @@
 
 use std::collections::BTreeSet;
 
+use mesh_protocol::contract::CsvDialect;
 use mesh_protocol::descriptor::{
     AccessPolicy, Content, Deprecation, Descriptor, Format, Owner, Quality, Schema,
 };
+use mesh_protocol::profile::Profile;
 use mesh_protocol::{DomainId, ProductId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +50,9 @@ pub struct ProductDraft {
     /// Chunk size (default 1 MiB).
     #[serde(default)]
     pub chunk_size: Option<u32>,
+    /// How a CSV file spells its cells (default: `,`, `"`, empty is null).
+    #[serde(default)]
+    pub csv: Option<CsvDialect>,
 }
 
 impl ProductDraft {
@@ -66,6 +71,7 @@ impl ProductDraft {
             access: AccessPolicy::default(),
             retention_days: None,
             chunk_size: None,
+            csv: None,
         }
     }
 
@@ -78,6 +84,7 @@ impl ProductDraft {
         content: Content,
         now: Timestamp,
         deprecation: Option<Deprecation>,
+        profile: Option<Profile>,
     ) -> Descriptor {
         Descriptor {
             id: ProductId {
@@ -99,6 +106,8 @@ impl ProductDraft {
             retention_days: self.retention_days,
             created_at: now,
             deprecation,
+            csv: self.csv,
+            profile,
         }
     }
 }

@@ -57,6 +57,8 @@ fn descriptor(owner: &DomainKeypair) -> Descriptor {
                 Classification::Internal
             }),
             description: format!("What field {i} holds, in a sentence or two."),
+            constraints: Default::default(),
+            children: Vec::new(),
         })
         .collect();
     Descriptor {
@@ -86,6 +88,9 @@ fn descriptor(owner: &DomainKeypair) -> Descriptor {
         quality: Quality {
             freshness_secs: Some(86_400),
             completeness_percent: Some(99),
+            min_rows: None,
+            max_rows: None,
+            event_time_field: None,
         },
         lineage: (1..=3)
             .map(|i| ProductId {
@@ -100,6 +105,8 @@ fn descriptor(owner: &DomainKeypair) -> Descriptor {
         retention_days: Some(90),
         created_at: Timestamp(1_700_000_000_000),
         deprecation: None,
+        csv: None,
+        profile: None,
     }
 }
 

@@ -14,8 +14,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Hash;
+use crate::contract::{ConstraintError, Constraints, CsvDialect, DialectError};
 use crate::identity::DomainId;
 use crate::manifest::{MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE};
+use crate::profile::{Profile, ProfileError};
 use crate::signed::{Signable, Signed};
 use crate::time::Timestamp;
 
@@ -25,8 +27,10 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_TITLE_LEN: usize = 200;
 /// Longest description or reason text.
 pub const MAX_TEXT_LEN: usize = 4096;
-/// Most schema fields.
+/// Most schema fields, nested ones included.
 pub const MAX_FIELDS: usize = 1024;
+/// Deepest nesting of object and array fields.
+pub const MAX_FIELD_DEPTH: usize = 8;
 /// Most tags.
 pub const MAX_TAGS: usize = 32;
 /// Most lineage inputs.
@@ -94,6 +98,12 @@ pub enum NameError {
     /// Contains a character outside `a-z 0-9 _ -`.
     #[error("name {0:?} may only contain a-z, 0-9, '_' and '-'")]
     BadChar(String),
+    /// A field name starts with something other than a letter or `_`.
+    #[error("field name {0:?} must start with a letter or '_'")]
+    BadFieldStart(String),
+    /// A field name contains a character outside `A-Z a-z 0-9 _ -`.
+    #[error("field name {0:?} may only contain letters, digits, '_' and '-'")]
+    BadFieldChar(String),
 }
 
 /// Checks a product, field or tag name against `[a-z][a-z0-9_-]{0,63}`.
@@ -110,6 +120,26 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
         return Err(NameError::BadChar(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a schema field name: `[A-Za-z_][A-Za-z0-9_-]{0,63}`, the names
+/// real tables have (camelCase, upper case, digits), which product and tag
+/// names do not allow.
+pub fn check_field_name(name: &str) -> Result<(), NameError> {
+    let first = name.chars().next().ok_or(NameError::Empty)?;
+    if name.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong(name.chars().count()));
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Err(NameError::BadFieldStart(name.to_owned()));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(NameError::BadFieldChar(name.to_owned()));
     }
     Ok(())
 }
@@ -242,6 +272,43 @@ pub struct Field {
     pub classification: Option<Classification>,
     /// What the field means.
     pub description: String,
+    /// Promises about the field's values.
+    #[serde(default)]
+    pub constraints: Constraints,
+    /// Inner fields: an object's properties, or an array's single element
+    /// field (named `items`). Empty for scalar types.
+    #[serde(default)]
+    pub children: Vec<Field>,
+}
+
+impl Field {
+    /// A field with no constraints and no inner fields.
+    pub fn new(name: impl Into<String>, data_type: DataType, nullable: bool) -> Self {
+        Self {
+            name: name.into(),
+            data_type,
+            nullable,
+            classification: None,
+            description: String::new(),
+            constraints: Constraints::default(),
+            children: Vec::new(),
+        }
+    }
+
+    /// This field and every field nested in it, depth first.
+    pub fn walk(&self) -> Vec<&Field> {
+        let mut out = vec![self];
+        for child in &self.children {
+            out.extend(child.walk());
+        }
+        out
+    }
+
+    /// The strictest classification of this field or any field nested in
+    /// it (pii > confidential > internal > public).
+    pub fn strictest_classification(&self) -> Option<Classification> {
+        self.walk().iter().filter_map(|f| f.classification).max()
+    }
 }
 
 /// The product's schema.
@@ -320,8 +387,16 @@ pub struct Content {
 pub struct Quality {
     /// The data is at most this many seconds old when published.
     pub freshness_secs: Option<u64>,
-    /// Percentage (0..=100) of expected records present.
+    /// Percentage (0..=100) of the declared fields' cells that hold a
+    /// value (see `mesh-data`'s profile module for the exact rule).
     pub completeness_percent: Option<u8>,
+    /// Fewest data rows allowed.
+    pub min_rows: Option<u64>,
+    /// Most data rows allowed.
+    pub max_rows: Option<u64>,
+    /// The date or timestamp field whose newest value `freshness_secs` is
+    /// measured against the descriptor's `created_at`.
+    pub event_time_field: Option<String>,
 }
 
 /// Who may read the product's bytes. The catalog entry itself is visible to
@@ -400,10 +475,15 @@ pub struct Descriptor {
     pub created_at: Timestamp,
     /// Set when the product is deprecated.
     pub deprecation: Option<Deprecation>,
+    /// How the CSV file spells its cells; `None` means the default dialect.
+    pub csv: Option<CsvDialect>,
+    /// What the data holds and whether it keeps the contract, computed by
+    /// the publisher from the bytes; `None` means "not profiled".
+    pub profile: Option<Profile>,
 }
 
 impl Signable for Descriptor {
-    const TAG: &'static str = "meshd/v1/descriptor";
+    const TAG: &'static str = "meshd/v3/descriptor";
 }
 
 /// Why a descriptor is structurally invalid.
@@ -473,6 +553,27 @@ pub enum DescriptorError {
     /// The domain name is invalid.
     #[error("domain name: {0}")]
     DomainName(NameError),
+    /// A field's constraints are unusable.
+    #[error("schema: {0}")]
+    Constraint(#[from] ConstraintError),
+    /// Inner fields on a scalar type, more than one array element field, or
+    /// nesting deeper than [`MAX_FIELD_DEPTH`].
+    #[error("schema field {field:?}: {reason}")]
+    Nesting {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The CSV dialect is unusable.
+    #[error("{0}")]
+    Dialect(#[from] DialectError),
+    /// A quality rule is inconsistent or names no usable field.
+    #[error("quality: {0}")]
+    QualityRule(String),
+    /// The profile is over its limits.
+    #[error("{0}")]
+    Profile(#[from] ProfileError),
 }
 
 fn check_len(field: &'static str, text: &str, max: usize) -> Result<(), DescriptorError> {
@@ -546,14 +647,30 @@ impl Descriptor {
     }
 
     fn validate_schema(&self) -> Result<(), DescriptorError> {
-        check_count("schema fields", self.schema.fields.len(), MAX_FIELDS)?;
-        let mut names = BTreeSet::new();
-        for field in &self.schema.fields {
-            check_name(&field.name).map_err(DescriptorError::FieldName)?;
-            check_len("field description", &field.description, MAX_TEXT_LEN)?;
-            if !names.insert(field.name.as_str()) {
-                return Err(DescriptorError::DuplicateField(field.name.clone()));
+        let total: usize = self.schema.fields.iter().map(|f| f.walk().len()).sum();
+        check_count("schema fields", total, MAX_FIELDS)?;
+        validate_fields(&self.schema.fields, 1)?;
+        if let Some(dialect) = &self.csv {
+            dialect.validate()?;
+        }
+        let quality = &self.quality;
+        if let (Some(min), Some(max)) = (quality.min_rows, quality.max_rows)
+            && min > max
+        {
+            return Err(DescriptorError::QualityRule(format!(
+                "min_rows {min} is above max_rows {max}"
+            )));
+        }
+        if let Some(name) = &quality.event_time_field {
+            let field = self.schema.fields.iter().find(|f| &f.name == name);
+            if !field.is_some_and(|f| matches!(f.data_type, DataType::Date | DataType::Timestamp)) {
+                return Err(DescriptorError::QualityRule(format!(
+                    "event_time_field {name:?} must name a top-level date or timestamp field"
+                )));
             }
+        }
+        if let Some(profile) = &self.profile {
+            profile.validate()?;
         }
         Ok(())
     }
@@ -583,8 +700,42 @@ impl Descriptor {
         self.schema
             .fields
             .iter()
-            .any(|f| f.classification == Some(Classification::Pii))
+            .any(|f| f.strictest_classification() == Some(Classification::Pii))
     }
+}
+
+fn validate_fields(fields: &[Field], depth: usize) -> Result<(), DescriptorError> {
+    let mut names = BTreeSet::new();
+    for field in fields {
+        check_field_name(&field.name).map_err(DescriptorError::FieldName)?;
+        check_len("field description", &field.description, MAX_TEXT_LEN)?;
+        if !names.insert(field.name.as_str()) {
+            return Err(DescriptorError::DuplicateField(field.name.clone()));
+        }
+        field.constraints.validate(&field.name)?;
+        let nesting = |reason| DescriptorError::Nesting {
+            field: field.name.clone(),
+            reason,
+        };
+        match field.data_type {
+            DataType::Object => {}
+            DataType::Array if field.children.len() > 1 => {
+                return Err(nesting("an array has one element field (items)"));
+            }
+            DataType::Array => {}
+            _ if !field.children.is_empty() => {
+                return Err(nesting("only object and array fields have inner fields"));
+            }
+            _ => {}
+        }
+        if !field.children.is_empty() {
+            if depth >= MAX_FIELD_DEPTH {
+                return Err(nesting("nested deeper than 8 levels"));
+            }
+            validate_fields(&field.children, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 fn is_email(text: &str) -> bool {
@@ -659,6 +810,8 @@ pub(crate) mod tests {
                         nullable: false,
                         classification: Some(Classification::Internal),
                         description: "Order number".into(),
+                        constraints: Default::default(),
+                        children: Vec::new(),
                     },
                     Field {
                         name: "email".into(),
@@ -666,6 +819,8 @@ pub(crate) mod tests {
                         nullable: true,
                         classification: Some(Classification::Pii),
                         description: "Customer email".into(),
+                        constraints: Default::default(),
+                        children: Vec::new(),
                     },
                 ],
             },
@@ -679,6 +834,9 @@ pub(crate) mod tests {
             quality: Quality {
                 freshness_secs: Some(3600),
                 completeness_percent: Some(99),
+                min_rows: None,
+                max_rows: None,
+                event_time_field: None,
             },
             lineage: vec![],
             access: AccessPolicy {
@@ -690,7 +848,39 @@ pub(crate) mod tests {
             retention_days: Some(30),
             created_at: Timestamp(1_700_000_000_000),
             deprecation: None,
+            csv: None,
+            profile: None,
         }
+    }
+
+    #[test]
+    fn real_table_field_names_are_accepted() {
+        for name in ["customerId", "ORDER_ID", "line2", "_meta", "a-b"] {
+            assert_eq!(check_field_name(name), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn nested_pii_makes_the_product_contain_pii() {
+        let key = DomainKeypair::from_secret([1; 32]);
+        let mut d = sample(&key, "orders", 1);
+        d.schema
+            .fields
+            .retain(|f| f.classification != Some(Classification::Pii));
+        assert!(!d.has_pii());
+        let mut contact = Field::new("email", DataType::String, true);
+        contact.classification = Some(Classification::Pii);
+        let mut customer = Field::new("customer", DataType::Object, true);
+        customer.children.push(contact);
+        let mut list = Field::new("customers", DataType::Array, true);
+        list.children.push({
+            let mut items = customer.clone();
+            items.name = "items".into();
+            items
+        });
+        d.schema.fields.push(list);
+        assert_eq!(d.validate(), Ok(()));
+        assert!(d.has_pii());
     }
 
     #[test]
@@ -737,7 +927,45 @@ pub(crate) mod tests {
             ),
             (
                 Box::new(|d| d.schema.fields[0].name = "a b".into()),
-                DescriptorError::FieldName(NameError::BadChar("a b".into())),
+                DescriptorError::FieldName(NameError::BadFieldChar("a b".into())),
+            ),
+            (
+                Box::new(|d| d.schema.fields[0].name = "1st".into()),
+                DescriptorError::FieldName(NameError::BadFieldStart("1st".into())),
+            ),
+            (
+                Box::new(|d| {
+                    d.schema.fields[0]
+                        .children
+                        .push(Field::new("x", DataType::Int32, true))
+                }),
+                DescriptorError::Nesting {
+                    field: "order_id".into(),
+                    reason: "only object and array fields have inner fields",
+                },
+            ),
+            (
+                Box::new(|d| {
+                    d.quality.min_rows = Some(5);
+                    d.quality.max_rows = Some(4);
+                }),
+                DescriptorError::QualityRule("min_rows 5 is above max_rows 4".into()),
+            ),
+            (
+                Box::new(|d| d.quality.event_time_field = Some("email".into())),
+                DescriptorError::QualityRule(
+                    "event_time_field \"email\" must name a top-level date or timestamp field"
+                        .into(),
+                ),
+            ),
+            (
+                Box::new(|d| {
+                    d.csv = Some(crate::contract::CsvDialect {
+                        quote: b',',
+                        ..Default::default()
+                    });
+                }),
+                DescriptorError::Dialect(crate::contract::DialectError::Bytes),
             ),
             (
                 Box::new(|d| {

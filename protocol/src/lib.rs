@@ -36,12 +36,14 @@
 pub mod access;
 pub mod bytes;
 pub mod catalog;
+pub mod contract;
 pub mod descriptor;
 pub mod encoding;
 pub mod governance;
 pub mod identity;
 pub mod manifest;
 pub mod policy;
+pub mod profile;
 pub mod signed;
 pub mod time;
 pub mod wire;
@@ -58,4 +60,6 @@ pub use time::Timestamp;
 ///
 /// 2: governance catch-up carries consensus round messages, and votes and
 /// certificates have the round-based form (see [`governance`]).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: descriptors carry field constraints, nested fields, a CSV dialect and
+/// the signed profile (see [`profile`]).
+pub const PROTOCOL_VERSION: u16 = 3;

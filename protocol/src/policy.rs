@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::descriptor::{AccessMode, Classification, Descriptor, Format};
+use crate::descriptor::{AccessMode, Classification, Descriptor, Field, Format};
 
 /// Longest name pattern accepted in a rule.
 pub const MAX_PATTERN_LEN: usize = 256;
@@ -37,6 +37,12 @@ pub enum PolicyRule {
     /// A breaking schema change (field removed, type narrowed, field made
     /// required) comes with a higher schema major version.
     SchemaCompatibility,
+    /// The product carries a signed profile (its data was read and checked
+    /// by its publisher).
+    RequireProfile,
+    /// The signed profile shows no contract violation. A product without a
+    /// profile has nothing to show and breaks this rule too.
+    DataConforms,
 }
 
 /// One way a descriptor breaks a rule.
@@ -65,7 +71,7 @@ pub enum RuleError {
     NoFormats,
     /// Text that names no rule.
     #[error(
-        "unknown rule {0:?}; known: require-owner, require-classification, pii-never-public, allowed-formats=F,F, max-retention-days=N, name-pattern=REGEX, require-quality, schema-compatibility"
+        "unknown rule {0:?}; known: require-owner, require-classification, pii-never-public, allowed-formats=F,F, max-retention-days=N, name-pattern=REGEX, require-quality, schema-compatibility, require-profile, data-conforms"
     )]
     Unknown(String),
 }
@@ -106,6 +112,8 @@ impl fmt::Display for PolicyRule {
             Self::NamePattern(p) => write!(f, "name-pattern={p}"),
             Self::RequireQualityPromises => f.write_str("require-quality"),
             Self::SchemaCompatibility => f.write_str("schema-compatibility"),
+            Self::RequireProfile => f.write_str("require-profile"),
+            Self::DataConforms => f.write_str("data-conforms"),
         }
     }
 }
@@ -123,6 +131,8 @@ impl FromStr for PolicyRule {
             ("pii-never-public", None) => Self::PiiNeverPublic,
             ("require-quality", None) => Self::RequireQualityPromises,
             ("schema-compatibility", None) => Self::SchemaCompatibility,
+            ("require-profile", None) => Self::RequireProfile,
+            ("data-conforms", None) => Self::DataConforms,
             ("allowed-formats", Some(list)) => {
                 let mut formats = BTreeSet::new();
                 for item in list.split(',').filter(|i| !i.trim().is_empty()) {
@@ -180,6 +190,7 @@ fn check(rule: &PolicyRule, d: &Descriptor, previous: Option<&Descriptor>) -> Ve
                 .schema
                 .fields
                 .iter()
+                .flat_map(Field::walk)
                 .filter(|f| f.classification.is_none())
             {
                 reasons.push(format!(
@@ -236,6 +247,27 @@ fn check(rule: &PolicyRule, d: &Descriptor, previous: Option<&Descriptor>) -> Ve
                 check_compatibility(prev, d, &mut reasons);
             }
         }
+        PolicyRule::RequireProfile => {
+            if d.profile.is_none() {
+                reasons.push(
+                    "the product is not profiled; publish it with a format meshd reads (csv, jsonl, parquet, arrow)"
+                        .to_owned(),
+                );
+            }
+        }
+        PolicyRule::DataConforms => match &d.profile {
+            None => reasons
+                .push("the product is not profiled, so nothing shows its data conforms".to_owned()),
+            Some(profile) => {
+                reasons.extend(profile.violations.iter().map(ToString::to_string));
+                if profile.more_violations > 0 {
+                    reasons.push(format!(
+                        "and {} more contract violations",
+                        profile.more_violations
+                    ));
+                }
+            }
+        },
     }
     reasons
 }
@@ -282,15 +314,15 @@ pub fn highest_classification(d: &Descriptor) -> Option<Classification> {
     d.schema
         .fields
         .iter()
-        .filter_map(|f| f.classification)
+        .filter_map(Field::strictest_classification)
         .max()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::descriptor::DataType;
     use crate::descriptor::tests::sample;
-    use crate::descriptor::{DataType, Field};
     use crate::identity::DomainKeypair;
 
     fn base() -> Descriptor {
@@ -319,6 +351,48 @@ mod tests {
         let v = evaluate(&bad, None, [&PolicyRule::RequireClassification]);
         assert_eq!(v.len(), 1);
         assert!(v[0].reason.contains("\"email\""), "{}", v[0].reason);
+    }
+
+    #[test]
+    fn data_rules_need_a_profile_and_a_clean_verdict() {
+        use crate::profile::{Check, PROFILE_METHOD, Profile, Violation as DataViolation};
+        let mut d = base();
+        d.profile = None;
+        assert_eq!(violations(&PolicyRule::RequireProfile, &d, None), 1);
+        assert_eq!(violations(&PolicyRule::DataConforms, &d, None), 1);
+        let clean = Profile {
+            method: PROFILE_METHOD,
+            rows: 1,
+            fields: vec![],
+            completeness_percent: Some(100),
+            violations: vec![],
+            more_violations: 0,
+            notes: vec![],
+        };
+        d.profile = Some(clean.clone());
+        assert_eq!(violations(&PolicyRule::RequireProfile, &d, None), 0);
+        assert_eq!(violations(&PolicyRule::DataConforms, &d, None), 0);
+        let broken = DataViolation {
+            field: Some("order_id".into()),
+            check: Check::NotNull,
+            count: 2,
+            first_rows: vec![3, 9],
+            detail: "declared not nullable".into(),
+        };
+        d.profile = Some(Profile {
+            violations: vec![broken.clone(), broken],
+            more_violations: 3,
+            ..clean
+        });
+        let found = evaluate(&d, None, [&PolicyRule::DataConforms]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].reason.contains("order_id: not-null"),
+            "{}",
+            found[0].reason
+        );
+        assert_eq!("data-conforms".parse(), Ok(PolicyRule::DataConforms));
+        assert_eq!("require-profile".parse(), Ok(PolicyRule::RequireProfile));
     }
 
     #[test]
@@ -386,6 +460,8 @@ mod tests {
             nullable: true,
             classification: Some(Classification::Public),
             description: String::new(),
+            constraints: Default::default(),
+            children: Vec::new(),
         });
         assert_eq!(violations(&rule, &ok, Some(&prev)), 0);
 

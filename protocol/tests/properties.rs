@@ -64,6 +64,8 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
                     nullable: false,
                     classification: Some(Classification::Internal),
                     description: "Order number".into(),
+                    constraints: Default::default(),
+                    children: Vec::new(),
                 },
                 Field {
                     name: "email".into(),
@@ -71,6 +73,8 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
                     nullable: true,
                     classification: Some(Classification::Pii),
                     description: "Customer email".into(),
+                    constraints: Default::default(),
+                    children: Vec::new(),
                 },
             ],
         },
@@ -84,6 +88,9 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
         quality: Quality {
             freshness_secs: Some(3600),
             completeness_percent: Some(99),
+            min_rows: None,
+            max_rows: None,
+            event_time_field: None,
         },
         lineage: vec![ProductId {
             domain: key(50).domain_id(),
@@ -101,6 +108,34 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
                 domain: owner.domain_id(),
                 name: "orders_v2".into(),
             }),
+        }),
+        csv: Some(mesh_protocol::contract::CsvDialect {
+            delimiter: b';',
+            null: "NULL".into(),
+            ..Default::default()
+        }),
+        profile: Some(mesh_protocol::profile::Profile {
+            method: mesh_protocol::profile::PROFILE_METHOD,
+            rows: 10,
+            fields: vec![mesh_protocol::profile::FieldProfile {
+                name: "order_id".into(),
+                stored_as: None,
+                nulls: 0,
+                min: Some("1".into()),
+                max: Some("10".into()),
+                distinct: 10,
+                distinct_exact: true,
+            }],
+            completeness_percent: Some(95),
+            violations: vec![mesh_protocol::profile::Violation {
+                field: Some("email".into()),
+                check: mesh_protocol::profile::Check::Pattern,
+                count: 1,
+                first_rows: vec![4],
+                detail: "value does not match the pattern".into(),
+            }],
+            more_violations: 0,
+            notes: vec!["column \"extra\" is not declared".into()],
         }),
     }
 }
@@ -137,6 +172,9 @@ fn tamperings() -> Vec<Tamper> {
                 Quality {
                     freshness_secs: _,
                     completeness_percent: _,
+                    min_rows: _,
+                    max_rows: _,
+                    event_time_field: _,
                 },
             lineage: _,
             access:
@@ -147,6 +185,8 @@ fn tamperings() -> Vec<Tamper> {
             retention_days: _,
             created_at: _,
             deprecation: _,
+            csv: _,
+            profile: _,
         } = d;
         let Field {
             name: _,
@@ -154,12 +194,16 @@ fn tamperings() -> Vec<Tamper> {
             nullable: _,
             classification: _,
             description: _,
+            constraints: _,
+            children: _,
         } = Field {
             name: String::new(),
             data_type: DataType::Int32,
             nullable: false,
             classification: None,
             description: String::new(),
+            constraints: Default::default(),
+            children: Vec::new(),
         };
     }
     vec![
@@ -219,6 +263,8 @@ fn tamperings() -> Vec<Tamper> {
                 nullable: true,
                 classification: None,
                 description: String::new(),
+                constraints: Default::default(),
+                children: Vec::new(),
             });
         }),
         ("format", |d| d.format = Format::Parquet),
@@ -403,6 +449,8 @@ fn arb_schema() -> impl Strategy<Value = Schema> {
                         nullable,
                         classification,
                         description,
+                        constraints: Default::default(),
+                        children: Vec::new(),
                     },
                 )
                 .collect();
@@ -509,12 +557,17 @@ fn arb_descriptor() -> impl Strategy<Value = (DomainKeypair, Descriptor)> {
                 quality: Quality {
                     freshness_secs: freshness,
                     completeness_percent: completeness,
+                    min_rows: None,
+                    max_rows: None,
+                    event_time_field: None,
                 },
                 lineage,
                 access,
                 retention_days: retention,
                 created_at: at,
                 deprecation: dep,
+                csv: None,
+                profile: None,
             };
             (key, d)
         },

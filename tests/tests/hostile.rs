@@ -114,6 +114,8 @@ impl Hostile {
             retention_days: None,
             created_at: Timestamp(1),
             deprecation: None,
+            csv: None,
+            profile: None,
         }
     }
 

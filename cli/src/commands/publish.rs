@@ -161,7 +161,15 @@ fn check(draft: &ProductDraft, size: u64) -> CliResult<()> {
     };
     draft
         .clone()
-        .into_descriptor(DomainId([0; 16]), "check", 1, content, Timestamp(0), None)
+        .into_descriptor(
+            DomainId([0; 16]),
+            "check",
+            1,
+            content,
+            Timestamp(0),
+            None,
+            None,
+        )
         .validate()
         .map_err(|e| CliError::usage(format!("invalid descriptor: {e}")))
 }

@@ -199,6 +199,8 @@ fn import_property(p: &Value, at: &str, n: &mut Notes<'_>) -> Result<Field, Stri
             .unwrap_or(false),
         classification,
         description: obj.get("description").and_then(text).unwrap_or_default(),
+        constraints: Default::default(),
+        children: Vec::new(),
     })
 }
 

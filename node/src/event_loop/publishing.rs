@@ -53,6 +53,7 @@ impl EventLoop {
             content,
             now(),
             None,
+            None,
         );
         descriptor.validate()?;
         if let Some(gov) = &self.gov {

@@ -475,6 +475,8 @@ impl State {
             retention_days: None,
             created_at: protocol_now(),
             deprecation: None,
+            csv: None,
+            profile: None,
         }
     }
 
