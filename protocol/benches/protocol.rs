@@ -57,7 +57,7 @@ fn descriptor(owner: &DomainKeypair) -> Descriptor {
                 Classification::Internal
             }),
             description: format!("What field {i} holds, in a sentence or two."),
-            constraints: Default::default(),
+            constraints: mesh_protocol::contract::Constraints::default(),
             children: Vec::new(),
         })
         .collect();

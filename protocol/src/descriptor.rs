@@ -718,11 +718,10 @@ fn validate_fields(fields: &[Field], depth: usize) -> Result<(), DescriptorError
             reason,
         };
         match field.data_type {
-            DataType::Object => {}
             DataType::Array if field.children.len() > 1 => {
                 return Err(nesting("an array has one element field (items)"));
             }
-            DataType::Array => {}
+            DataType::Object | DataType::Array => {}
             _ if !field.children.is_empty() => {
                 return Err(nesting("only object and array fields have inner fields"));
             }
@@ -810,7 +809,7 @@ pub(crate) mod tests {
                         nullable: false,
                         classification: Some(Classification::Internal),
                         description: "Order number".into(),
-                        constraints: Default::default(),
+                        constraints: Constraints::default(),
                         children: Vec::new(),
                     },
                     Field {
@@ -819,7 +818,7 @@ pub(crate) mod tests {
                         nullable: true,
                         classification: Some(Classification::Pii),
                         description: "Customer email".into(),
-                        constraints: Default::default(),
+                        constraints: Constraints::default(),
                         children: Vec::new(),
                     },
                 ],
@@ -893,6 +892,7 @@ pub(crate) mod tests {
     type Case = (Box<dyn Fn(&mut Descriptor)>, DescriptorError);
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "one case per rule, read as a table")]
     fn each_structural_rule_fails_with_its_own_error() {
         let key = DomainKeypair::from_secret([1; 32]);
         let base = sample(&key, "orders", 1);
@@ -937,7 +937,7 @@ pub(crate) mod tests {
                 Box::new(|d| {
                     d.schema.fields[0]
                         .children
-                        .push(Field::new("x", DataType::Int32, true))
+                        .push(Field::new("x", DataType::Int32, true));
                 }),
                 DescriptorError::Nesting {
                     field: "order_id".into(),

@@ -460,7 +460,7 @@ mod tests {
             nullable: true,
             classification: Some(Classification::Public),
             description: String::new(),
-            constraints: Default::default(),
+            constraints: crate::contract::Constraints::default(),
             children: Vec::new(),
         });
         assert_eq!(violations(&rule, &ok, Some(&prev)), 0);

@@ -64,7 +64,7 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
                     nullable: false,
                     classification: Some(Classification::Internal),
                     description: "Order number".into(),
-                    constraints: Default::default(),
+                    constraints: mesh_protocol::contract::Constraints::default(),
                     children: Vec::new(),
                 },
                 Field {
@@ -73,7 +73,7 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
                     nullable: true,
                     classification: Some(Classification::Pii),
                     description: "Customer email".into(),
-                    constraints: Default::default(),
+                    constraints: mesh_protocol::contract::Constraints::default(),
                     children: Vec::new(),
                 },
             ],
@@ -202,7 +202,7 @@ fn tamperings() -> Vec<Tamper> {
             nullable: false,
             classification: None,
             description: String::new(),
-            constraints: Default::default(),
+            constraints: mesh_protocol::contract::Constraints::default(),
             children: Vec::new(),
         };
     }
@@ -263,7 +263,7 @@ fn tamperings() -> Vec<Tamper> {
                 nullable: true,
                 classification: None,
                 description: String::new(),
-                constraints: Default::default(),
+                constraints: mesh_protocol::contract::Constraints::default(),
                 children: Vec::new(),
             });
         }),
@@ -449,7 +449,7 @@ fn arb_schema() -> impl Strategy<Value = Schema> {
                         nullable,
                         classification,
                         description,
-                        constraints: Default::default(),
+                        constraints: mesh_protocol::contract::Constraints::default(),
                         children: Vec::new(),
                     },
                 )
