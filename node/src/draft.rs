@@ -55,6 +55,21 @@ pub struct ProductDraft {
     pub csv: Option<CsvDialect>,
 }
 
+/// What the node adds to a draft when it publishes a version of it.
+#[derive(Clone, Debug)]
+pub struct Release {
+    /// The version number this descriptor gets.
+    pub version: u64,
+    /// The file's size, chunking and manifest hash.
+    pub content: Content,
+    /// When the version was published.
+    pub created_at: Timestamp,
+    /// Set when the version is published as deprecated.
+    pub deprecation: Option<Deprecation>,
+    /// The data profile computed from the file, if its format is read.
+    pub profile: Option<Profile>,
+}
+
 impl ProductDraft {
     /// A minimal draft: name, title and format.
     pub fn new(name: impl Into<String>, title: impl Into<String>, format: Format) -> Self {
@@ -80,12 +95,15 @@ impl ProductDraft {
         self,
         domain: DomainId,
         domain_name: &str,
-        version: u64,
-        content: Content,
-        now: Timestamp,
-        deprecation: Option<Deprecation>,
-        profile: Option<Profile>,
+        release: Release,
     ) -> Descriptor {
+        let Release {
+            version,
+            content,
+            created_at,
+            deprecation,
+            profile,
+        } = release;
         Descriptor {
             id: ProductId {
                 domain,
@@ -104,7 +122,7 @@ impl ProductDraft {
             lineage: self.lineage,
             access: self.access,
             retention_days: self.retention_days,
-            created_at: now,
+            created_at,
             deprecation,
             csv: self.csv,
             profile,
