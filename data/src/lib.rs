@@ -30,8 +30,10 @@
 //!
 //! [`DataType`]: mesh_protocol::descriptor::DataType
 
+pub mod contract;
 pub mod error;
 pub mod infer;
+pub mod preview;
 pub mod read;
 pub mod text;
 pub mod types;

@@ -1,0 +1,412 @@
+//! What the check keeps for one column while the data streams past: counts,
+//! bounds, the distinct-value sketch, the uniqueness set, and the tally of
+//! every violation with its first rows.
+//!
+//! Memory per column is bounded: the sketch holds at most
+//! [`DISTINCT_EXACT_LIMIT`] identities, and the uniqueness set (only for a
+//! field declared `unique`) at most [`MAX_UNIQUE_TRACKED`]; past that the
+//! uniqueness check stops and the profile says so in a note.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use mesh_protocol::descriptor::{DataType, Field};
+use mesh_protocol::profile::{
+    Check, DISTINCT_EXACT_LIMIT, FieldProfile, MAX_DETAIL_LEN, MAX_EXAMPLE_ROWS,
+    MAX_PROFILE_VALUE_LEN, Violation, truncate_text,
+};
+
+use super::value::{Value, parse_bound};
+
+/// Most values a `unique` field is checked over (16 bytes each, about
+/// 100 MiB at the limit with the set's overhead).
+pub const MAX_UNIQUE_TRACKED: usize = 4 << 20;
+
+/// A violation's running count and first rows.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) count: u64,
+    pub(crate) rows: Vec<u64>,
+    pub(crate) detail: String,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, row: u64) {
+        self.count += 1;
+        if self.rows.len() < MAX_EXAMPLE_ROWS {
+            self.rows.push(row);
+        }
+    }
+}
+
+/// The k-minimum-values sketch: the [`DISTINCT_EXACT_LIMIT`] smallest
+/// identities seen. Below the limit it is the exact set of distinct values;
+/// above it, `(k - 1) * 2^128 / kth_smallest` estimates their number
+/// (Bar-Yossef et al., "Counting distinct elements in a data stream", 2002).
+/// Both depend only on the set of values, never on their order.
+#[derive(Debug, Default)]
+pub(crate) struct Distinct {
+    smallest: BTreeSet<u128>,
+    overflowed: bool,
+}
+
+impl Distinct {
+    fn add(&mut self, id: u128) {
+        let k = usize::try_from(DISTINCT_EXACT_LIMIT).unwrap_or(usize::MAX);
+        if self.smallest.len() < k {
+            self.smallest.insert(id);
+            return;
+        }
+        let Some(&largest) = self.smallest.last() else {
+            return;
+        };
+        if id < largest && self.smallest.insert(id) {
+            self.smallest.pop_last();
+            self.overflowed = true;
+        } else if id > largest {
+            self.overflowed = true;
+        }
+    }
+
+    /// (count, exact).
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    #[allow(clippy::cast_sign_loss)]
+    pub(crate) fn count(&self) -> (u64, bool) {
+        let n = self.smallest.len() as u64;
+        if !self.overflowed {
+            return (n, true);
+        }
+        let Some(&kth) = self.smallest.last() else {
+            return (0, false);
+        };
+        let fraction = kth as f64 / 2f64.powi(128);
+        if fraction <= 0.0 {
+            return (u64::MAX, false);
+        }
+        let estimate = ((n - 1) as f64 / fraction).round();
+        (estimate.min(u64::MAX as f64) as u64, false)
+    }
+}
+
+/// The declared promises of a field, compiled once.
+pub(crate) struct Declared {
+    pub(crate) data_type: DataType,
+    pub(crate) nullable: bool,
+    pub(crate) unique: bool,
+    pattern: Option<regex_lite::Regex>,
+    allowed: Option<BTreeSet<String>>,
+    min: Option<Value>,
+    max: Option<Value>,
+    pub(crate) max_null_percent: Option<u8>,
+    /// Bounds or patterns that cannot be used, reported as violations.
+    pub(crate) unusable: Vec<(Check, String)>,
+}
+
+impl Declared {
+    pub(crate) fn new(field: &Field) -> Self {
+        let c = &field.constraints;
+        let mut unusable = Vec::new();
+        let pattern = c.pattern.as_ref().and_then(|p| {
+            mesh_protocol::contract::compile_value_pattern(p)
+                .map_err(|e| unusable.push((Check::Pattern, format!("unusable pattern: {e}"))))
+                .ok()
+        });
+        let mut bound = |text: &Option<String>, check: Check| {
+            text.as_ref().and_then(|t| {
+                let value = parse_bound(t, field.data_type);
+                if value.is_none() {
+                    unusable.push((
+                        check,
+                        format!("bound {t:?} is not a value of type {:?}", field.data_type),
+                    ));
+                }
+                value
+            })
+        };
+        let min = bound(&c.min, Check::Min);
+        let max = bound(&c.max, Check::Max);
+        Self {
+            data_type: field.data_type,
+            nullable: field.nullable,
+            unique: c.unique,
+            pattern,
+            allowed: (!c.allowed_values.is_empty())
+                .then(|| c.allowed_values.iter().cloned().collect()),
+            min,
+            max,
+            max_null_percent: c.max_null_percent,
+            unusable,
+        }
+    }
+}
+
+/// Everything kept about one column.
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) declared: Option<Declared>,
+    pub(crate) stored_as: Option<DataType>,
+    /// Non-null cells holding a value of the declared type.
+    pub(crate) values: u64,
+    /// Non-null cells that are not a value of the declared type.
+    pub(crate) invalid: u64,
+    /// Cells seen as null (a JSON Lines key missing from a row is null too:
+    /// nulls are `rows - values - invalid` at the end).
+    min: Option<Value>,
+    max: Option<Value>,
+    distinct: Distinct,
+    /// Nested values read as opaque (Parquet/Arrow structs and lists): not
+    /// counted in the distinct sketch.
+    opaque: bool,
+    unique: Option<HashSet<u128>>,
+    pub(crate) unique_stopped_at: Option<u64>,
+    pub(crate) tallies: BTreeMap<Check, Tally>,
+}
+
+impl Column {
+    pub(crate) fn new(name: String, declared: Option<Declared>) -> Self {
+        let unique = declared
+            .as_ref()
+            .filter(|d| d.unique)
+            .map(|_| HashSet::new());
+        Self {
+            name,
+            declared,
+            stored_as: None,
+            values: 0,
+            invalid: 0,
+            min: None,
+            max: None,
+            distinct: Distinct::default(),
+            opaque: false,
+            unique,
+            unique_stopped_at: None,
+            tallies: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn tally(&mut self, check: Check, row: u64, detail: impl FnOnce() -> String) {
+        let tally = self.tallies.entry(check).or_default();
+        if tally.detail.is_empty() {
+            tally.detail = detail();
+        }
+        tally.add(row);
+    }
+
+    /// A null cell at `row`.
+    pub(crate) fn null(&mut self, row: u64) {
+        if let Some(d) = &self.declared
+            && !d.nullable
+        {
+            self.tally(Check::NotNull, row, || {
+                "null in a field declared not nullable".to_owned()
+            });
+        }
+    }
+
+    /// A cell that is not a value of the declared type.
+    pub(crate) fn invalid(&mut self, row: u64, expected: DataType, found: &str) {
+        self.invalid += 1;
+        let found = truncate_text(found, 40).to_owned();
+        self.tally(Check::Type, row, || {
+            format!("expected a value of type {expected:?}, found {found:?}")
+        });
+    }
+
+    /// A nested value whose parts are not read (typed nested columns).
+    pub(crate) fn opaque(&mut self) {
+        self.values += 1;
+        self.opaque = true;
+    }
+
+    /// A value at `row`.
+    pub(crate) fn value(&mut self, row: u64, value: &Value) {
+        self.values += 1;
+        let id = value.identity();
+        self.distinct.add(id);
+        if value.orderable() {
+            if self
+                .min
+                .as_ref()
+                .is_none_or(|m| value.compare(m).is_some_and(std::cmp::Ordering::is_lt))
+            {
+                self.min = Some(value.clone());
+            }
+            if self
+                .max
+                .as_ref()
+                .is_none_or(|m| value.compare(m).is_some_and(std::cmp::Ordering::is_gt))
+            {
+                self.max = Some(value.clone());
+            }
+        }
+        if let Some(seen) = &mut self.unique {
+            if !seen.insert(id) {
+                self.tally(Check::Unique, row, || {
+                    "a value repeats in a field declared unique".to_owned()
+                });
+            } else if seen.len() >= MAX_UNIQUE_TRACKED {
+                self.unique = None;
+                self.unique_stopped_at = Some(row);
+            }
+        }
+        self.check_constraints(row, value);
+    }
+
+    fn check_constraints(&mut self, row: u64, value: &Value) {
+        let Some(d) = &self.declared else { return };
+        let mut broken: Vec<(Check, String)> = Vec::new();
+        if d.pattern.is_some() || d.allowed.is_some() {
+            let text = value.text();
+            if let Some(re) = &d.pattern
+                && !re.is_match(&text)
+            {
+                broken.push((
+                    Check::Pattern,
+                    format!("{text:?} does not match the pattern"),
+                ));
+            }
+            if let Some(allowed) = &d.allowed
+                && !allowed.contains(&text)
+            {
+                broken.push((
+                    Check::AllowedValues,
+                    format!("{text:?} is not an allowed value"),
+                ));
+            }
+        }
+        if let Some(min) = &d.min
+            && value.compare(min).is_some_and(std::cmp::Ordering::is_lt)
+        {
+            broken.push((Check::Min, format!("below the minimum {}", min.text())));
+        }
+        if let Some(max) = &d.max
+            && value.compare(max).is_some_and(std::cmp::Ordering::is_gt)
+        {
+            broken.push((Check::Max, format!("above the maximum {}", max.text())));
+        }
+        for (check, detail) in broken {
+            self.tally(check, row, || detail);
+        }
+    }
+
+    /// Nulls among `rows` rows.
+    pub(crate) fn nulls(&self, rows: u64) -> u64 {
+        rows.saturating_sub(self.values + self.invalid)
+    }
+
+    /// The newest value, for the freshness check: microseconds since the
+    /// epoch.
+    pub(crate) fn newest_micros(&self) -> Option<i64> {
+        match &self.max {
+            Some(Value::Timestamp(t)) => Some(*t),
+            Some(Value::Date(d)) => Some(i64::from(*d) * 86_400_000_000),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn profile(&self, rows: u64) -> FieldProfile {
+        let (distinct, exact) = if self.opaque {
+            (0, false)
+        } else {
+            self.distinct.count()
+        };
+        let text = |v: &Option<Value>| {
+            v.as_ref()
+                .map(|v| truncate_text(&v.text(), MAX_PROFILE_VALUE_LEN).to_owned())
+        };
+        FieldProfile {
+            name: truncate_text(&self.name, MAX_DETAIL_LEN).to_owned(),
+            stored_as: self.stored_as,
+            nulls: self.nulls(rows),
+            min: text(&self.min),
+            max: text(&self.max),
+            distinct,
+            distinct_exact: exact,
+        }
+    }
+
+    /// This column's violations, in [`Check`] order.
+    pub(crate) fn violations(&self, rows: u64) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let field = Some(truncate_text(&self.name, MAX_DETAIL_LEN).to_owned());
+        let mut tallies: BTreeMap<Check, Violation> = self
+            .tallies
+            .iter()
+            .map(|(check, t)| {
+                (
+                    *check,
+                    Violation {
+                        field: field.clone(),
+                        check: *check,
+                        count: t.count,
+                        first_rows: t.rows.clone(),
+                        detail: truncate_text(&t.detail, MAX_DETAIL_LEN).to_owned(),
+                    },
+                )
+            })
+            .collect();
+        if let Some(d) = &self.declared {
+            for (check, detail) in &d.unusable {
+                tallies.entry(*check).or_insert_with(|| Violation {
+                    field: field.clone(),
+                    check: *check,
+                    count: 0,
+                    first_rows: Vec::new(),
+                    detail: truncate_text(detail, MAX_DETAIL_LEN).to_owned(),
+                });
+            }
+            if let Some(max) = d.max_null_percent
+                && rows > 0
+            {
+                let nulls = self.nulls(rows);
+                if u128::from(nulls) * 100 > u128::from(max) * u128::from(rows) {
+                    tallies.insert(
+                        Check::NullShare,
+                        Violation {
+                            field: field.clone(),
+                            check: Check::NullShare,
+                            count: nulls,
+                            first_rows: Vec::new(),
+                            detail: format!(
+                                "{nulls} of {rows} rows are null; at most {max}% may be"
+                            ),
+                        },
+                    );
+                }
+            }
+        }
+        out.extend(tallies.into_values());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_is_exact_below_the_limit_and_close_above() {
+        let mut d = Distinct::default();
+        for i in 0..1000_i64 {
+            d.add(Value::Int(i % 500).identity());
+        }
+        assert_eq!(d.count(), (500, true));
+        let mut big = Distinct::default();
+        for i in 0..100_000_i64 {
+            big.add(Value::Int(i).identity());
+        }
+        let (n, exact) = big.count();
+        assert!(!exact);
+        assert!((90_000..110_000).contains(&n), "estimate {n}");
+    }
+
+    #[test]
+    fn distinct_does_not_depend_on_order() {
+        let mut a = Distinct::default();
+        let mut b = Distinct::default();
+        for i in 0..20_000_i64 {
+            a.add(Value::Int(i).identity());
+            b.add(Value::Int(19_999 - i).identity());
+        }
+        assert_eq!(a.count(), b.count());
+    }
+}

@@ -1,0 +1,363 @@
+//! The contract check and the profile: the data read in full, held to
+//! every promise of its descriptor, and summed up in a [`Profile`] that the
+//! publisher signs and every consumer recomputes.
+//!
+//! The check streams: each record batch (or JSON line) updates per-column
+//! state ([`column::Column`]) and is dropped, so memory is the readers'
+//! bound plus, per column, the distinct sketch and (for a `unique` field)
+//! the set of values seen, both capped. The profile is a deterministic
+//! function of the bytes and the descriptor (`PROFILE_METHOD` 1):
+//!
+//! - rows are numbered from 1 in file order, a CSV header not counted;
+//! - a CSV cell is null when the dialect says so ([`CsvDialect::is_null`]);
+//!   a JSON key that is absent or `null` is null; typed formats carry their
+//!   own nulls;
+//! - each non-null cell is read as a value of the declared type (undeclared
+//!   columns: as text, JSON or their stored type); one that is not is a
+//!   `type` violation and counts neither as a value nor as null;
+//! - for Parquet and Arrow, a column whose stored type does not widen to the
+//!   declared one (`DataType::widens_to`) is one `type` violation counting
+//!   its non-null values;
+//! - `completeness_percent` = floor(100 x valid values in declared
+//!   top-level fields / (rows x declared top-level fields)); a missing field
+//!   contributes no values; no rows or no declared field gives none;
+//! - freshness: the newest value of `event_time_field` must be at most
+//!   `freshness_secs` before the descriptor's `created_at`;
+//! - violations are listed per declared field in declaration order, each
+//!   field's in [`Check`] order, then the product's (`row-count`,
+//!   `completeness`, `freshness`); an unreadable file adds `unreadable`
+//!   first, and the profile covers the rows read before the error;
+//! - min/max are text forms ([`value`]) cut to 64 bytes; distinct counts
+//!   are exact up to 4,096 and a k-minimum-values estimate beyond.
+
+pub(crate) mod arrow_cells;
+pub(crate) mod column;
+mod profile;
+pub mod value;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use mesh_protocol::Timestamp;
+use mesh_protocol::contract::CsvDialect;
+use mesh_protocol::descriptor::{DataType, Descriptor, Field, Format, Quality};
+use mesh_protocol::profile::Profile;
+use serde_json::Value as Json;
+
+use crate::error::ReadError;
+use crate::read::{self, Batch, ReadOptions};
+use column::{Column, Declared};
+use value::{Value, normalize_decimal};
+
+pub use column::MAX_UNIQUE_TRACKED;
+
+/// Everything the check holds the data to, taken from a descriptor.
+#[derive(Clone, Debug)]
+pub struct Contract {
+    /// Declared fields.
+    pub fields: Vec<Field>,
+    /// Quality promises and rules.
+    pub quality: Quality,
+    /// How CSV cells are spelled.
+    pub csv: CsvDialect,
+    /// When the version was created (freshness is measured against it).
+    pub created_at: Timestamp,
+}
+
+impl Contract {
+    /// The contract a descriptor states.
+    pub fn of(descriptor: &Descriptor) -> Self {
+        Self {
+            fields: descriptor.schema.fields.clone(),
+            quality: descriptor.quality.clone(),
+            csv: descriptor.csv.clone().unwrap_or_default(),
+            created_at: descriptor.created_at,
+        }
+    }
+
+    /// The read options for `format` under this contract's dialect.
+    pub fn read_options(&self, format: Format) -> ReadOptions {
+        let mut opts = ReadOptions::new(format);
+        opts.csv.delimiter = self.csv.delimiter;
+        opts.csv.quote = self.csv.quote;
+        opts
+    }
+}
+
+/// Whether meshd can read and profile `format`.
+pub fn profiles(format: &Format) -> bool {
+    matches!(
+        format,
+        Format::Csv | Format::Jsonl | Format::Parquet | Format::Arrow
+    )
+}
+
+/// Reads the file at `path` in full and profiles it. An unreadable file
+/// gives a profile with an `unreadable` violation, not an error: publishing
+/// it honestly stays possible.
+pub fn profile_file(path: &Path, format: &Format, contract: &Contract) -> Profile {
+    let mut profiler = Profiler::new(contract);
+    let result = match format {
+        Format::Jsonl => std::fs::File::open(path)
+            .map_err(|e| ReadError::io(format, crate::error::Location::NONE, e))
+            .and_then(|f| profiler.jsonl(f)),
+        _ => read::open(path, &contract.read_options(format.clone()))
+            .and_then(|batches| profiler.batches(format, batches)),
+    };
+    if let Err(e) = result {
+        profiler.unreadable(&e);
+    }
+    profiler.finish()
+}
+
+/// Profiles a streaming format (CSV, JSON Lines) read from `reader`, for a
+/// caller that reads the bytes once for several purposes (hashing them
+/// while they are profiled).
+pub fn profile_stream<R: Read + Send + 'static>(
+    reader: R,
+    format: &Format,
+    contract: &Contract,
+) -> Profile {
+    let mut profiler = Profiler::new(contract);
+    let result = match format {
+        Format::Jsonl => profiler.jsonl(reader),
+        _ => read::from_reader(reader, &contract.read_options(format.clone()))
+            .and_then(|batches| profiler.batches(format, batches)),
+    };
+    if let Err(e) = result {
+        profiler.unreadable(&e);
+    }
+    profiler.finish()
+}
+
+/// The running check over one file.
+pub(crate) struct Profiler<'c> {
+    contract: &'c Contract,
+    columns: Vec<Column>,
+    by_name: HashMap<String, usize>,
+    rows: u64,
+    unreadable: Option<String>,
+    /// Column names beyond the profile's field limit (JSON Lines keys).
+    dropped_columns: u64,
+}
+
+impl<'c> Profiler<'c> {
+    pub(crate) fn new(contract: &'c Contract) -> Self {
+        Self {
+            contract,
+            columns: Vec::new(),
+            by_name: HashMap::new(),
+            rows: 0,
+            unreadable: None,
+            dropped_columns: 0,
+        }
+    }
+
+    fn column(&mut self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.by_name.get(name) {
+            return Some(i);
+        }
+        if self.columns.len() >= mesh_protocol::descriptor::MAX_FIELDS {
+            self.dropped_columns += 1;
+            return None;
+        }
+        let declared = self
+            .contract
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(Declared::new);
+        self.columns.push(Column::new(name.to_owned(), declared));
+        self.by_name.insert(name.to_owned(), self.columns.len() - 1);
+        Some(self.columns.len() - 1)
+    }
+
+    fn unreadable(&mut self, error: &ReadError) {
+        self.unreadable = Some(error.to_string());
+    }
+
+    fn batches(&mut self, format: &Format, batches: read::Batches) -> Result<(), ReadError> {
+        let schema = batches.schema();
+        let mut index = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let i = self.column(field.name());
+            if let Some(i) = i
+                && *format != Format::Csv
+            {
+                self.columns[i].stored_as = crate::types::mesh_type(field.data_type());
+            }
+            index.push(i);
+        }
+        for batch in batches {
+            let batch = batch?;
+            if *format == Format::Csv {
+                self.csv_batch(&index, &batch);
+            } else {
+                self.typed_batch(&index, &batch);
+            }
+            self.rows = self.rows.max(batch.last_row());
+        }
+        Ok(())
+    }
+
+    fn csv_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
+        let dialect = &self.contract.csv;
+        for (c, array) in batch.batch.columns().iter().enumerate() {
+            let Some(Some(i)) = index.get(c) else {
+                continue;
+            };
+            let Some(strings) = array.as_string_opt::<i32>() else {
+                continue;
+            };
+            let column = &mut self.columns[*i];
+            let declared = column.declared.as_ref().map(|d| d.data_type);
+            for (r, cell) in strings.iter().enumerate() {
+                let row = batch.first_row + r as u64;
+                let text = cell.unwrap_or("");
+                if cell.is_none() || dialect.is_null(text) {
+                    column.null(row);
+                    continue;
+                }
+                match declared {
+                    None => column.value(row, &Value::Text(text.to_owned())),
+                    Some(t) => match text_value(text, t) {
+                        Some(v) => column.value(row, &v),
+                        None => column.invalid(row, t, text),
+                    },
+                }
+            }
+        }
+    }
+
+    fn typed_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
+        for (c, array) in batch.batch.columns().iter().enumerate() {
+            let Some(Some(i)) = index.get(c) else {
+                continue;
+            };
+            let column = &mut self.columns[*i];
+            // A stored type that does not widen to the declared one is one
+            // violation over the column's values (counted per value).
+            let mismatch = match (&column.declared, column.stored_as) {
+                (Some(d), Some(stored)) => {
+                    (!stored.widens_to(d.data_type)).then_some((stored, d.data_type))
+                }
+                _ => None,
+            };
+            arrow_cells::for_each(array, &mut |r, cell| {
+                let row = batch.first_row + r as u64;
+                match (cell, mismatch) {
+                    (None, _) => column.null(row),
+                    (Some(_), Some((stored, declared))) => {
+                        column.invalid(row, declared, &format!("a {stored:?} column"));
+                    }
+                    (Some(arrow_cells::Cell::Opaque), None) => column.opaque(),
+                    (Some(arrow_cells::Cell::Value(v)), None) => {
+                        let v = match (&column.declared, v) {
+                            // An integer column declared decimal compares
+                            // as a decimal.
+                            (Some(d), Value::Int(i)) if d.data_type == DataType::Decimal => {
+                                Value::Decimal(i.to_string())
+                            }
+                            (_, v) => v,
+                        };
+                        column.value(row, &v);
+                    }
+                }
+            });
+        }
+    }
+
+    fn jsonl<R: Read>(&mut self, reader: R) -> Result<(), ReadError> {
+        for line in read::jsonl::jsonl_values(reader, read::Limits::default()) {
+            let (row, object) = line?;
+            self.rows = self.rows.max(row);
+            // Declared fields absent from the row are nulls.
+            for field in &self.contract.fields {
+                if !object.contains_key(&field.name)
+                    && let Some(i) = self.column(&field.name)
+                {
+                    self.columns[i].null(row);
+                }
+            }
+            for (key, json) in &object {
+                let Some(i) = self.column(key) else { continue };
+                let column = &mut self.columns[i];
+                if json.is_null() {
+                    column.null(row);
+                    continue;
+                }
+                match column.declared.as_ref().map(|d| d.data_type) {
+                    None => column.value(row, &loose_json_value(json)),
+                    Some(t) => match json_value(json, t) {
+                        Some(v) => column.value(row, &v),
+                        None => column.invalid(row, t, &json.to_string()),
+                    },
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A CSV cell's text as a value of `data_type`, or `None` if it is not one.
+pub fn text_value(text: &str, data_type: DataType) -> Option<Value> {
+    use crate::text;
+    Some(match data_type {
+        DataType::Boolean => Value::Bool(text::parse_bool(text)?),
+        DataType::Int32 => Value::Int(i64::from(text::parse_i32(text)?)),
+        DataType::Int64 => Value::Int(text::parse_i64(text)?),
+        DataType::Float32 | DataType::Float64 => Value::Float(text::parse_f64(text)?),
+        DataType::Decimal => Value::Decimal(normalize_decimal(text)?),
+        DataType::Date => Value::Date(text::parse_date(text)?),
+        DataType::Timestamp => Value::Timestamp(text::parse_timestamp(text)?),
+        DataType::String => Value::Text(text.to_owned()),
+        DataType::Binary => Value::Bytes(text.as_bytes().to_vec()),
+        DataType::Object => match serde_json::from_str::<Json>(text).ok()? {
+            v @ Json::Object(_) => Value::Nested(v.to_string()),
+            _ => return None,
+        },
+        DataType::Array => match serde_json::from_str::<Json>(text).ok()? {
+            v @ Json::Array(_) => Value::Nested(v.to_string()),
+            _ => return None,
+        },
+    })
+}
+
+/// A JSON value as a value of `data_type`, or `None` if it is not one.
+fn json_value(json: &Json, data_type: DataType) -> Option<Value> {
+    use crate::text;
+    Some(match (data_type, json) {
+        (DataType::Boolean, Json::Bool(b)) => Value::Bool(*b),
+        (DataType::Int32, Json::Number(n)) => {
+            Value::Int(i64::from(i32::try_from(n.as_i64()?).ok()?))
+        }
+        (DataType::Int64, Json::Number(n)) => Value::Int(n.as_i64()?),
+        (DataType::Float32 | DataType::Float64, Json::Number(n)) => Value::Float(n.as_f64()?),
+        (DataType::Decimal, Json::Number(n)) => Value::Decimal(
+            normalize_decimal(&n.to_string())
+                .or_else(|| n.as_f64().and_then(|f| normalize_decimal(&format!("{f}"))))?,
+        ),
+        (DataType::Decimal, Json::String(s)) => Value::Decimal(normalize_decimal(s)?),
+        (DataType::Date, Json::String(s)) => Value::Date(text::parse_date(s)?),
+        (DataType::Timestamp, Json::String(s)) => Value::Timestamp(text::parse_timestamp(s)?),
+        (DataType::String | DataType::Binary, Json::String(s)) => Value::Text(s.clone()),
+        (DataType::Object, v @ Json::Object(_)) | (DataType::Array, v @ Json::Array(_)) => {
+            Value::Nested(v.to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// An undeclared JSON value as the nearest value.
+fn loose_json_value(json: &Json) -> Value {
+    match json {
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)), Value::Int),
+        Json::String(s) => Value::Text(s.clone()),
+        other => Value::Nested(other.to_string()),
+    }
+}

@@ -1,0 +1,280 @@
+//! One cell's value as the contract check sees it, whatever format it came
+//! from.
+//!
+//! CSV gives text, JSON Lines gives JSON values, Parquet and Arrow give typed
+//! arrays; the checks (type, bounds, pattern, allowed values, uniqueness)
+//! and the profile (min, max, distinct) must not depend on which. Every
+//! value is brought to a [`Value`], which has one *text form* (what
+//! patterns, allowed values and the profile's min/max see) and one
+//! *identity* (the 128-bit hash distinct counts and uniqueness use). Both
+//! are fixed by the rules below, so every node derives the same profile
+//! from the same bytes:
+//!
+//! - booleans `true`/`false`; integers in decimal; floats as Rust's shortest
+//!   round-trip form of the `f64` (`-0` is `0`, every NaN is `NaN`);
+//! - decimals normalised: no leading zeros, no trailing fraction zeros, no
+//!   `-0` (`007.50` is `7.5`);
+//! - dates `YYYY-MM-DD`; timestamps in UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+//!   (always six fraction digits);
+//! - text as it is; bytes as lowercase hex; nested values (objects, arrays)
+//!   as compact JSON with keys sorted.
+//!
+//! The identity is XXH3-128 of a kind byte and the canonical bytes (the
+//! little-endian integer, the float's bits, the text form otherwise): an
+//! integer `1` from CSV and from Parquet is the same value.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate};
+use mesh_protocol::descriptor::DataType;
+use twox_hash::XxHash3_128;
+
+/// A checked cell value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// true/false.
+    Bool(bool),
+    /// Any integer that fits 64 bits signed.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A decimal number in normalised text form.
+    Decimal(String),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    Timestamp(i64),
+    /// Text.
+    Text(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// An object or array, as compact JSON with sorted keys.
+    Nested(String),
+}
+
+impl Value {
+    /// The value's text form (see the module doc).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Bool(b) => b.to_string(),
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => float_text(*f),
+            Self::Decimal(d) | Self::Text(d) | Self::Nested(d) => d.clone(),
+            Self::Date(days) => date_text(*days),
+            Self::Timestamp(micros) => timestamp_text(*micros),
+            Self::Bytes(b) => b.iter().fold(String::new(), |mut out, x| {
+                let _ = write!(out, "{x:02x}");
+                out
+            }),
+        }
+    }
+
+    /// The value's identity for distinct counts and uniqueness.
+    pub fn identity(&self) -> u128 {
+        let mut h = XxHash3_128::new();
+        match self {
+            Self::Bool(b) => h.write(&[0, u8::from(*b)]),
+            Self::Int(i) => {
+                h.write(&[1]);
+                h.write(&i.to_le_bytes());
+            }
+            Self::Float(f) => {
+                h.write(&[2]);
+                h.write(&canonical_float(*f).to_bits().to_le_bytes());
+            }
+            Self::Date(d) => {
+                h.write(&[3]);
+                h.write(&d.to_le_bytes());
+            }
+            Self::Timestamp(t) => {
+                h.write(&[4]);
+                h.write(&t.to_le_bytes());
+            }
+            Self::Decimal(d) => {
+                h.write(&[5]);
+                h.write(d.as_bytes());
+            }
+            Self::Text(t) => {
+                h.write(&[6]);
+                h.write(t.as_bytes());
+            }
+            Self::Bytes(b) => {
+                h.write(&[7]);
+                h.write(b);
+            }
+            Self::Nested(n) => {
+                h.write(&[8]);
+                h.write(n.as_bytes());
+            }
+        }
+        h.finish_128()
+    }
+
+    /// Compares two values of the same kind; `None` across kinds, for NaN
+    /// and for nested values (which have no order). An integer and a float
+    /// compare as floats.
+    #[allow(
+        clippy::match_same_arms,
+        clippy::cast_precision_loss,
+        reason = "same-named arms compare different types; integers meet floats as floats"
+    )]
+    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        match (self, other) {
+            (Self::Bool(a), Self::Bool(b)) => Some(a.cmp(b)),
+            (Self::Int(a), Self::Int(b)) => Some(a.cmp(b)),
+            (Self::Float(a), Self::Float(b)) => a.partial_cmp(b),
+            (Self::Int(a), Self::Float(b)) => (*a as f64).partial_cmp(b),
+            (Self::Float(a), Self::Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Self::Decimal(a), Self::Decimal(b)) => Some(decimal_cmp(a, b)),
+            (Self::Date(a), Self::Date(b)) => Some(a.cmp(b)),
+            (Self::Timestamp(a), Self::Timestamp(b)) => Some(a.cmp(b)),
+            (Self::Text(a), Self::Text(b)) => Some(a.cmp(b)),
+            (Self::Bytes(a), Self::Bytes(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+
+    /// Whether the value has an order (min/max are kept for it).
+    pub fn orderable(&self) -> bool {
+        match self {
+            Self::Float(f) => !f.is_nan(),
+            Self::Nested(_) => false,
+            _ => true,
+        }
+    }
+}
+
+fn canonical_float(f: f64) -> f64 {
+    if f.is_nan() {
+        f64::NAN
+    } else if f == 0.0 {
+        0.0
+    } else {
+        f
+    }
+}
+
+fn float_text(f: f64) -> String {
+    let f = canonical_float(f);
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// `YYYY-MM-DD` for days since the epoch (dates chrono cannot represent
+/// are written as the day number).
+pub fn date_text(days: i32) -> String {
+    NaiveDate::from_epoch_days(days).map_or_else(
+        || format!("day {days}"),
+        |d| d.format("%Y-%m-%d").to_string(),
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for microseconds since the epoch.
+pub fn timestamp_text(micros: i64) -> String {
+    DateTime::from_timestamp_micros(micros).map_or_else(
+        || format!("{micros} us"),
+        |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    )
+}
+
+/// Normalises decimal text `-?digits(.digits)?` (also `+`, a leading or
+/// trailing `.`); `None` if it is not one.
+pub fn normalize_decimal(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let mut out = String::with_capacity(int.len() + frac.len() + 3);
+    if negative && !(int.is_empty() && frac.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(if int.is_empty() { "0" } else { int });
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    Some(out)
+}
+
+/// Orders two normalised decimals numerically.
+pub fn decimal_cmp(a: &str, b: &str) -> Ordering {
+    let neg_a = a.starts_with('-');
+    let neg_b = b.starts_with('-');
+    match (neg_a, neg_b) {
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (true, true) => magnitude_cmp(&b[1..], &a[1..]),
+        (false, false) => magnitude_cmp(a, b),
+    }
+}
+
+fn magnitude_cmp(a: &str, b: &str) -> Ordering {
+    let (ai, af) = a.split_once('.').unwrap_or((a, ""));
+    let (bi, bf) = b.split_once('.').unwrap_or((b, ""));
+    ai.len()
+        .cmp(&bi.len())
+        .then_with(|| ai.cmp(bi))
+        .then_with(|| af.cmp(bf))
+}
+
+/// Reads a bound (a `min`/`max` constraint) as a value of `data_type`.
+pub fn parse_bound(text: &str, data_type: DataType) -> Option<Value> {
+    use crate::text;
+    Some(match data_type {
+        DataType::Int32 | DataType::Int64 => Value::Int(text::parse_i64(text)?),
+        DataType::Float32 | DataType::Float64 => Value::Float(text::parse_f64(text)?),
+        DataType::Decimal => Value::Decimal(normalize_decimal(text)?),
+        DataType::Date => Value::Date(text::parse_date(text)?),
+        DataType::Timestamp => Value::Timestamp(text::parse_timestamp(text)?),
+        DataType::String => Value::Text(text.to_owned()),
+        DataType::Boolean => Value::Bool(text::parse_bool(text)?),
+        DataType::Binary | DataType::Object | DataType::Array => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_normalise_and_order_numerically() {
+        assert_eq!(normalize_decimal("007.50").as_deref(), Some("7.5"));
+        assert_eq!(normalize_decimal("-0.0").as_deref(), Some("0"));
+        assert_eq!(normalize_decimal(".5").as_deref(), Some("0.5"));
+        assert_eq!(normalize_decimal("1e5"), None);
+        assert_eq!(normalize_decimal("."), None);
+        assert_eq!(decimal_cmp("10", "9.99"), Ordering::Greater);
+        assert_eq!(decimal_cmp("-10", "-9.99"), Ordering::Less);
+        assert_eq!(decimal_cmp("1.05", "1.5"), Ordering::Less);
+    }
+
+    #[test]
+    fn the_same_number_from_any_format_is_one_value() {
+        assert_eq!(Value::Int(1).identity(), Value::Int(1).identity());
+        assert_ne!(Value::Int(1).identity(), Value::Text("1".into()).identity());
+        assert_eq!(Value::Float(-0.0).identity(), Value::Float(0.0).identity());
+        assert_eq!(Value::Float(-0.0).text(), "0");
+    }
+
+    #[test]
+    fn dates_and_timestamps_have_one_text_form() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(date_text(-1), "1969-12-31");
+        assert_eq!(timestamp_text(1_500_000), "1970-01-01T00:00:01.500000Z");
+    }
+}
