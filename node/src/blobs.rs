@@ -148,8 +148,14 @@ impl Blobs {
     }
 
     /// Copies `source` into the blob store while building its manifest;
-    /// the blob comes back pinned (see [`Pin`]).
-    pub fn ingest(&self, source: &Path, chunk_size: u32) -> std::io::Result<(Manifest, Pin)> {
+    /// the blob comes back pinned (see [`Pin`]). `observe` sees every byte
+    /// in order as it is read (the one pass a publish makes over the file).
+    pub fn ingest(
+        &self,
+        source: &Path,
+        chunk_size: u32,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<(Manifest, Pin)> {
         let mut input = File::open(source)?;
         let tmp = self
             .dir
@@ -166,6 +172,7 @@ impl Blobs {
                     Err(e) => return Err(e),
                 };
                 builder.update(&buf[..n]);
+                observe(&buf[..n]);
                 output.write_all(&buf[..n])?;
             }
             output.sync_all()?;
@@ -473,7 +480,7 @@ mod tests {
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let src = dir.join("src");
         fs::write(&src, &data).unwrap();
-        let (manifest, _pin) = blobs.ingest(&src, 4096).unwrap();
+        let (manifest, _pin) = blobs.ingest(&src, 4096, &mut |_| {}).unwrap();
         (blobs, manifest, data)
     }
 

@@ -69,6 +69,9 @@ pub struct FetchProgress {
     pub rate_bytes_per_s: f64,
     /// The error, if failed.
     pub error: Option<String>,
+    /// Once done: whether the profile recomputed from the verified bytes
+    /// is the one the owner signed.
+    pub profile: Option<crate::profiling::ProfileCheck>,
 }
 
 /// Why a fetch failed.

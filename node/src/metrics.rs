@@ -48,6 +48,7 @@ pub(crate) struct MeshMetrics {
     active_fetches: Gauge,
     federation_version: Gauge,
     noncompliant_products: Gauge,
+    profile_checks: Family<Verdict, Counter>,
     turn: TurnHistogram,
 }
 
@@ -156,6 +157,11 @@ impl MeshMetrics {
                 m.noncompliant_products
             ),
             (
+                "profile_checks",
+                "Profiles recomputed from fetched bytes, by verdict (matches, disputed, not-profiled, other-method)",
+                m.profile_checks
+            ),
+            (
                 "loop_turn_seconds",
                 "Time the event loop spent handling one event (command, swarm event, timer)",
                 m.turn.0
@@ -209,6 +215,12 @@ impl MeshMetrics {
 
     pub(crate) fn dht_bootstrap(&self, kind: &'static str) {
         self.dht_bootstraps.get_or_create(&Kind { kind }).inc();
+    }
+
+    pub(crate) fn profile_checked(&self, verdict: &'static str) {
+        self.profile_checks
+            .get_or_create(&Verdict { verdict })
+            .inc();
     }
 
     pub(crate) fn published(&self) {

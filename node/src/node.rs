@@ -71,6 +71,9 @@ pub enum NodeError {
     /// The product is unknown.
     #[error("unknown product {0}")]
     UnknownProduct(String),
+    /// The node holds no verified copy of the product's bytes.
+    #[error("this node holds no verified copy of {0}; fetch it first")]
+    NotHeld(String),
     /// Governance.
     #[error(transparent)]
     Governance(#[from] crate::governance::GovernanceError),
@@ -109,6 +112,14 @@ pub enum NodeEvent {
         peer: PeerId,
         /// Why.
         reason: String,
+    },
+    /// A fetched product's bytes give another profile than the one its
+    /// owner signed (the evidence is kept).
+    ProfileDisputed {
+        /// The product.
+        product: ProductId,
+        /// The version.
+        version: u64,
     },
     /// A fetch finished and its output file is in place.
     FetchCompleted {
@@ -199,14 +210,28 @@ pub struct PublishReceipt {
     pub manifest_hash: Hash,
     /// Bytes.
     pub size: u64,
+    /// The profile signed with it (`None`: a format meshd does not read).
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<mesh_protocol::profile::Profile>,
+}
+
+/// A publish whose file has been read: what the event loop signs.
+pub(crate) struct Publication {
+    pub(crate) draft: ProductDraft,
+    pub(crate) content: Content,
+    pub(crate) manifest: mesh_protocol::Manifest,
+    /// The profile computed from the file (`None`: a format meshd does not
+    /// read).
+    pub(crate) profile: Option<mesh_protocol::profile::Profile>,
+    /// The version's creation time, the one the profile was computed with.
+    pub(crate) created_at: mesh_protocol::Timestamp,
 }
 
 /// A request to the event loop.
 pub(crate) enum Command {
+    ProfileChecked(Box<crate::event_loop::ProfileChecked>),
     Publish {
-        draft: Box<ProductDraft>,
-        content: Content,
-        manifest: mesh_protocol::Manifest,
+        publication: Box<Publication>,
         reply: oneshot::Sender<Result<PublishReceipt, NodeError>>,
     },
     Withdraw {
@@ -312,13 +337,13 @@ pub(crate) enum Command {
 /// A cloneable handle to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
-    commands: mpsc::Sender<Command>,
+    pub(crate) commands: mpsc::Sender<Command>,
     events: broadcast::Sender<NodeEvent>,
-    blobs: Blobs,
+    pub(crate) blobs: Blobs,
     domain: DomainId,
     peer_id: PeerId,
     metrics: MetricsRegistry,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
 }
 
 /// Options for starting a node in-process.
@@ -419,7 +444,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
 }
 
 impl NodeHandle {
-    async fn ask<T>(
+    pub(crate) async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NodeError> {
@@ -463,16 +488,28 @@ impl NodeHandle {
         mesh_protocol::descriptor::check_name(&draft.name).map_err(DescriptorError::Name)?;
         let blobs = self.blobs.clone();
         let source = path.to_owned();
+        // The version's creation time is fixed before the data is read:
+        // freshness is measured against it, by this node and by every
+        // consumer that recomputes the profile.
+        let created_at = crate::clock::now();
+        let contract = mesh_data::contract::Contract {
+            fields: draft.schema.fields.clone(),
+            quality: draft.quality.clone(),
+            csv: draft.csv.clone().unwrap_or_default(),
+            created_at,
+        };
+        let format = draft.format.clone();
         // The blob comes back pinned: no collection round removes it
         // before the publish is committed or refused.
-        let (manifest, pin) =
-            tokio::task::spawn_blocking(move || blobs.ingest(&source, chunk_size))
-                .await
-                .map_err(|_| NodeError::Stopped)?
-                .map_err(|source| NodeError::File {
-                    path: path.to_owned(),
-                    source,
-                })?;
+        let (manifest, pin, profile) = tokio::task::spawn_blocking(move || {
+            crate::profiling::ingest_and_profile(&blobs, &source, chunk_size, &format, &contract)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?
+        .map_err(|source| NodeError::File {
+            path: path.to_owned(),
+            source,
+        })?;
         let content = Content {
             size: manifest.size,
             chunk_size,
@@ -480,9 +517,13 @@ impl NodeHandle {
         };
         let result = self
             .ask(|reply| Command::Publish {
-                draft: Box::new(draft),
-                content,
-                manifest,
+                publication: Box::new(Publication {
+                    draft,
+                    content,
+                    manifest,
+                    profile,
+                    created_at,
+                }),
                 reply,
             })
             .await?;
@@ -581,7 +622,7 @@ impl NodeHandle {
         version: Option<u64>,
         output: &Path,
     ) -> Result<FetchHandle, FetchError> {
-        let output = if output.is_absolute() {
+        let output = if output.is_absolute() || output.as_os_str().is_empty() {
             output.to_owned()
         } else {
             std::env::current_dir()

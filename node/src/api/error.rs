@@ -85,6 +85,7 @@ impl From<NodeError> for ApiError {
                 );
             }
             NodeError::UnknownProduct(_) => (StatusCode::NOT_FOUND, "unknown_product"),
+            NodeError::NotHeld(_) => (StatusCode::CONFLICT, "not_held"),
             NodeError::Descriptor(_) => (StatusCode::BAD_REQUEST, "invalid_descriptor"),
             NodeError::Catalog(_) => (StatusCode::CONFLICT, "catalog_refused"),
             NodeError::File { .. } => (StatusCode::BAD_REQUEST, "file"),

@@ -359,9 +359,11 @@ pub(super) struct FetchRequest {
     product: String,
     /// Must be the current version when given.
     version: Option<u64>,
-    /// Absolute path on the node's machine for the verified file.
-    #[schema(value_type = String)]
-    output: PathBuf,
+    /// Absolute path on the node's machine for the verified file; without
+    /// one the bytes go into the node's store only (for `mesh check` and
+    /// later exports).
+    #[schema(value_type = Option<String>)]
+    output: Option<PathBuf>,
 }
 
 #[utoipa::path(post, path = "/v1/fetches", tag = "fetching", request_body = FetchRequest,
@@ -381,10 +383,11 @@ pub(super) async fn start_fetch(
         .product
         .parse()
         .map_err(|e| ApiError::bad_request(format!("product id: {e}")))?;
-    if !r.output.is_absolute() {
+    let output = r.output.unwrap_or_default();
+    if !output.as_os_str().is_empty() && !output.is_absolute() {
         return Err(ApiError::bad_request("output must be an absolute path"));
     }
-    let handle = s.handle.fetch(product, r.version, &r.output).await?;
+    let handle = s.handle.fetch(product, r.version, &output).await?;
     let progress = handle.progress.borrow().clone();
     let mut fetches = s
         .fetches

@@ -37,9 +37,13 @@
 //! | `GET /v1/access` | access requests and decisions (`?direction=incoming\|outgoing`, `?pending=true`) |
 //! | `POST /v1/access/requests` | `{product, reason}`: ask an owner for access |
 //! | `POST /v1/own/{name}/access` | `{domain, action: grant\|deny\|revoke, expires_at_ms?, reason?}` |
+//! | `POST /v1/check` | `{product, version?}`: re-run the contract check on the verified copy this node holds |
+//! | `GET /v1/preview` | `product`, `version?`, `rows?`: the first rows of the verified copy this node holds |
+//! | `GET /v1/disputes` | products whose signed profile their bytes contradict, with the evidence |
 
 mod access;
 pub mod client;
+pub mod data;
 mod error;
 mod extract;
 mod governance;
@@ -148,7 +152,10 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::withdraw))
         .routes(routes!(handlers::deprecate))
         .routes(routes!(handlers::start_fetch, handlers::list_fetches))
-        .routes(routes!(handlers::fetch_progress, handlers::cancel_fetch));
+        .routes(routes!(handlers::fetch_progress, handlers::cancel_fetch))
+        .routes(routes!(data::check))
+        .routes(routes!(data::disputes))
+        .routes(routes!(data::preview));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::health))
         .merge(guarded)

@@ -131,7 +131,11 @@ impl EventLoop {
             });
         }
         let hash = descriptor.content.manifest_hash;
-        crate::blobs::check_output(&output).map_err(|e| FetchError::Output(e.to_string()))?;
+        // An empty output means "into the store only" (`mesh check`,
+        // a later export): nothing to check or write.
+        if !output.as_os_str().is_empty() {
+            crate::blobs::check_output(&output).map_err(|e| FetchError::Output(e.to_string()))?;
+        }
         let (reply, result) = oneshot::channel();
         // The same bytes already being fetched: join that job.
         if let Some(job) = self.jobs.values_mut().find(|j| j.record.manifest == hash) {
@@ -673,15 +677,28 @@ impl EventLoop {
         job.progress.bytes_done = job.progress.bytes_total;
         job.progress.chunks_done = job.progress.chunks_total;
         self.metrics.fetch_ended("done");
-        // Copying may take long: off the loop. The job (and its pin) goes
-        // along and comes back with the results.
+        // Copying (and re-deriving the profile) may take long: off the
+        // loop. The job (and its pin) goes along and comes back with the
+        // results.
         let blobs = self.blobs.clone();
         let done = self.internal.clone();
+        let signed = self.profile_to_check(&job.descriptor);
         tokio::task::spawn_blocking(move || {
+            let check = signed.map(|signed| {
+                let (verdict, recomputed) = crate::profiling::verify(&blobs.path(&hash), &signed);
+                super::profile_checks::Checked {
+                    signed,
+                    verdict,
+                    recomputed,
+                }
+            });
             let results = job
                 .replies
                 .iter()
                 .map(|(_, output)| {
+                    if output.as_os_str().is_empty() {
+                        return Ok(blobs.path(&hash));
+                    }
                     blobs
                         .export(&hash, output)
                         .map(|()| output.clone())
@@ -691,14 +708,24 @@ impl EventLoop {
             let _ = done.blocking_send(super::Internal::Exported {
                 job: Box::new(job),
                 results,
+                check,
             });
         });
     }
 
     /// The outputs of a finished job were written (or refused): answer.
-    pub(super) fn on_exported(&mut self, job: Job, results: Vec<Result<PathBuf, FetchError>>) {
+    pub(super) fn on_exported(
+        &mut self,
+        job: Job,
+        results: Vec<Result<PathBuf, FetchError>>,
+        check: Option<super::profile_checks::Checked>,
+    ) {
         let mut job = job;
         job.progress.state = FetchState::Done;
+        job.progress.profile = Some(match check {
+            Some(check) => self.record_profile_check(check),
+            None => self.known_profile_check(&job.descriptor),
+        });
         let mut answers = Vec::new();
         for ((reply, _), result) in std::mem::take(&mut job.replies).into_iter().zip(results) {
             match &result {
@@ -764,6 +791,7 @@ fn new_progress(id: FetchId, descriptor: &Descriptor) -> FetchProgress {
         bad_providers: Vec::new(),
         chunks_by_provider: std::collections::BTreeMap::new(),
         rate_bytes_per_s: 0.0,
+        profile: None,
         error: None,
     }
 }

@@ -65,6 +65,9 @@ mod governing;
 mod kademlia;
 mod limits;
 mod outbox;
+mod profile_checks;
+
+pub(crate) use profile_checks::Checked as ProfileChecked;
 mod publishing;
 mod requests;
 mod serving;
@@ -89,6 +92,7 @@ pub(crate) enum Internal {
     Exported {
         job: Box<fetching::Job>,
         results: Vec<Result<PathBuf, crate::fetch::FetchError>>,
+        check: Option<profile_checks::Checked>,
     },
     Collected(Result<crate::gc::CollectReport, crate::gc::CollectError>),
 }
@@ -292,7 +296,11 @@ impl EventLoop {
                     match internal {
                         Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
                         Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
-                        Internal::Exported { job, results } => self.on_exported(*job, results),
+                        Internal::Exported {
+                            job,
+                            results,
+                            check,
+                        } => self.on_exported(*job, results, check),
                         Internal::Collected(result) => self.on_collected(result),
                     }
                 }
@@ -363,13 +371,8 @@ impl EventLoop {
 
     fn handle_command(&mut self, command: Command) {
         match command {
-            Command::Publish {
-                draft,
-                content,
-                manifest,
-                reply,
-            } => {
-                let result = self.publish(*draft, content, &manifest);
+            Command::Publish { publication, reply } => {
+                let result = self.publish(*publication);
                 let _ = reply.send(result);
             }
             Command::Withdraw {
@@ -450,6 +453,9 @@ impl EventLoop {
                 let _ = reply.send(self.running_fetches());
             }
             Command::CollectGarbage { reply } => self.request_collection(reply),
+            Command::ProfileChecked(checked) => {
+                self.record_profile_check(*checked);
+            }
             Command::Shutdown => {}
         }
     }

@@ -40,20 +40,28 @@ impl EventLoop {
 
     pub(super) fn publish(
         &mut self,
-        draft: crate::draft::ProductDraft,
-        content: mesh_protocol::descriptor::Content,
-        manifest: &mesh_protocol::Manifest,
+        publication: crate::node::Publication,
     ) -> Result<PublishReceipt, NodeError> {
+        let crate::node::Publication {
+            draft,
+            content,
+            manifest,
+            profile,
+            created_at,
+        } = publication;
+        let manifest = &manifest;
         let product = self.own_product(&draft.name);
         let version = self.next_version(&product);
         let descriptor = draft.into_descriptor(
             self.domain.domain_id(),
             &self.domain_name,
-            version,
-            content,
-            now(),
-            None,
-            None,
+            crate::draft::Release {
+                version,
+                content,
+                created_at,
+                deprecation: None,
+                profile,
+            },
         );
         descriptor.validate()?;
         if let Some(gov) = &self.gov {
@@ -68,12 +76,20 @@ impl EventLoop {
             version,
             manifest_hash: descriptor.content.manifest_hash,
             size: descriptor.content.size,
+            profile: descriptor.profile.clone(),
         };
         self.store.put_manifest(manifest)?;
+        let descriptor_profile = descriptor.profile.clone();
         let item = CatalogItem::Descriptor(Signed::sign(descriptor, &self.domain));
         self.commit_own(&item)?;
         self.metrics.published();
-        info!(%product, version, size = receipt.size, "published");
+        match &descriptor_profile {
+            Some(p) if !p.conforms() => info!(
+                %product, version, size = receipt.size, violations = p.violation_count(),
+                "published; its data breaks its contract"
+            ),
+            _ => info!(%product, version, size = receipt.size, "published"),
+        }
         Ok(receipt)
     }
 

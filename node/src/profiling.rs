@@ -1,0 +1,318 @@
+//! Reading a product's data while it is published or fetched: the profile
+//! its publisher signs, and the check every consumer makes of it.
+//!
+//! Publishing reads the file once: the bytes that go into the blob store
+//! and the manifest also stream, through a bounded channel, to a thread
+//! that parses and profiles them (CSV, JSON Lines). Parquet and Arrow files
+//! are read from their end (the footer) first, so they are profiled from
+//! the stored blob once it is complete. All of it runs on blocking threads,
+//! never on the event loop.
+//!
+//! A finished fetch recomputes the profile from the verified bytes
+//! ([`verify`]); a profile that differs from the signed one is evidence
+//! that the owner signed a false profile, kept with the signed descriptor
+//! (anyone holding the bytes can re-derive it).
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use mesh_data::contract::{self, Contract};
+use mesh_protocol::descriptor::{Descriptor, Format};
+use mesh_protocol::profile::{PROFILE_METHOD, Profile};
+use mesh_protocol::{Manifest, SignedDescriptor};
+use serde::{Deserialize, Serialize};
+
+use crate::blobs::{Blobs, Pin};
+
+/// Buffers in flight between the reading thread and the profiling thread
+/// (each at most the ingest buffer's size).
+const PIPE_DEPTH: usize = 8;
+
+/// Copies `source` into the blob store, building its manifest, and
+/// profiles it against `contract` when meshd reads `format`.
+pub(crate) fn ingest_and_profile(
+    blobs: &Blobs,
+    source: &Path,
+    chunk_size: u32,
+    format: &Format,
+    contract: &Contract,
+) -> std::io::Result<(Manifest, Pin, Option<Profile>)> {
+    if !contract::profiles(format) {
+        let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
+        return Ok((manifest, pin, None));
+    }
+    if matches!(format, Format::Csv | Format::Jsonl) {
+        let (tx, rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH);
+        let worker_format = format.clone();
+        let worker_contract = contract.clone();
+        let worker = std::thread::Builder::new()
+            .name("meshd-profile".into())
+            .spawn(move || {
+                contract::profile_stream(Pipe::new(rx), &worker_format, &worker_contract)
+            })?;
+        let mut sender: Option<SyncSender<Vec<u8>>> = Some(tx);
+        let ingested = blobs.ingest(source, chunk_size, &mut |bytes| {
+            // A profiler that stopped (an unreadable file) hangs up; the
+            // copy goes on without it.
+            if let Some(tx) = &sender
+                && tx.send(bytes.to_vec()).is_err()
+            {
+                sender = None;
+            }
+        });
+        drop(sender);
+        let profile = worker
+            .join()
+            .map_err(|_| std::io::Error::other("the profiling thread panicked"))?;
+        let (manifest, pin) = ingested?;
+        return Ok((manifest, pin, Some(profile)));
+    }
+    let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
+    let profile = contract::profile_file(&blobs.path(&manifest.hash()), format, contract);
+    Ok((manifest, pin, Some(profile)))
+}
+
+/// A reader over the buffers a channel delivers, ending when the sender
+/// hangs up.
+struct Pipe {
+    rx: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Pipe {
+    fn new(rx: Receiver<Vec<u8>>) -> Self {
+        Self {
+            rx,
+            current: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.current.len() {
+            match self.rx.recv() {
+                Ok(next) => {
+                    self.current = next;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// What a consumer found when it recomputed a product's profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileCheck {
+    /// The recomputed profile is the signed one.
+    Matches,
+    /// The recomputed profile differs: the owner signed a false profile.
+    Disputed,
+    /// The descriptor carries no profile.
+    NotProfiled,
+    /// The profile was computed with other rules than this node's; it is
+    /// not judged.
+    OtherMethod,
+}
+
+/// The evidence of a false profile: the signed descriptor and the profile
+/// its bytes give.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileDispute {
+    /// The descriptor as its owner signed it.
+    pub signed: SignedDescriptor,
+    /// The profile recomputed from the verified bytes.
+    pub recomputed: Profile,
+}
+
+impl ProfileDispute {
+    /// The metadata key of the dispute about one descriptor.
+    pub fn key(descriptor: &Descriptor) -> String {
+        format!("{}{}", Self::PREFIX, descriptor.hash())
+    }
+
+    /// Prefix of every dispute key.
+    pub const PREFIX: &'static str = "profile-dispute/";
+}
+
+/// Recomputes the profile of a verified blob and compares it with the
+/// signed one.
+pub(crate) fn verify(blob: &Path, signed: &SignedDescriptor) -> (ProfileCheck, Option<Profile>) {
+    let descriptor = &signed.value;
+    let Some(claimed) = &descriptor.profile else {
+        return (ProfileCheck::NotProfiled, None);
+    };
+    if claimed.method != PROFILE_METHOD || !contract::profiles(&descriptor.format) {
+        return (ProfileCheck::OtherMethod, None);
+    }
+    let recomputed = contract::profile_file(blob, &descriptor.format, &Contract::of(descriptor));
+    if &recomputed == claimed {
+        (ProfileCheck::Matches, None)
+    } else {
+        (ProfileCheck::Disputed, Some(recomputed))
+    }
+}
+
+/// What `mesh check` reports: the contract check re-run on this node's
+/// verified copy, and how it compares with the signed profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckReport {
+    /// The product.
+    #[schema(value_type = crate::api::ProductIdDoc)]
+    pub product: mesh_protocol::ProductId,
+    /// The version checked.
+    pub version: u64,
+    /// Whether the data keeps its contract.
+    pub conforms: bool,
+    /// The profile computed here from the verified bytes.
+    #[schema(value_type = Object)]
+    pub profile: Profile,
+    /// How it compares with the profile the owner signed.
+    pub signed: ProfileCheck,
+}
+
+impl crate::node::NodeHandle {
+    /// Re-runs the contract check on the verified copy this node holds of
+    /// `product` (the current version, or `version`).
+    pub async fn check(
+        &self,
+        product: mesh_protocol::ProductId,
+        version: Option<u64>,
+    ) -> Result<CheckReport, crate::node::NodeError> {
+        use crate::node::NodeError;
+        let (signed, path, pin) = self.held(&product, version).await?;
+        let to_check = signed.clone();
+        let (profile, verdict) = tokio::task::spawn_blocking(move || {
+            let descriptor = &to_check.value;
+            let profile =
+                contract::profile_file(&path, &descriptor.format, &Contract::of(descriptor));
+            let verdict = match &descriptor.profile {
+                None => ProfileCheck::NotProfiled,
+                Some(p) if p.method != PROFILE_METHOD => ProfileCheck::OtherMethod,
+                Some(p) if *p == profile => ProfileCheck::Matches,
+                Some(_) => ProfileCheck::Disputed,
+            };
+            (profile, verdict)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?;
+        drop(pin);
+        if matches!(verdict, ProfileCheck::Matches | ProfileCheck::Disputed) {
+            let checked = crate::event_loop::ProfileChecked {
+                signed: signed.clone(),
+                verdict: verdict.clone(),
+                recomputed: (verdict == ProfileCheck::Disputed).then(|| profile.clone()),
+            };
+            let _ = self
+                .commands
+                .send(crate::node::Command::ProfileChecked(Box::new(checked)))
+                .await;
+        }
+        Ok(CheckReport {
+            product,
+            version: signed.value.version,
+            conforms: profile.conforms(),
+            profile,
+            signed: verdict,
+        })
+    }
+
+    /// The signed descriptor of `product` (the newest version, or
+    /// `version`) and the path of the verified copy this node holds, pinned
+    /// against the collector while the caller reads it.
+    async fn held(
+        &self,
+        product: &mesh_protocol::ProductId,
+        version: Option<u64>,
+    ) -> Result<(SignedDescriptor, std::path::PathBuf, Pin), crate::node::NodeError> {
+        use crate::node::NodeError;
+        let items = self.versions(product.clone()).await?;
+        let signed = items
+            .iter()
+            .filter_map(|i| match i {
+                mesh_protocol::CatalogItem::Descriptor(d) => Some(d),
+                mesh_protocol::CatalogItem::Withdrawal(_) => None,
+            })
+            .filter(|d| version.is_none_or(|v| d.value.version == v))
+            .max_by_key(|d| d.value.version)
+            .cloned()
+            .ok_or_else(|| NodeError::UnknownProduct(product.to_string()))?;
+        let hash = signed.value.content.manifest_hash;
+        let pin = self.blobs.pin(hash);
+        if !self.blobs.has(&hash) {
+            return Err(NodeError::NotHeld(product.to_string()));
+        }
+        if !contract::profiles(&signed.value.format) {
+            return Err(NodeError::File {
+                path: self.blobs.path(&hash),
+                source: std::io::Error::other(format!(
+                    "meshd does not read {} files; it reads csv, jsonl, parquet and arrow",
+                    signed.value.format
+                )),
+            });
+        }
+        let path = self.blobs.path(&hash);
+        Ok((signed, path, pin))
+    }
+
+    /// The first `rows` rows of the verified copy this node holds.
+    pub async fn preview(
+        &self,
+        product: mesh_protocol::ProductId,
+        version: Option<u64>,
+        rows: usize,
+    ) -> Result<(u64, mesh_data::preview::Preview), crate::node::NodeError> {
+        use crate::node::NodeError;
+        let (signed, path, pin) = self.held(&product, version).await?;
+        let descriptor = signed.value;
+        let opts = Contract::of(&descriptor).read_options(descriptor.format.clone());
+        let shown = tokio::task::spawn_blocking(move || {
+            mesh_data::preview::preview(&path, &opts, rows).map_err(|e| NodeError::File {
+                path,
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
+        drop(pin);
+        Ok((descriptor.version, shown))
+    }
+
+    /// Every profile dispute this node keeps evidence of.
+    pub fn profile_disputes(&self) -> Vec<ProfileDispute> {
+        self.store
+            .metas(ProfileDispute::PREFIX)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, bytes)| mesh_protocol::encoding::from_bytes(&bytes, 4 << 20).ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_reads_every_buffer_in_order_then_ends() {
+        let (tx, rx) = sync_channel(2);
+        let writer = std::thread::spawn(move || {
+            for part in [&b"ab"[..], b"", b"cde"] {
+                tx.send(part.to_vec()).ok();
+            }
+        });
+        let mut out = String::new();
+        Pipe::new(rx).read_to_string(&mut out).ok();
+        writer.join().ok();
+        assert_eq!(out, "abcde");
+    }
+}
