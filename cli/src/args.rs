@@ -64,6 +64,17 @@ pub enum Command {
     Show(ShowArgs),
     /// Fetch a product's bytes, verified, to a file.
     Fetch(FetchArgs),
+    /// Re-run a product's contract check on the node's verified copy
+    /// (fetching it first if needed); exit 0 conforms, 1 broken.
+    Check(CheckArgs),
+    /// The first rows of a product, from the node's verified copy.
+    Preview(PreviewArgs),
+    /// Work with schemas: infer a draft from a data file.
+    Schema {
+        /// What to do.
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Withdraw one of this domain's products.
     Withdraw(WithdrawArgs),
     /// Mark one of this domain's products deprecated.
@@ -280,6 +291,52 @@ pub struct ShowArgs {
     /// An earlier version the node still keeps.
     #[arg(long)]
     pub version: Option<u64>,
+}
+
+/// `mesh check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// A version the node keeps (default: the newest).
+    #[arg(long)]
+    pub version: Option<u64>,
+}
+
+/// `mesh preview`.
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// How many rows (1 to 1000).
+    #[arg(long, default_value_t = 10)]
+    pub rows: usize,
+    /// A version the node keeps (default: the newest).
+    #[arg(long)]
+    pub version: Option<u64>,
+}
+
+/// `mesh schema ...`.
+#[derive(Subcommand, Debug)]
+pub enum SchemaCommand {
+    /// Print a draft schema read off a data file (every row is read).
+    Infer(SchemaInferArgs),
+}
+
+/// `mesh schema infer`.
+#[derive(Args, Debug)]
+pub struct SchemaInferArgs {
+    /// The data file (CSV with a header row, JSON Lines, Parquet, Arrow IPC).
+    pub file: PathBuf,
+    /// Its format (default: from the file name's extension).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// CSV cell delimiter (default `,`; `tab` for tabs).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Print an ODCS v3 schema object instead of meshd YAML.
+    #[arg(long)]
+    pub odcs: bool,
 }
 
 /// `mesh fetch`.

@@ -128,7 +128,7 @@ pub fn import(text: &str, origin: &str, parts: &mut DraftParts) -> CliResult<()>
                 name: f.name,
                 nullable: f.nullable,
                 description: f.description,
-                constraints: Default::default(),
+                constraints: mesh_protocol::contract::Constraints::default(),
                 children: Vec::new(),
             });
         }

@@ -99,9 +99,30 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Text from other domains' data or descriptors made safe for a
+/// terminal: control characters (escape sequences, carriage returns) are
+/// written as `\u{..}` escapes instead of being interpreted.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(printable("a\u{1b}[31mb\r"), "a\\u{1b}[31mb\\u{d}");
+        assert_eq!(printable("plain é"), "plain é");
+    }
 
     #[test]
     fn tables_align_and_sizes_read_well() {

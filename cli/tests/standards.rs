@@ -132,7 +132,7 @@ fn field(name: &str, t: DataType, nullable: bool, c: Option<Classification>) -> 
         nullable,
         classification: c,
         description: format!("the {name}"),
-        constraints: Default::default(),
+        constraints: mesh_protocol::contract::Constraints::default(),
         children: Vec::new(),
     }
 }

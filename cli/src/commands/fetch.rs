@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mesh_node::fetch::{FetchProgress, FetchState};
+use mesh_node::profiling::ProfileCheck;
 use mesh_protocol::{CatalogItem, Manifest};
 use serde::Serialize;
 use serde_json::json;
@@ -39,6 +40,9 @@ pub(crate) struct Fetched {
     pub(crate) chunks_resumed: u32,
     pub(crate) providers: Vec<String>,
     pub(crate) seconds: f64,
+    /// Whether the profile recomputed from the verified bytes is the signed
+    /// one (`matches`, `disputed`, `not-profiled`, `other-method`).
+    pub(crate) profile: Option<ProfileCheck>,
 }
 
 fn bar(total: u64, quiet: bool) -> ProgressBar {
@@ -74,6 +78,16 @@ pub(crate) fn run(api: &Api, args: &FetchArgs, json: bool) -> CliResult<()> {
         output::bytes(fetched.size),
         fetched.seconds
     );
+    match fetched.profile {
+        Some(ProfileCheck::Matches) => {
+            crate::outln!("profile: recomputed from the bytes, matches the signed one");
+        }
+        Some(ProfileCheck::Disputed) => crate::outln!(
+            "PROFILE DISPUTED: the bytes give another profile than the one the owner signed; evidence kept (see `mesh show {}`)",
+            args.product
+        ),
+        _ => {}
+    }
     Ok(())
 }
 
@@ -103,15 +117,8 @@ pub(crate) fn fetch(api: &Api, args: &FetchArgs, show_bar: bool) -> CliResult<Fe
         // meanwhile is refused by the node, never mixed up.
         &json!({ "product": id.to_string(), "version": descriptor.version, "output": output }),
     )?;
-    let bar = bar(progress.bytes_total, !show_bar);
-    bar.set_message(format!("{}/{}", descriptor.domain_name, id.name));
-    while matches!(progress.state, FetchState::Finding | FetchState::Fetching) {
-        bar.set_position(progress.bytes_done);
-        std::thread::sleep(POLL);
-        progress = api.get(&format!("/v1/fetches/{}", progress.id))?;
-    }
-    bar.set_position(progress.bytes_done);
-    bar.finish_and_clear();
+    let label = format!("{}/{}", descriptor.domain_name, id.name);
+    progress = follow(api, progress, &label, show_bar)?;
     if progress.state != FetchState::Done {
         let why = progress
             .error
@@ -143,8 +150,29 @@ pub(crate) fn fetch(api: &Api, args: &FetchArgs, show_bar: bool) -> CliResult<Fe
         chunks_resumed: progress.chunks_resumed,
         providers: progress.chunks_by_provider.keys().cloned().collect(),
         seconds: started.elapsed().as_secs_f64(),
+        profile: progress.profile,
     };
     Ok(fetched)
+}
+
+/// Follows a fetch job until it ends, with a progress bar on a terminal
+/// when `show_bar`.
+pub(crate) fn follow(
+    api: &Api,
+    mut progress: FetchProgress,
+    label: &str,
+    show_bar: bool,
+) -> CliResult<FetchProgress> {
+    let bar = bar(progress.bytes_total, !show_bar);
+    bar.set_message(label.to_owned());
+    while matches!(progress.state, FetchState::Finding | FetchState::Fetching) {
+        bar.set_position(progress.bytes_done);
+        std::thread::sleep(POLL);
+        progress = api.get(&format!("/v1/fetches/{}", progress.id))?;
+    }
+    bar.set_position(progress.bytes_done);
+    bar.finish_and_clear();
+    Ok(progress)
 }
 
 /// The output path made absolute (the node writes it), with its directory

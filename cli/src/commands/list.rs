@@ -28,6 +28,16 @@ pub(crate) struct Summary {
     compliant: Option<bool>,
     /// The rules it breaks.
     issues: Vec<mesh_node::governance::Issue>,
+    /// What its data holds: `conforms`, `contract-broken`, `disputed` (a
+    /// consumer here recomputed another profile than the signed one) or
+    /// `not-profiled`.
+    data: &'static str,
+    /// Rows, from the signed profile.
+    rows: Option<u64>,
+    /// Contract violations in the signed profile.
+    violations: u64,
+    /// The signed profile.
+    profile: Option<mesh_protocol::profile::Profile>,
 }
 
 impl Summary {
@@ -47,8 +57,39 @@ impl Summary {
             manifest_hash: d.content.manifest_hash.to_string(),
             compliant: None,
             issues: Vec::new(),
+            data: match &d.profile {
+                None => "not-profiled",
+                Some(p) if p.conforms() => "conforms",
+                Some(_) => "contract-broken",
+            },
+            rows: d.profile.as_ref().map(|p| p.rows),
+            violations: d
+                .profile
+                .as_ref()
+                .map_or(0, mesh_protocol::profile::Profile::violation_count),
+            profile: d.profile.clone(),
         }
     }
+
+    /// The DATA column: the product's contract state in words.
+    pub(crate) fn data_state(&self) -> String {
+        match self.data {
+            "disputed" => "PROFILE DISPUTED".to_owned(),
+            "contract-broken" => format!("CONTRACT BROKEN ({})", self.violations),
+            "conforms" => format!("ok, {} rows", self.rows.unwrap_or(0)),
+            _ => "not profiled".to_owned(),
+        }
+    }
+}
+
+/// The products this node holds evidence of a false profile for, as
+/// `(product, version)`.
+pub(crate) fn disputed(api: &Api) -> CliResult<Vec<(String, u64)>> {
+    let list: Vec<mesh_node::api::data::DisputeView> = api.get("/v1/disputes")?;
+    Ok(list
+        .iter()
+        .map(|d| (d.product.to_string(), d.version))
+        .collect())
 }
 
 pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
@@ -89,6 +130,12 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
             }
         }
     }
+    let disputed = disputed(api)?;
+    for s in &mut summaries {
+        if disputed.contains(&(s.product.clone(), s.version)) {
+            s.data = "disputed";
+        }
+    }
     if json {
         return output::json(&summaries);
     }
@@ -109,14 +156,17 @@ pub(super) fn run(api: &Api, args: &ListArgs, json: bool) -> CliResult<()> {
                     (false, Some(false)) => format!("NON-COMPLIANT ({})", s.issues.len()),
                     (false, _) => "active".into(),
                 },
-                s.title.clone(),
+                s.data_state(),
+                output::printable(&s.title),
             ]
         })
         .collect();
     crate::out!(
         "{}",
         output::table(
-            &["PRODUCT", "VERSION", "FORMAT", "SIZE", "STATUS", "TITLE"],
+            &[
+                "PRODUCT", "VERSION", "FORMAT", "SIZE", "STATUS", "DATA", "TITLE"
+            ],
             &rows
         )
     );

@@ -2,6 +2,7 @@
 //! node through [`Api`](crate::connect::Api) and prints text or JSON.
 
 mod access;
+mod check;
 mod completions;
 mod demo;
 mod federation;
@@ -9,7 +10,9 @@ mod fetch;
 mod lifecycle;
 mod list;
 mod node;
+mod preview;
 mod publish;
+mod schema;
 mod show;
 
 use crate::args::{Cli, Command};
@@ -51,6 +54,11 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::List(args) => list::run(&target.connect()?, &args, json),
         Command::Show(args) => show::run(&target.connect()?, &args, json),
         Command::Fetch(args) => fetch::run(&target.connect()?, &args, json),
+        Command::Check(args) => check::run(&target.connect()?, &args, json),
+        Command::Preview(args) => preview::run(&target.connect()?, &args, json),
+        Command::Schema {
+            command: crate::args::SchemaCommand::Infer(args),
+        } => schema::infer(&args, json),
         Command::Withdraw(args) => lifecycle::withdraw(&target.connect()?, &args, json),
         Command::Deprecate(args) => lifecycle::deprecate(&target.connect()?, &args, json),
         Command::Request(args) => access::request(&target.connect()?, &args, json),

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget};
-use mesh_node::draft::ProductDraft;
+use mesh_node::draft::{ProductDraft, Release};
 use mesh_node::node::{PublishReceipt, Status};
 use mesh_protocol::descriptor::Content;
 use mesh_protocol::manifest::DEFAULT_CHUNK_SIZE;
@@ -164,11 +164,13 @@ fn check(draft: &ProductDraft, size: u64) -> CliResult<()> {
         .into_descriptor(
             DomainId([0; 16]),
             "check",
-            1,
-            content,
-            Timestamp(0),
-            None,
-            None,
+            Release {
+                version: 1,
+                content,
+                created_at: Timestamp(0),
+                deprecation: None,
+                profile: None,
+            },
         )
         .validate()
         .map_err(|e| CliError::usage(format!("invalid descriptor: {e}")))
@@ -222,6 +224,12 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
             "manifest_hash": receipt.manifest_hash.to_string(),
             "size": receipt.size,
             "notes": notes,
+            "data": match &receipt.profile {
+                None => "not-profiled",
+                Some(p) if p.conforms() => "conforms",
+                Some(_) => "contract-broken",
+            },
+            "profile": receipt.profile,
         }));
     }
     crate::out!(
@@ -235,8 +243,23 @@ pub(super) fn run(api: &Api, args: &PublishArgs, json: bool) -> CliResult<()> {
             ("version", receipt.version.to_string()),
             ("manifest", receipt.manifest_hash.to_string()),
             ("size", output::bytes(receipt.size)),
+            (
+                "data",
+                match &receipt.profile {
+                    None => "not profiled: meshd reads csv, jsonl, parquet and arrow".to_owned(),
+                    Some(p) if p.conforms() => format!("conforms to its contract, {} rows", p.rows),
+                    Some(p) => format!(
+                        "CONTRACT BROKEN ({}) over {} rows; published with its violations signed",
+                        p.violation_count(),
+                        p.rows
+                    ),
+                },
+            ),
         ])
     );
+    if let Some(p) = &receipt.profile {
+        crate::out!("{}", super::check::violations(p));
+    }
     Ok(())
 }
 

@@ -32,6 +32,9 @@ struct Shown {
     /// Federation policy compliance; `null` while the mesh runs no
     /// federation.
     compliance: Option<serde_json::Value>,
+    /// What its data holds: `conforms`, `contract-broken`, `disputed` or
+    /// `not-profiled` (the signed profile is in `item`).
+    data: &'static str,
     item: CatalogItem,
 }
 
@@ -47,6 +50,16 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
     let compliance = super::federation::compliance(api, Some(&id))?
         .and_then(|list| list.into_iter().next())
         .map(|c| serde_json::json!({ "compliant": c.compliant, "issues": c.issues }));
+    let disputed = super::list::disputed(api)?.contains(&(id.to_string(), item.version()));
+    let data = match (&item, disputed) {
+        (_, true) => "disputed",
+        (CatalogItem::Descriptor(d), false) => match &d.value.profile {
+            None => "not-profiled",
+            Some(p) if p.conforms() => "conforms",
+            Some(_) => "contract-broken",
+        },
+        (CatalogItem::Withdrawal(_), false) => "not-profiled",
+    };
     let shown = Shown {
         product: id.to_string(),
         version: item.version(),
@@ -59,6 +72,7 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
         versions: versions.iter().map(CatalogItem::version).collect(),
         providers: providers.providers,
         compliance,
+        data,
         item,
     };
     if json {
@@ -118,7 +132,59 @@ fn text(id: &ProductId, s: &Shown) -> String {
         }
     };
     pairs.push(("compliance", compliance));
-    output::block(&pairs)
+    let mut out = output::block(&pairs);
+    if let CatalogItem::Descriptor(d) = &s.item {
+        out.push_str(&data_section(s.data, d.value.profile.as_ref()));
+    }
+    out
+}
+
+/// The data's state, every violation, and each column's figures.
+fn data_section(state: &str, profile: Option<&mesh_protocol::profile::Profile>) -> String {
+    let Some(p) = profile else {
+        return "data        not profiled (its owner published no profile)\n".to_owned();
+    };
+    let mut out = match state {
+        "disputed" => format!(
+            "data        PROFILE DISPUTED: this node recomputed another profile from the verified bytes (evidence: GET /v1/disputes)\n            signed: {} rows, {} violations\n",
+            p.rows,
+            p.violation_count()
+        ),
+        "contract-broken" => format!(
+            "data        CONTRACT BROKEN ({}) over {} rows\n",
+            p.violation_count(),
+            p.rows
+        ),
+        _ => format!("data        conforms to its contract, {} rows\n", p.rows),
+    };
+    out.push_str(&super::check::violations(p));
+    if let Some(c) = p.completeness_percent {
+        let _ = writeln!(out, "            {c}% of declared cells hold a value");
+    }
+    let rows: Vec<Vec<String>> = p
+        .fields
+        .iter()
+        .map(|f| {
+            vec![
+                output::printable(&f.name),
+                f.nulls.to_string(),
+                if f.distinct_exact {
+                    f.distinct.to_string()
+                } else {
+                    format!("~{}", f.distinct)
+                },
+                output::printable(f.min.as_deref().unwrap_or("-")),
+                output::printable(f.max.as_deref().unwrap_or("-")),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&output::table(
+            &["COLUMN", "NULLS", "DISTINCT", "MIN", "MAX"],
+            &rows,
+        ));
+    }
+    out
 }
 
 fn describe(pairs: &mut Vec<(&str, String)>, d: &Descriptor) {
@@ -127,9 +193,9 @@ fn describe(pairs: &mut Vec<(&str, String)>, d: &Descriptor) {
         format!("{}/{}  ({})", d.domain_name, d.id.name, d.id),
     ));
     pairs.push(("version", d.version.to_string()));
-    pairs.push(("title", d.title.clone()));
+    pairs.push(("title", output::printable(&d.title)));
     if !d.description.is_empty() {
-        pairs.push(("description", d.description.clone()));
+        pairs.push(("description", output::printable(&d.description)));
     }
     if !d.owner.name.is_empty() || !d.owner.email.is_empty() {
         pairs.push(("owner", format!("{} <{}>", d.owner.name, d.owner.email)));

@@ -199,7 +199,7 @@ fn import_property(p: &Value, at: &str, n: &mut Notes<'_>) -> Result<Field, Stri
             .unwrap_or(false),
         classification,
         description: obj.get("description").and_then(text).unwrap_or_default(),
-        constraints: Default::default(),
+        constraints: mesh_protocol::contract::Constraints::default(),
         children: Vec::new(),
     })
 }
