@@ -100,7 +100,8 @@ fn fetch_refuses_devices_fifos_and_links_as_outputs() {
     // The node refuses them too, whoever asks.
     let refused = a.post(
         "/v1/fetches",
-        &json!({"product": format!("{}/orders", domain_id(&a)), "output": null}),
+        // (`null` inside `json!` would be JSON's null, not the device.)
+        &json!({"product": format!("{}/orders", domain_id(&a)), "output": (null.to_str().unwrap())}),
     );
     assert_eq!(
         refused.status,
