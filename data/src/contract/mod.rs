@@ -27,6 +27,9 @@
 //!   field's in [`Check`] order, then the product's (`row-count`,
 //!   `completeness`, `freshness`); an unreadable file adds `unreadable`
 //!   first, and the profile covers the rows read before the error;
+//! - a column name repeated in a CSV header or a Parquet/Arrow schema is
+//!   the first column of that name; the others are not profiled (a note
+//!   says so);
 //! - min/max are text forms ([`value`]) cut to 64 bytes; distinct counts
 //!   are exact up to 4,096 and a k-minimum-values estimate beyond.
 
@@ -141,6 +144,9 @@ pub(crate) struct Profiler<'c> {
     unreadable: Option<String>,
     /// Column names beyond the profile's field limit (JSON Lines keys).
     dropped_columns: u64,
+    /// Names a file's schema (a CSV header) gives more than one column;
+    /// only the first column of each is profiled.
+    repeated_columns: Vec<String>,
 }
 
 impl<'c> Profiler<'c> {
@@ -152,6 +158,7 @@ impl<'c> Profiler<'c> {
             rows: 0,
             unreadable: None,
             dropped_columns: 0,
+            repeated_columns: Vec::new(),
         }
     }
 
@@ -181,7 +188,18 @@ impl<'c> Profiler<'c> {
     fn batches(&mut self, format: &Format, batches: read::Batches) -> Result<(), ReadError> {
         let schema = batches.schema();
         let mut index = Vec::with_capacity(schema.fields().len());
+        let mut seen = std::collections::HashSet::new();
         for field in schema.fields() {
+            // A repeated name is one column: the first. Merging the others
+            // into it would count its rows twice and let a later column's
+            // stored type judge the first one's values.
+            if !seen.insert(field.name().as_str()) {
+                if !self.repeated_columns.contains(field.name()) {
+                    self.repeated_columns.push(field.name().clone());
+                }
+                index.push(None);
+                continue;
+            }
             let i = self.column(field.name());
             if let Some(i) = i
                 && *format != Format::Csv

@@ -57,6 +57,11 @@ impl Profiler<'_> {
         for column in self.columns.iter().filter(|c| c.declared.is_none()) {
             notes.push(format!("column {:?} is not declared", column.name));
         }
+        for name in &self.repeated_columns {
+            notes.push(format!(
+                "column {name:?} appears more than once; only the first is profiled"
+            ));
+        }
         if self.dropped_columns > 0 {
             notes.push(format!(
                 "{} more columns are not profiled (limit {})",
