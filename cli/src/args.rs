@@ -235,6 +235,10 @@ pub struct PublishArgs {
     /// ODCS v3 contract: schema, quality rules and SLA.
     #[arg(long)]
     pub contract: Option<PathBuf>,
+    /// The contract's table this product publishes (required when the
+    /// contract's `schema` lists more than one).
+    #[arg(long, requires = "contract")]
+    pub table: Option<String>,
     /// Title (default: the name).
     #[arg(long)]
     pub title: Option<String>,

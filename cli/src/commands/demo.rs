@@ -295,6 +295,7 @@ fn publish_sample(sales: &Node, file: &Path, bytes: u64) -> CliResult<PublishRec
         name: Some("orders".into()),
         descriptor: None,
         contract: None,
+        table: None,
         title: Some("Daily orders (demo)".into()),
         description: Some("Sample orders written by `mesh demo`.".into()),
         tags: vec!["demo".into()],

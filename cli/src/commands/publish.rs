@@ -126,7 +126,7 @@ pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, 
                 "invalid ODCS file {origin}: kind must be DataContract"
             )));
         }
-        standards::odcs::import(&doc, &origin, &mut parts, &mut notes)?;
+        standards::odcs::import(&doc, &origin, args.table.as_deref(), &mut parts, &mut notes)?;
     }
     if let Some(name) = &args.name {
         parts.name = Some(name.clone());

@@ -9,10 +9,15 @@
 //! version, manifest hash, size, signer and signature, and the whole signed
 //! descriptor as a detached envelope) travel in `customProperties`.
 
+pub mod extras;
 pub mod odcs;
+mod odcs_fields;
+mod odcs_quality;
 pub mod odps;
 mod time;
+pub(crate) mod yaml;
 
+pub use extras::Extras;
 pub use time::rfc3339;
 
 use serde_json::{Map, Value};
@@ -150,16 +155,59 @@ pub(crate) fn text(v: &Value) -> Option<String> {
     }
 }
 
-/// The document's `status`: only an active (or draft, or proposed)
-/// product is published as such; anything else is noted.
-pub(crate) fn status(value: &Value, notes: &mut Notes<'_>) {
+/// The tags that keep a `draft` or `proposed` status.
+pub(crate) const STATUS_TAGS: [&str; 2] = ["status-draft", "status-proposed"];
+
+/// The document's `status`: `active` is what publishing means; `draft` and
+/// `proposed` are kept as the tag `status-draft` / `status-proposed` (and
+/// exported back as the status); anything else is noted.
+pub(crate) fn status(
+    value: &Value,
+    parts: &mut crate::draft_parts::DraftParts,
+    notes: &mut Notes<'_>,
+) {
     let status = value.as_str().unwrap_or_default();
-    if !matches!(status, "active" | "draft" | "proposed") {
-        notes.add(
+    match status {
+        "active" => {}
+        "draft" | "proposed" => {
+            parts.tags.insert(format!("status-{status}"));
+        }
+        _ => notes.add(
             "status",
             format!("status {status:?} is not published; deprecate with `mesh deprecate`"),
-        );
+        ),
     }
+}
+
+/// The status a descriptor is exported with: `deprecated` once deprecated,
+/// else the status its tags keep, else `active`.
+pub(crate) fn export_status(d: &mesh_protocol::descriptor::Descriptor) -> &'static str {
+    if d.deprecation.is_some() {
+        "deprecated"
+    } else if d.tags.contains("status-draft") {
+        "draft"
+    } else if d.tags.contains("status-proposed") {
+        "proposed"
+    } else {
+        "active"
+    }
+}
+
+/// The owner as a standards team member with `role: owner`.
+pub(crate) fn owner_member(owner: &mesh_protocol::descriptor::Owner) -> Option<Value> {
+    if owner.name.is_empty() && owner.email.is_empty() {
+        return None;
+    }
+    let username = if owner.email.is_empty() {
+        &owner.name
+    } else {
+        &owner.email
+    };
+    let mut member = serde_json::json!({ "username": username, "role": "owner" });
+    if !owner.name.is_empty() {
+        member["name"] = serde_json::json!(owner.name);
+    }
+    Some(member)
 }
 
 /// The document's `tags`, as mesh tags.
@@ -218,6 +266,8 @@ pub(crate) fn customs(v: &Value) -> Vec<(String, Value)> {
 }
 
 /// Serialises a document as YAML, or JSON when the path ends in `.json`.
+/// The YAML quotes every string a YAML 1.1 reader would retype
+/// (timestamps, `yes`, `no`, `on`, ...).
 pub fn render(doc: &Value, path: &std::path::Path) -> CliResult<String> {
     if path
         .extension()
@@ -227,7 +277,6 @@ pub fn render(doc: &Value, path: &std::path::Path) -> CliResult<String> {
             .map(|s| s + "\n")
             .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))
     } else {
-        serde_yaml_ng::to_string(doc)
-            .map_err(|e| CliError::failed(format!("cannot encode YAML: {e}")))
+        Ok(yaml::to_string(doc))
     }
 }

@@ -2,19 +2,27 @@
 //!
 //! | ODCS | descriptor |
 //! | --- | --- |
-//! | `version` (its major number) | schema major version |
-//! | `schema[0].properties[]`: `name`, `logicalType` (+ `physicalType`), `required`, `classification`, `description` | schema fields |
-//! | `schema[0].quality[]`: a `missingValues`/`nullValues` rule in percent with `mustBeLessOrEqualTo` | completeness promise (100 − value) |
-//! | `slaProperties[]`: `latency` / `freshness` and `retention`, with a unit | freshness and retention |
+//! | `version` | schema major version (its first number); a fuller version (`1.2.3`) is kept as the tag `contract-v1_2_3` |
+//! | `status` `draft` / `proposed` | the tag `status-draft` / `status-proposed` (`active` is the default; others are noted) |
+//! | `schema[]`: one table, picked by name (`--table`) when there are several | the product's dataset |
+//! | `schema[].properties[]` (see `odcs_fields`), nested `properties` and `items` included | schema fields with their constraints |
+//! | `schema[].quality[]` (see `odcs_quality`): completeness and `rowCount` | completeness, min_rows, max_rows |
+//! | `slaProperties[]`: `latency` / `freshness` (its `element` naming the event-time field) and `retention`, with a unit | freshness, event_time_field, retention |
+//! | `team`: the member with `role: owner` (else the team's name) | owner, when the ODPS file gave none |
 //! | `description.purpose` | description (when the ODPS file gave none) |
 //! | `tags` | tags |
-//! | `customProperties` `meshFormat` | format |
+//! | `customProperties` `meshFormat`, `meshCsv`, `meshEventTimeField` | format, CSV dialect, event-time field |
+//!
+//! Export writes the same mapping back, so import then export keeps the
+//! version, status, constraints and nested fields.
 
 use mesh_protocol::SignedDescriptor;
-use mesh_protocol::descriptor::{Classification, DataType, Field, Schema};
+use mesh_protocol::contract::CsvDialect;
+use mesh_protocol::descriptor::{Quality, Schema};
 use serde_json::{Map, Value, json};
 
-use super::{GENERATED, Header, Notes, checked, custom, customs, text};
+use super::extras::Extras;
+use super::{GENERATED, Header, Notes, checked, custom, customs, odcs_fields, odcs_quality, text};
 use crate::draft_parts::DraftParts;
 use crate::error::{CliError, CliResult};
 
@@ -25,11 +33,36 @@ const HEADER: Header = Header {
     versions: "ODCS v3.x",
 };
 
-/// Reads an ODCS v3 document into `parts`, noting what is not carried.
+/// Prefix of the tag that keeps a contract version fuller than its major.
+const VERSION_TAG: &str = "contract-v";
+
+/// Reads an ODCS v3 document into `parts`, noting what is not carried;
+/// `table` picks one of several tables. What only [`import_with`] carries
+/// (row counts, event time, a CSV dialect) is noted as not published.
 pub fn import(
     doc: &Value,
     origin: &str,
+    table: Option<&str>,
     parts: &mut DraftParts,
+    notes: &mut Vec<super::Note>,
+) -> CliResult<()> {
+    let mut extras = Extras::default();
+    import_with(doc, origin, table, parts, &mut extras, notes)?;
+    let mut n = Notes::new("ODCS", notes);
+    for key in extras.keys() {
+        n.add(key, "this command cannot publish it yet; not published");
+    }
+    Ok(())
+}
+
+/// Reads an ODCS v3 document into `parts` and `extras`, noting what is not
+/// carried; `table` picks one of several tables.
+pub fn import_with(
+    doc: &Value,
+    origin: &str,
+    table: Option<&str>,
+    parts: &mut DraftParts,
+    extras: &mut Extras,
     notes: &mut Vec<super::Note>,
 ) -> CliResult<()> {
     let obj = checked(doc, origin, &HEADER)?;
@@ -38,13 +71,17 @@ pub fn import(
         .get("version")
         .and_then(text)
         .ok_or_else(|| bad("`version` is required".into()))?;
-    let major = version
-        .trim_start_matches('v')
+    let bare = version.trim_start_matches('v');
+    let major = bare
         .split('.')
         .next()
         .and_then(|m| m.parse::<u32>().ok())
         .ok_or_else(|| bad(format!("version {version:?} does not start with a number")))?;
     let mut n = Notes::new("ODCS", notes);
+    if bare != format!("{major}.0.0") {
+        version_tag(bare, parts, &mut n);
+    }
+    let chosen = pick_table(obj.get("schema"), table).map_err(&bad)?;
     for (key, value) in obj {
         match key.as_str() {
             "apiVersion" | "kind" | "id" | "version" | "contractCreatedTs" => {}
@@ -58,7 +95,7 @@ pub fn import(
                     );
                 }
             }
-            "status" => super::status(value, &mut n),
+            "status" => super::status(value, parts, &mut n),
             "domain" => {
                 if parts.claimed_domain.is_none() {
                     parts.claimed_domain = text(value);
@@ -74,8 +111,16 @@ pub fn import(
                     }
                 }
             }
-            "schema" => import_schema(value, major, parts, &mut n).map_err(&bad)?,
-            "slaProperties" => import_sla(value, parts, &mut n).map_err(&bad)?,
+            "schema" => {
+                if let Some((i, _)) = &chosen {
+                    import_schema(value, *i, major, parts, extras, &mut n).map_err(&bad)?;
+                }
+            }
+            "slaProperties" => {
+                let table = chosen.as_ref().map(|(_, name)| name.as_str());
+                import_sla(value, table, parts, extras, &mut n).map_err(&bad)?;
+            }
+            "team" => import_team(value, parts, &mut n),
             "customProperties" => {
                 for (property, v) in customs(value) {
                     match property.as_str() {
@@ -84,6 +129,10 @@ pub fn import(
                             parts.format =
                                 Some(f.parse().map_err(|e| bad(format!("meshFormat: {e}")))?);
                         }
+                        "meshCsv" => {
+                            extras.csv = Some(csv(&v).map_err(|e| bad(format!("meshCsv: {e}")))?);
+                        }
+                        "meshEventTimeField" => extras.event_time_field = text(&v),
                         p if GENERATED.contains(&p) => {}
                         other => n.not_carried(format!("customProperties.{other}")),
                     }
@@ -94,7 +143,6 @@ pub fn import(
             | "servers"
             | "support"
             | "price"
-            | "team"
             | "roles"
             | "authoritativeDefinitions"
             | "slaDefaultElement" => n.not_carried(key.clone()),
@@ -104,201 +152,197 @@ pub fn import(
     Ok(())
 }
 
+/// Keeps a version fuller than its major as a tag, or notes that it is cut.
+fn version_tag(bare: &str, parts: &mut DraftParts, n: &mut Notes<'_>) {
+    let tag = format!("{VERSION_TAG}{}", bare.replace('.', "_"));
+    let fits = bare
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && mesh_protocol::descriptor::check_name(&tag).is_ok();
+    if fits {
+        parts.tags.insert(tag);
+    } else {
+        n.add(
+            "version",
+            format!("version {bare:?} is published as its major number only"),
+        );
+    }
+}
+
+/// The contract version a descriptor's tags keep, if its major still
+/// matches the schema's.
+fn version_of(tags: &std::collections::BTreeSet<String>, major: u32) -> String {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix(VERSION_TAG))
+        .map(|v| v.replace('_', "."))
+        .find(|v| v.split('.').next() == Some(major.to_string().as_str()))
+        .unwrap_or_else(|| format!("{major}.0.0"))
+}
+
+/// Whether a tag is one the standards mapping writes (kept out of the
+/// exported `tags`, which get them back as `version` and `status`).
+pub(crate) fn is_mapping_tag(tag: &str) -> bool {
+    tag.starts_with(VERSION_TAG) || super::STATUS_TAGS.contains(&tag)
+}
+
+/// The index and name of the table to publish, if the contract has any.
+fn pick_table(
+    schema: Option<&Value>,
+    table: Option<&str>,
+) -> Result<Option<(usize, String)>, String> {
+    let Some(schema) = schema else {
+        return match table {
+            Some(t) => Err(format!("--table {t}: the contract has no schema")),
+            None => Ok(None),
+        };
+    };
+    let objects = schema.as_array().ok_or("schema must be a list")?;
+    let names: Vec<String> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            o.get("name")
+                .and_then(text)
+                .unwrap_or_else(|| format!("schema[{i}]"))
+        })
+        .collect();
+    let list = names.join(", ");
+    match table {
+        Some(t) => names
+            .iter()
+            .position(|name| name == t)
+            .map(|i| Some((i, t.to_owned())))
+            .ok_or_else(|| format!("--table {t}: no such table; the contract has {list}")),
+        None if names.len() > 1 => Err(format!(
+            "the contract has {} tables ({list}); pick one with --table NAME",
+            names.len()
+        )),
+        None => Ok(names.into_iter().next().map(|name| (0, name))),
+    }
+}
+
 fn import_schema(
     v: &Value,
+    chosen: usize,
     major: u32,
     parts: &mut DraftParts,
+    extras: &mut Extras,
     n: &mut Notes<'_>,
 ) -> Result<(), String> {
     let objects = v.as_array().ok_or("schema must be a list")?;
     for (i, object) in objects.iter().enumerate() {
-        if i > 0 {
+        let at = format!("schema[{i}]");
+        if i != chosen {
             n.add(
-                format!("schema[{i}]"),
-                "a mesh product is one dataset; only the first schema object is published",
+                at,
+                "another table of the contract; not part of this product",
             );
             continue;
         }
-        let obj = object.as_object().ok_or("schema[0] must be a mapping")?;
+        let obj = object
+            .as_object()
+            .ok_or_else(|| format!("{at} must be a mapping"))?;
         let mut fields = Vec::new();
+        let mut quality = Quality {
+            completeness_percent: parts.completeness_percent,
+            ..Quality::default()
+        };
         for (key, value) in obj {
             match key.as_str() {
                 // The object is the product itself: its name and type.
                 "name" | "logicalType" | "physicalType" => {}
                 "properties" => {
                     for (j, p) in value.as_array().into_iter().flatten().enumerate() {
-                        fields.push(import_property(
+                        fields.push(odcs_fields::import(
                             p,
-                            &format!("schema[0].properties[{j}]"),
+                            &format!("{at}.properties[{j}]"),
+                            1,
                             n,
                         )?);
                     }
                 }
-                "quality" => import_quality(value, parts, n),
-                other => n.not_carried(format!("schema[0].{other}")),
+                "quality" => odcs_quality::import_object(value, &at, &mut quality, extras, n),
+                other => n.not_carried(format!("{at}.{other}")),
             }
         }
+        parts.completeness_percent = quality.completeness_percent;
         parts.schema = Some(Schema { major, fields });
     }
     Ok(())
 }
 
-fn import_property(p: &Value, at: &str, n: &mut Notes<'_>) -> Result<Field, String> {
-    let obj = p
-        .as_object()
-        .ok_or_else(|| format!("{at} must be a mapping"))?;
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{at}.name is required"))?
-        .to_owned();
-    let physical = obj
-        .get("physicalType")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let logical = obj.get("logicalType").and_then(Value::as_str);
-    let data_type = if let Some(l) = logical {
-        data_type(l, &physical).map_err(|e| format!("{at}: {e}"))?
-    } else {
-        n.add(format!("{at}.logicalType"), "missing; published as string");
-        DataType::String
+/// The team's owner becomes the product's owner when none was given.
+fn import_team(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
+    // v3.1 writes an object with `members`; v3.0 a bare list of members.
+    let (members, prefix) = match v {
+        Value::Array(members) => (members.as_slice(), "team".to_owned()),
+        _ => (
+            v.get("members")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice),
+            "team.members".to_owned(),
+        ),
     };
-    if logical == Some("time") {
-        n.add(
-            format!("{at}.logicalType"),
-            "time of day is published as string",
-        );
-    }
-    let classification = obj
-        .get("classification")
-        .and_then(Value::as_str)
-        .and_then(|c| classification(c, &format!("{at}.classification"), n));
-    if let Some(p) = obj.get("physicalType").and_then(Value::as_str)
-        && odcs_type(data_type).1 != Some(physical.as_str())
+    let owner = members.iter().position(|m| {
+        m.get("role")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.eq_ignore_ascii_case("owner"))
+    });
+    let (name, email) = match owner.map(|i| &members[i]) {
+        Some(m) => {
+            let username = m.get("username").and_then(text).unwrap_or_default();
+            let name = m
+                .get("name")
+                .and_then(text)
+                .unwrap_or_else(|| username.clone());
+            let email = username.contains('@').then_some(username);
+            (Some(name), email)
+        }
+        None => (v.get("name").and_then(text), None),
+    };
+    let given = parts.owner_name.is_some() || parts.owner_email.is_some();
+    if !given {
+        parts.owner_name = name;
+        parts.owner_email = email;
+    } else if name.is_some()
+        && (name != parts.owner_name || (email.is_some() && email != parts.owner_email))
     {
+        n.add("team", "the product's owner comes from the ODPS file");
+    }
+    for i in (0..members.len()).filter(|i| Some(*i) != owner) {
         n.add(
-            format!("{at}.physicalType"),
-            format!("{p:?} is not carried; the field is published as {data_type:?}"),
+            format!("{prefix}[{i}]"),
+            "only the owner (role: owner) is published",
         );
     }
-    for key in obj.keys() {
-        if !matches!(
-            key.as_str(),
-            "name" | "logicalType" | "physicalType" | "required" | "classification" | "description"
-        ) {
-            n.not_carried(format!("{at}.{key}"));
+    let team_name_used = owner.is_none() && !given && parts.owner_name.is_some();
+    if let Some(obj) = v.as_object() {
+        for key in obj.keys() {
+            if key != "members" && !(key == "name" && team_name_used) {
+                n.not_carried(format!("team.{key}"));
+            }
         }
     }
-    Ok(Field {
-        name,
-        data_type,
-        nullable: !obj
-            .get("required")
+}
+
+fn csv(v: &Value) -> Result<CsvDialect, String> {
+    let byte = |key: &str, default: u8| match v.get(key).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(t) if t.len() == 1 && t.is_ascii() => Ok(t.as_bytes()[0]),
+        Some(t) => Err(format!("{key} {t:?} must be one ASCII character")),
+    };
+    let defaults = CsvDialect::default();
+    let dialect = CsvDialect {
+        delimiter: byte("delimiter", defaults.delimiter)?,
+        quote: byte("quote", defaults.quote)?,
+        null: v.get("null").and_then(text).unwrap_or_default(),
+        empty_is_value: v
+            .get("emptyIsValue")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        classification,
-        description: obj.get("description").and_then(text).unwrap_or_default(),
-        constraints: mesh_protocol::contract::Constraints::default(),
-        children: Vec::new(),
-    })
-}
-
-/// A mesh classification for an ODCS one (free text in the standard);
-/// remapped or unknown values are noted.
-fn classification(c: &str, at: &str, n: &mut Notes<'_>) -> Option<Classification> {
-    let Ok(mapped) = c.parse::<Classification>() else {
-        n.add(
-            at,
-            format!("classification {c:?} is not one of public, internal, confidential, pii; the field is published unclassified"),
-        );
-        return None;
     };
-    if mapped.to_string() != c {
-        n.add(at, format!("classification {c:?} published as {mapped}"));
-    }
-    Some(mapped)
-}
-
-/// The mesh type for an ODCS logical type, refined by the physical type.
-fn data_type(logical: &str, physical: &str) -> Result<DataType, String> {
-    Ok(match logical {
-        "boolean" => DataType::Boolean,
-        "integer" => match physical {
-            "int32" | "int" | "integer" | "smallint" | "tinyint" => DataType::Int32,
-            _ => DataType::Int64,
-        },
-        "number" => {
-            if physical.contains("decimal") || physical.contains("numeric") {
-                DataType::Decimal
-            } else if matches!(physical, "float32" | "float" | "real") {
-                DataType::Float32
-            } else {
-                DataType::Float64
-            }
-        }
-        "string" | "time" => {
-            if physical.contains("binary")
-                || physical.contains("bytes")
-                || physical.contains("blob")
-            {
-                DataType::Binary
-            } else {
-                DataType::String
-            }
-        }
-        "date" => DataType::Date,
-        "timestamp" => DataType::Timestamp,
-        "object" => DataType::Object,
-        "array" => DataType::Array,
-        other => return Err(format!("unknown logicalType {other:?}")),
-    })
-}
-
-/// ODCS `(logicalType, physicalType)` for a mesh type.
-fn odcs_type(t: DataType) -> (&'static str, Option<&'static str>) {
-    match t {
-        DataType::Boolean => ("boolean", None),
-        DataType::Int32 => ("integer", Some("int32")),
-        DataType::Int64 => ("integer", Some("int64")),
-        DataType::Float32 => ("number", Some("float32")),
-        DataType::Float64 => ("number", Some("float64")),
-        DataType::Decimal => ("number", Some("decimal")),
-        DataType::String => ("string", None),
-        DataType::Binary => ("string", Some("binary")),
-        DataType::Date => ("date", None),
-        DataType::Timestamp => ("timestamp", None),
-        DataType::Object => ("object", None),
-        DataType::Array => ("array", None),
-    }
-}
-
-fn import_quality(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) {
-    for (i, rule) in v.as_array().into_iter().flatten().enumerate() {
-        let metric = rule.get("metric").and_then(Value::as_str);
-        let percent = rule.get("unit").and_then(Value::as_str) == Some("percent");
-        let limit = rule
-            .get("mustBeLessOrEqualTo")
-            .or_else(|| rule.get("mustBeLessThan"))
-            .and_then(Value::as_f64);
-        match (metric, percent, limit) {
-            (Some("missingValues" | "nullValues"), true, Some(max))
-                if (0.0..=100.0).contains(&max) =>
-            {
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "bounded to 0..=100 just above"
-                )]
-                let pct = (100.0 - max).floor() as u8;
-                parts.completeness_percent = Some(pct);
-            }
-            _ => n.add(
-                format!("schema[0].quality[{i}]"),
-                "only a completeness rule (missingValues in percent) is published",
-            ),
-        }
-    }
+    dialect.validate().map_err(|e| e.to_string())?;
+    Ok(dialect)
 }
 
 /// Seconds in one `unit` as ODCS writes them.
@@ -313,7 +357,13 @@ fn unit_secs(unit: &str) -> Option<u64> {
     })
 }
 
-fn import_sla(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) -> Result<(), String> {
+fn import_sla(
+    v: &Value,
+    table: Option<&str>,
+    parts: &mut DraftParts,
+    extras: &mut Extras,
+    n: &mut Notes<'_>,
+) -> Result<(), String> {
     for (i, sla) in v.as_array().into_iter().flatten().enumerate() {
         let property = sla
             .get("property")
@@ -328,7 +378,18 @@ fn import_sla(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) -> Result<()
             _ => None,
         };
         match (property, secs) {
-            ("latency" | "freshness", Some(s)) => parts.freshness_secs = Some(s),
+            ("latency" | "freshness", Some(s)) => {
+                parts.freshness_secs = Some(s);
+                if let Some(element) = sla.get("element").and_then(Value::as_str) {
+                    match event_field(element, table) {
+                        Some(field) => extras.event_time_field = Some(field.to_owned()),
+                        None => n.add(
+                            format!("slaProperties[{i}].element"),
+                            format!("{element:?} is not one field of this table; freshness is published without an event-time field"),
+                        ),
+                    }
+                }
+            }
             ("retention", Some(s)) => {
                 parts.retention_days =
                     Some(u32::try_from(s / 86_400).map_err(|_| "retention is too long")?);
@@ -342,6 +403,18 @@ fn import_sla(v: &Value, parts: &mut DraftParts, n: &mut Notes<'_>) -> Result<()
     Ok(())
 }
 
+/// The field an SLA `element` (`table.field` or `field`) names in `table`.
+fn event_field<'a>(element: &'a str, table: Option<&str>) -> Option<&'a str> {
+    if element.contains(',') {
+        return None;
+    }
+    match element.split_once('.') {
+        None => Some(element),
+        Some((t, field)) if Some(t) == table && !field.contains('.') => Some(field),
+        Some(_) => None,
+    }
+}
+
 /// An ODCS v3.1.0 contract for a signed descriptor.
 pub fn export(signed: &SignedDescriptor) -> Value {
     let d = &signed.value;
@@ -350,38 +423,21 @@ pub fn export(signed: &SignedDescriptor) -> Value {
     doc.insert("kind".into(), json!("DataContract"));
     doc.insert("id".into(), json!(super::odps::contract_id(&d.id)));
     doc.insert("name".into(), json!(d.title));
-    doc.insert("version".into(), json!(format!("{}.0.0", d.schema.major)));
-    let status = if d.deprecation.is_some() {
-        "deprecated"
-    } else {
-        "active"
-    };
-    doc.insert("status".into(), json!(status));
+    doc.insert("version".into(), json!(version_of(&d.tags, d.schema.major)));
+    doc.insert("status".into(), json!(super::export_status(d)));
     doc.insert("domain".into(), json!(d.domain_name));
     if !d.description.is_empty() {
         doc.insert("description".into(), json!({ "purpose": d.description }));
     }
-    if !d.tags.is_empty() {
-        doc.insert("tags".into(), json!(d.tags));
+    let tags: Vec<&String> = d.tags.iter().filter(|t| !is_mapping_tag(t)).collect();
+    if !tags.is_empty() {
+        doc.insert("tags".into(), json!(tags));
     }
     let properties: Vec<Value> = d
         .schema
         .fields
         .iter()
-        .map(|f| {
-            let (logical, physical) = odcs_type(f.data_type);
-            let mut p = json!({ "name": f.name, "logicalType": logical, "required": !f.nullable });
-            if let Some(physical) = physical {
-                p["physicalType"] = json!(physical);
-            }
-            if let Some(c) = f.classification {
-                p["classification"] = json!(c.to_string());
-            }
-            if !f.description.is_empty() {
-                p["description"] = json!(f.description);
-            }
-            p
-        })
+        .map(|f| odcs_fields::export(f, false))
         .collect();
     let mut object = json!({
         "name": d.id.name,
@@ -389,20 +445,21 @@ pub fn export(signed: &SignedDescriptor) -> Value {
         "logicalType": "object",
         "properties": properties,
     });
-    if let Some(pct) = d.quality.completeness_percent {
-        object["quality"] = json!([{
-            "name": "completeness",
-            "dimension": "completeness",
-            "type": "library",
-            "metric": "missingValues",
-            "unit": "percent",
-            "mustBeLessOrEqualTo": 100 - u32::from(pct.min(100)),
-        }]);
+    let rules = odcs_quality::export_object(&d.quality);
+    if !rules.is_empty() {
+        object["quality"] = json!(rules);
     }
     doc.insert("schema".into(), json!([object]));
+    if let Some(member) = super::owner_member(&d.owner) {
+        doc.insert("team".into(), json!({ "members": [member] }));
+    }
     let mut sla = Vec::new();
     if let Some(secs) = d.quality.freshness_secs {
-        sla.push(json!({ "property": "latency", "value": secs, "unit": "s" }));
+        let mut latency = json!({ "property": "latency", "value": secs, "unit": "s" });
+        if let Some(field) = &d.quality.event_time_field {
+            latency["element"] = json!(format!("{}.{field}", d.id.name));
+        }
+        sla.push(latency);
     }
     if let Some(days) = d.retention_days {
         sla.push(json!({ "property": "retention", "value": days, "unit": "d" }));
@@ -410,13 +467,23 @@ pub fn export(signed: &SignedDescriptor) -> Value {
     if !sla.is_empty() {
         doc.insert("slaProperties".into(), json!(sla));
     }
-    doc.insert(
-        "customProperties".into(),
-        json!([
-            custom("meshFormat", d.format.to_string()),
-            custom("meshProductId", d.id.to_string()),
-            custom("meshVersion", d.version),
-        ]),
-    );
+    let mut props = vec![custom("meshFormat", d.format.to_string())];
+    if let Some(csv) = &d.csv {
+        props.push(custom(
+            "meshCsv",
+            json!({
+                "delimiter": char::from(csv.delimiter).to_string(),
+                "quote": char::from(csv.quote).to_string(),
+                "null": csv.null,
+                "emptyIsValue": csv.empty_is_value,
+            }),
+        ));
+    }
+    if let (Some(field), None) = (&d.quality.event_time_field, d.quality.freshness_secs) {
+        props.push(custom("meshEventTimeField", field.as_str()));
+    }
+    props.push(custom("meshProductId", d.id.to_string()));
+    props.push(custom("meshVersion", d.version));
+    doc.insert("customProperties".into(), json!(props));
     Value::Object(doc)
 }

@@ -12,8 +12,10 @@
 //! | `domain` | checked against the publishing node's domain |
 //! | `customProperties` `meshAccess`, `meshReshare`, `meshRetentionDays`, `meshFreshnessSecs`, `meshCompletenessPercent` | access, retention, quality |
 //!
-//! `id`, `version`, `status` and `productCreatedTs` are decided by the
-//! mesh (product id, node-assigned version, deprecation, creation time).
+//! `id`, `version` and `productCreatedTs` are decided by the mesh (product
+//! id, node-assigned version, creation time). `status` `draft` and
+//! `proposed` are kept as the tags `status-draft` / `status-proposed` and
+//! exported back as the status; a deprecated product exports `deprecated`.
 
 use mesh_protocol::descriptor::{AccessMode, AccessPolicy};
 use mesh_protocol::{ProductId, SignedDescriptor, encoding};
@@ -73,7 +75,7 @@ pub fn import(
                     );
                 }
             }
-            "status" => super::status(value, &mut n),
+            "status" => super::status(value, parts, &mut n),
             "domain" => parts.claimed_domain = text(value),
             "tags" => super::tags(value, parts, &mut n),
             "description" => import_description(value, parts, &mut n),
@@ -287,28 +289,19 @@ pub fn export(signed: &SignedDescriptor, with_contract: bool) -> Value {
     doc.insert("name".into(), json!(d.title));
     doc.insert("version".into(), json!(d.version.to_string()));
     doc.insert("domain".into(), json!(d.domain_name));
-    let status = if d.deprecation.is_some() {
-        "deprecated"
-    } else {
-        "active"
-    };
-    doc.insert("status".into(), json!(status));
+    doc.insert("status".into(), json!(super::export_status(d)));
     if !d.description.is_empty() {
         doc.insert("description".into(), json!({ "purpose": d.description }));
     }
-    if !d.tags.is_empty() {
-        doc.insert("tags".into(), json!(d.tags));
+    let tags: Vec<&String> = d
+        .tags
+        .iter()
+        .filter(|t| !super::STATUS_TAGS.contains(&t.as_str()))
+        .collect();
+    if !tags.is_empty() {
+        doc.insert("tags".into(), json!(tags));
     }
-    if !d.owner.name.is_empty() || !d.owner.email.is_empty() {
-        let username = if d.owner.email.is_empty() {
-            &d.owner.name
-        } else {
-            &d.owner.email
-        };
-        let mut member = json!({ "username": username, "role": "owner" });
-        if !d.owner.name.is_empty() {
-            member["name"] = json!(d.owner.name);
-        }
+    if let Some(member) = super::owner_member(&d.owner) {
         doc.insert("team".into(), json!({ "members": [member] }));
     }
     if !d.owner.email.is_empty() {
