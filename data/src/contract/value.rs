@@ -72,43 +72,17 @@ impl Value {
 
     /// The value's identity for distinct counts and uniqueness.
     pub fn identity(&self) -> u128 {
-        let mut h = XxHash3_128::new();
         match self {
-            Self::Bool(b) => h.write(&[0, u8::from(*b)]),
-            Self::Int(i) => {
-                h.write(&[1]);
-                h.write(&i.to_le_bytes());
-            }
-            Self::Float(f) => {
-                h.write(&[2]);
-                h.write(&canonical_float(*f).to_bits().to_le_bytes());
-            }
-            Self::Date(d) => {
-                h.write(&[3]);
-                h.write(&d.to_le_bytes());
-            }
-            Self::Timestamp(t) => {
-                h.write(&[4]);
-                h.write(&t.to_le_bytes());
-            }
-            Self::Decimal(d) => {
-                h.write(&[5]);
-                h.write(d.as_bytes());
-            }
-            Self::Text(t) => {
-                h.write(&[6]);
-                h.write(t.as_bytes());
-            }
-            Self::Bytes(b) => {
-                h.write(&[7]);
-                h.write(b);
-            }
-            Self::Nested(n) => {
-                h.write(&[8]);
-                h.write(n.as_bytes());
-            }
+            Self::Bool(b) => tagged(0, &[u8::from(*b)]),
+            Self::Int(i) => tagged(1, &i.to_le_bytes()),
+            Self::Float(f) => tagged(2, &canonical_float(*f).to_bits().to_le_bytes()),
+            Self::Date(d) => tagged(3, &d.to_le_bytes()),
+            Self::Timestamp(t) => tagged(4, &t.to_le_bytes()),
+            Self::Decimal(d) => tagged(5, d.as_bytes()),
+            Self::Text(t) => tagged(6, t.as_bytes()),
+            Self::Bytes(b) => tagged(7, b),
+            Self::Nested(n) => tagged(8, n.as_bytes()),
         }
-        h.finish_128()
     }
 
     /// Compares two values of the same kind; `None` across kinds, for NaN
@@ -142,6 +116,24 @@ impl Value {
             Self::Nested(_) => false,
             _ => true,
         }
+    }
+}
+
+/// XXH3-128 of the kind byte followed by `bytes`. XXH3 is defined over the
+/// concatenated input, so hashing it in one shot from a stack buffer gives
+/// the streaming hasher's value without its per-call allocation.
+fn tagged(kind: u8, bytes: &[u8]) -> u128 {
+    const INLINE: usize = 128;
+    if bytes.len() < INLINE {
+        let mut buf = [0u8; INLINE];
+        buf[0] = kind;
+        buf[1..=bytes.len()].copy_from_slice(bytes);
+        XxHash3_128::oneshot(&buf[..=bytes.len()])
+    } else {
+        let mut h = XxHash3_128::new();
+        h.write(&[kind]);
+        h.write(bytes);
+        h.finish_128()
     }
 }
 
@@ -269,6 +261,36 @@ mod tests {
         assert_ne!(Value::Int(1).identity(), Value::Text("1".into()).identity());
         assert_eq!(Value::Float(-0.0).identity(), Value::Float(0.0).identity());
         assert_eq!(Value::Float(-0.0).text(), "0");
+    }
+
+    /// The identity as the streaming hasher gives it: the rule the one-shot
+    /// form must keep.
+    fn streamed(kind: u8, bytes: &[u8]) -> u128 {
+        let mut h = XxHash3_128::new();
+        h.write(&[kind]);
+        h.write(bytes);
+        h.finish_128()
+    }
+
+    #[test]
+    fn identities_are_xxh3_of_the_kind_and_the_canonical_bytes() {
+        let long = "x".repeat(300);
+        let cases = [
+            (Value::Bool(true), streamed(0, &[1])),
+            (Value::Int(-7), streamed(1, &(-7i64).to_le_bytes())),
+            (Value::Float(-0.0), streamed(2, &0f64.to_bits().to_le_bytes())),
+            (Value::Date(19_000), streamed(3, &19_000i32.to_le_bytes())),
+            (Value::Timestamp(5), streamed(4, &5i64.to_le_bytes())),
+            (Value::Decimal("1.5".into()), streamed(5, b"1.5")),
+            (Value::Text(String::new()), streamed(6, b"")),
+            (Value::Text("x".repeat(127)), streamed(6, "x".repeat(127).as_bytes())),
+            (Value::Text(long.clone()), streamed(6, long.as_bytes())),
+            (Value::Bytes(vec![0, 255]), streamed(7, &[0, 255])),
+            (Value::Nested("{}".into()), streamed(8, b"{}")),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(value.identity(), expected, "{value:?}");
+        }
     }
 
     #[test]
