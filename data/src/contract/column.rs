@@ -47,23 +47,27 @@ impl Tally {
 pub(crate) struct Distinct {
     smallest: BTreeSet<u128>,
     overflowed: bool,
+    /// The largest identity kept, once the sketch is full: most values of a
+    /// large column are above it and are turned away without a search.
+    ceiling: Option<u128>,
 }
 
 impl Distinct {
     fn add(&mut self, id: u128) {
-        let k = usize::try_from(DISTINCT_EXACT_LIMIT).unwrap_or(usize::MAX);
-        if self.smallest.len() < k {
-            self.smallest.insert(id);
+        if let Some(ceiling) = self.ceiling {
+            if id > ceiling {
+                self.overflowed = true;
+            } else if id < ceiling && self.smallest.insert(id) {
+                self.smallest.pop_last();
+                self.overflowed = true;
+                self.ceiling = self.smallest.last().copied();
+            }
             return;
         }
-        let Some(&largest) = self.smallest.last() else {
-            return;
-        };
-        if id < largest && self.smallest.insert(id) {
-            self.smallest.pop_last();
-            self.overflowed = true;
-        } else if id > largest {
-            self.overflowed = true;
+        let k = usize::try_from(DISTINCT_EXACT_LIMIT).unwrap_or(usize::MAX);
+        self.smallest.insert(id);
+        if self.smallest.len() >= k {
+            self.ceiling = self.smallest.last().copied();
         }
     }
 
@@ -255,7 +259,7 @@ impl Column {
         let Some(d) = &self.declared else { return };
         let mut broken: Vec<(Check, String)> = Vec::new();
         if d.pattern.is_some() || d.allowed.is_some() {
-            let text = value.text();
+            let text = value.text_ref();
             if let Some(re) = &d.pattern
                 && !re.is_match(&text)
             {
@@ -265,7 +269,7 @@ impl Column {
                 ));
             }
             if let Some(allowed) = &d.allowed
-                && !allowed.contains(&text)
+                && !allowed.contains(text.as_ref())
             {
                 broken.push((
                     Check::AllowedValues,

@@ -23,6 +23,7 @@
 //! little-endian integer, the float's bits, the text form otherwise): an
 //! integer `1` from CSV and from Parquet is the same value.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
@@ -67,6 +68,14 @@ impl Value {
                 let _ = write!(out, "{x:02x}");
                 out
             }),
+        }
+    }
+
+    /// The value's text form, borrowed where the value holds it.
+    pub fn text_ref(&self) -> Cow<'_, str> {
+        match self {
+            Self::Decimal(d) | Self::Text(d) | Self::Nested(d) => Cow::Borrowed(d),
+            _ => Cow::Owned(self.text()),
         }
     }
 
