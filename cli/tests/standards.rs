@@ -424,7 +424,7 @@ fn odcs_constraints_nested_fields_and_rules_import_and_come_back() {
     assert_eq!(extras.event_time_field.as_deref(), Some("orderedAt"));
     assert_eq!(parts.completeness_percent, Some(98));
     // What does not map is noted, never dropped silently.
-    let noted: BTreeSet<&str> = notes.iter().map(|n| n.field.as_str()).collect();
+    let fields_noted: BTreeSet<&str> = notes.iter().map(|n| n.field.as_str()).collect();
     for expected in [
         "schema[0].quality[2]",
         "schema[0].properties[1].logicalTypeOptions.maxLength",
@@ -432,7 +432,10 @@ fn odcs_constraints_nested_fields_and_rules_import_and_come_back() {
         "schema[1]",
         "team.members[1]",
     ] {
-        assert!(noted.contains(expected), "{expected} not noted: {noted:?}");
+        assert!(
+            fields_noted.contains(expected),
+            "{expected} not noted: {fields_noted:?}"
+        );
     }
     // The nested pii is seen by the protocol, and everything comes back.
     let d = publish(parts.clone(), &extras);
@@ -472,10 +475,10 @@ fn odcs_constraints_nested_fields_and_rules_import_and_come_back() {
         &mut notes3,
     )
     .unwrap();
-    let noted: BTreeSet<&str> = notes3.iter().map(|n| n.field.as_str()).collect();
+    let later: BTreeSet<&str> = notes3.iter().map(|n| n.field.as_str()).collect();
     assert!(
-        noted.contains("quality.min_rows") && noted.contains("quality.event_time_field"),
-        "{noted:?}"
+        later.contains("quality.min_rows") && later.contains("quality.event_time_field"),
+        "{later:?}"
     );
 }
 

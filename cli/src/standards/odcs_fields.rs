@@ -34,7 +34,7 @@ pub(super) fn import(
         .ok_or_else(|| format!("{at} must be a mapping"))?;
     let name = match obj.get("name").and_then(Value::as_str) {
         Some(name) => name.to_owned(),
-        None if depth > 1 && at.ends_with(".items") => ITEMS.to_owned(),
+        None if depth > 1 && at.rsplit('.').next() == Some(ITEMS) => ITEMS.to_owned(),
         None => return Err(format!("{at}.name is required")),
     };
     let physical = obj
@@ -77,7 +77,7 @@ pub(super) fn import(
             "name" | "logicalType" | "physicalType" | "required" | "classification"
             | "description" | "unique" => {}
             "logicalTypeOptions" => {
-                options(value, logical, &format!("{at}.{key}"), &mut constraints, n)
+                options(value, logical, &format!("{at}.{key}"), &mut constraints, n);
             }
             "quality" => odcs_quality::import_property(value, at, &mut constraints, n),
             "customProperties" => {

@@ -91,7 +91,7 @@ fn op(rule: &Map<String, Value>) -> Op {
     reason = "checked: whole, non-negative and below 2^53"
 )]
 fn count(x: f64) -> Option<u64> {
-    (x.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&x)).then(|| x as u64)
+    (x.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&x)).then_some(x as u64)
 }
 
 /// Notes the keys of a mapped rule that say more than the mapping keeps.
