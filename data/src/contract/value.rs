@@ -287,12 +287,18 @@ mod tests {
         let cases = [
             (Value::Bool(true), streamed(0, &[1])),
             (Value::Int(-7), streamed(1, &(-7i64).to_le_bytes())),
-            (Value::Float(-0.0), streamed(2, &0f64.to_bits().to_le_bytes())),
+            (
+                Value::Float(-0.0),
+                streamed(2, &0f64.to_bits().to_le_bytes()),
+            ),
             (Value::Date(19_000), streamed(3, &19_000i32.to_le_bytes())),
             (Value::Timestamp(5), streamed(4, &5i64.to_le_bytes())),
             (Value::Decimal("1.5".into()), streamed(5, b"1.5")),
             (Value::Text(String::new()), streamed(6, b"")),
-            (Value::Text("x".repeat(127)), streamed(6, "x".repeat(127).as_bytes())),
+            (
+                Value::Text("x".repeat(127)),
+                streamed(6, "x".repeat(127).as_bytes()),
+            ),
             (Value::Text(long.clone()), streamed(6, long.as_bytes())),
             (Value::Bytes(vec![0, 255]), streamed(7, &[0, 255])),
             (Value::Nested("{}".into()), streamed(8, b"{}")),
