@@ -6,13 +6,14 @@
 //! never disagree about what a value is.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::arrow_cells::{Cell, for_each};
 use crate::error::ReadError;
-use crate::read::{self, ReadOptions};
+use crate::read::{self, ReadOptions, Source};
 
 /// Most rows a preview returns.
 pub const MAX_PREVIEW_ROWS: usize = 1000;
@@ -31,10 +32,24 @@ pub struct Preview {
 /// Reads the first `rows` rows (at most [`MAX_PREVIEW_ROWS`]) of the file at
 /// `path`.
 pub fn preview(path: &Path, opts: &ReadOptions, rows: usize) -> Result<Preview, ReadError> {
+    let file = std::fs::File::open(path)
+        .and_then(read::FileSource::new)
+        .map_err(|e| ReadError::io(&opts.format, crate::error::Location::NONE, e))?;
+    preview_source(Arc::new(file), opts, rows)
+}
+
+/// Reads the first `rows` rows (at most [`MAX_PREVIEW_ROWS`]) of `source`,
+/// reading no further into it than those rows need (and, for Parquet and
+/// Arrow IPC files, the footer).
+pub fn preview_source(
+    source: Arc<dyn Source>,
+    opts: &ReadOptions,
+    rows: usize,
+) -> Result<Preview, ReadError> {
     let wanted = rows.min(MAX_PREVIEW_ROWS);
     let mut opts = opts.clone();
     opts.batch_rows = wanted.max(1);
-    let batches = read::open(path, &opts)?;
+    let batches = read::open_source(source, &opts)?;
     let schema = batches.schema();
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let text = opts.format == mesh_protocol::descriptor::Format::Csv;

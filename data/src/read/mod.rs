@@ -51,12 +51,14 @@ pub mod jsonl;
 mod lines;
 mod pages;
 mod parquet;
+mod source;
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -64,6 +66,7 @@ use mesh_protocol::descriptor::Format;
 
 use crate::error::{Location, ReadError};
 pub use jsonl::{JsonlValues, jsonl_values};
+pub use source::{FileSource, Source, SourceReader};
 
 /// The CSV dialect: which bytes separate and quote cells. Rows end at `\n`,
 /// `\r\n` or `\r`; a quote inside a quoted cell is written twice.
@@ -239,14 +242,24 @@ impl Iterator for Batches {
 /// Opens the file at `path` and reads it as `opts.format`.
 pub fn open(path: &Path, opts: &ReadOptions) -> Result<Batches, ReadError> {
     let format = &opts.format;
-    match format {
-        Format::Csv | Format::Jsonl => {}
-        Format::Parquet => return parquet::open(path, opts),
-        Format::Arrow => return ipc::open(path, opts),
-        other => return Err(ReadError::Unsupported(other.clone())),
+    let file = File::open(path)
+        .and_then(FileSource::new)
+        .map_err(|e| ReadError::io(format, Location::NONE, e))?;
+    open_source(Arc::new(file), opts)
+}
+
+/// Reads `source` as `opts.format`, seeking where the format wants to
+/// (Parquet and Arrow IPC files read their footer first).
+pub fn open_source(source: Arc<dyn Source>, opts: &ReadOptions) -> Result<Batches, ReadError> {
+    let reader = SourceReader::new(source);
+    match &opts.format {
+        Format::Csv | Format::Jsonl => {
+            from_reader(BufReader::with_capacity(64 << 10, reader), opts)
+        }
+        Format::Parquet => parquet::open(reader, opts),
+        Format::Arrow => ipc::open(reader, opts),
+        other => Err(ReadError::Unsupported(other.clone())),
     }
-    let file = File::open(path).map_err(|e| ReadError::io(format, Location::NONE, e))?;
-    from_reader(BufReader::with_capacity(64 << 10, file), opts)
 }
 
 /// Reads `r` front to back as `opts.format`: CSV, JSON Lines or Arrow IPC

@@ -27,12 +27,13 @@
 //! that puts field 2 behind kilobytes of other fields), the guard lets it
 //! through and the parquet crate's own checks apply.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 
 use bytes::Bytes;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::reader::{ChunkReader, Length};
+
+use super::source::SourceReader;
 
 /// How much of a page header is buffered and parsed.
 const HEADER_BUFFER: usize = 16 << 10;
@@ -41,7 +42,7 @@ const MAX_DEPTH: u8 = 16;
 
 /// A Parquet file whose page headers are checked before they are read.
 pub(crate) struct GuardedFile {
-    pub(crate) file: File,
+    pub(crate) file: SourceReader,
     pub(crate) len: u64,
     pub(crate) max_page_bytes: usize,
 }
@@ -53,10 +54,10 @@ impl Length for GuardedFile {
 }
 
 impl ChunkReader for GuardedFile {
-    type T = BufReader<File>;
+    type T = BufReader<SourceReader>;
 
     fn get_read(&self, start: u64) -> Result<Self::T> {
-        let mut file = self.file.try_clone()?;
+        let mut file = self.file.clone();
         file.seek(SeekFrom::Start(start))?;
         let mut reader = BufReader::with_capacity(HEADER_BUFFER, file);
         let header = reader.fill_buf()?;
@@ -73,7 +74,9 @@ impl ChunkReader for GuardedFile {
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes> {
-        ChunkReader::get_bytes(&self.file, start, length)
+        let mut buf = vec![0u8; length];
+        self.file.read_exact_at(&mut buf, start)?;
+        Ok(Bytes::from(buf))
     }
 }
 

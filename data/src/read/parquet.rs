@@ -21,9 +21,7 @@
 //! the 2 GiB a `Utf8` array's `i32` offsets allow, per column) before the
 //! batch measurement stops the stream.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::Array;
@@ -36,6 +34,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use super::pages::GuardedFile;
+use super::source::SourceReader;
 use super::{Batch, BatchSource, Batches, Limits, ReadOptions, no_panic};
 use crate::error::{Location, ReadError};
 
@@ -45,13 +44,9 @@ const MAGIC: &[u8; 4] = b"PAR1";
 const VALUE_OVERHEAD: u64 = 8;
 
 /// Opens a Parquet file for reading in batches.
-pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Batches, ReadError> {
+pub(crate) fn open(mut file: SourceReader, opts: &ReadOptions) -> Result<Batches, ReadError> {
     let limits = opts.limits;
-    let mut file = File::open(path).map_err(|e| ReadError::io(&FORMAT, Location::NONE, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| ReadError::io(&FORMAT, Location::NONE, e))?
-        .len();
+    let len = file.len();
     let (metadata, data_end) = read_metadata(&mut file, len, &limits)?;
     let width = check_metadata(&metadata, data_end, &limits)?;
     let total_rows = metadata.file_metadata().num_rows().max(0).unsigned_abs();
@@ -86,7 +81,7 @@ pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Batches, ReadError
 /// Reads and decodes the footer, its length checked first. Returns the
 /// metadata and where the data part of the file ends (the footer's start).
 fn read_metadata(
-    file: &mut File,
+    file: &mut SourceReader,
     len: u64,
     limits: &Limits,
 ) -> Result<(ParquetMetaData, u64), ReadError> {

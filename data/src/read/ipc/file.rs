@@ -11,7 +11,6 @@
 //! given to `FileDecoder`, the decoder `FileReader` itself uses.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use arrow_array::RecordBatch;
@@ -21,10 +20,15 @@ use arrow_ipc::reader::FileDecoder;
 
 use super::{FORMAT, MAGIC, convert_schema, invalid, io_at, take_slice};
 use crate::error::{Location, ReadError};
+use crate::read::source::SourceReader;
 use crate::read::{Batch, BatchSource, Batches, Limits, ReadOptions, no_panic};
 
 /// Reads the IPC file format through its footer.
-pub(super) fn open(mut file: File, len: u64, opts: &ReadOptions) -> Result<Batches, ReadError> {
+pub(super) fn open(
+    mut file: SourceReader,
+    len: u64,
+    opts: &ReadOptions,
+) -> Result<Batches, ReadError> {
     let limits = opts.limits;
     if len < 18 {
         return Err(invalid(
@@ -170,7 +174,7 @@ fn check_blocks<'a>(
     Ok(())
 }
 
-fn read_at(file: &mut File, offset: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+fn read_at(file: &mut SourceReader, offset: u64, len: u64) -> Result<Vec<u8>, ReadError> {
     file.seek(SeekFrom::Start(offset)).map_err(io_at(offset))?;
     let mut buf = Vec::new();
     Read::by_ref(file)
@@ -184,14 +188,14 @@ fn read_at(file: &mut File, offset: u64, len: u64) -> Result<Vec<u8>, ReadError>
 }
 
 /// A block's bytes (checked by `check_blocks`).
-fn read_block(file: &mut File, block: &Block) -> Result<Buffer, ReadError> {
+fn read_block(file: &mut SourceReader, block: &Block) -> Result<Buffer, ReadError> {
     let offset = block.offset().unsigned_abs();
     let len = u64::from(block.metaDataLength().unsigned_abs()) + block.bodyLength().unsigned_abs();
     Ok(Buffer::from_vec(read_at(file, offset, len)?))
 }
 
 struct FileSource {
-    file: File,
+    file: SourceReader,
     decoder: FileDecoder,
     blocks: VecDeque<Block>,
     rows_read: u64,

@@ -29,9 +29,7 @@
 mod file;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom, Write};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
@@ -41,6 +39,7 @@ use arrow_ipc::reader::{read_dictionary, read_record_batch};
 use arrow_schema::{Schema, SchemaRef};
 use mesh_protocol::descriptor::Format;
 
+use super::source::SourceReader;
 use super::{Batch, BatchSource, Batches, Limits, ReadOptions, no_panic, read_full};
 use crate::error::{Location, ReadError};
 
@@ -59,9 +58,8 @@ pub(super) fn io_at(at: u64) -> impl Fn(io::Error) -> ReadError {
 }
 
 /// Opens an IPC file (file or stream format).
-pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Batches, ReadError> {
-    let mut file = File::open(path).map_err(io_at(0))?;
-    let len = file.metadata().map_err(io_at(0))?.len();
+pub(crate) fn open(mut file: SourceReader, opts: &ReadOptions) -> Result<Batches, ReadError> {
+    let len = file.len();
     let mut head = [0u8; 6];
     let n = read_full(&mut file, &mut head).map_err(io_at(0))?;
     if n == head.len() && &head == MAGIC {
