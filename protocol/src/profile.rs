@@ -92,8 +92,11 @@ pub struct FieldProfile {
     pub distinct_exact: bool,
 }
 
-/// Which promise a violation breaks.
+/// Which promise a violation breaks. JSON and YAML spell it in
+/// kebab-case (`not-null`), as `mesh show` prints it; the signed encoding
+/// is the variant's index, so the spelling is not part of any signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// The file does not parse as its declared format.
     Unreadable,
