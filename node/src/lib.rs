@@ -45,6 +45,7 @@ pub mod network;
 pub mod node;
 pub mod peers;
 pub mod perms;
+pub mod preview;
 pub mod profiling;
 pub mod rlimit;
 pub mod store;

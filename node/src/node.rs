@@ -322,6 +322,13 @@ pub(crate) enum Command {
         output: PathBuf,
         reply: oneshot::Sender<Result<crate::event_loop::FetchStarted, FetchError>>,
     },
+    /// Some chunks of a product, for a preview.
+    FetchChunks {
+        product: ProductId,
+        version: Option<u64>,
+        chunks: std::collections::BTreeSet<u32>,
+        reply: crate::event_loop::ChunksReply,
+    },
     CancelFetch {
         id: crate::fetch::FetchId,
     },

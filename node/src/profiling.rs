@@ -264,29 +264,6 @@ impl crate::node::NodeHandle {
         Ok((signed, path, pin))
     }
 
-    /// The first `rows` rows of the verified copy this node holds.
-    pub async fn preview(
-        &self,
-        product: mesh_protocol::ProductId,
-        version: Option<u64>,
-        rows: usize,
-    ) -> Result<(u64, mesh_data::preview::Preview), crate::node::NodeError> {
-        use crate::node::NodeError;
-        let (signed, path, pin) = self.held(&product, version).await?;
-        let descriptor = signed.value;
-        let opts = Contract::of(&descriptor).read_options(descriptor.format.clone());
-        let shown = tokio::task::spawn_blocking(move || {
-            mesh_data::preview::preview(&path, &opts, rows).map_err(|e| NodeError::File {
-                path,
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
-        .await
-        .map_err(|_| NodeError::Stopped)??;
-        drop(pin);
-        Ok((descriptor.version, shown))
-    }
-
     /// Every profile dispute this node keeps evidence of.
     pub fn profile_disputes(&self) -> Vec<ProfileDispute> {
         self.store

@@ -71,10 +71,7 @@ pub(super) async fn disputes(State(s): State<ApiState>) -> ApiResult<Vec<Dispute
             version: d.signed.value.version,
             signed: d.signed.value.profile.clone(),
             recomputed: d.recomputed,
-            evidence: mesh_protocol::encoding::to_bytes(&d.signed)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            evidence: mesh_protocol::bytes::to_hex(&mesh_protocol::encoding::to_bytes(&d.signed)),
         })
         .collect();
     Ok(Json(views))
@@ -103,12 +100,20 @@ pub struct PreviewView {
     pub columns: Vec<String>,
     /// Rows of cells as text (`null` for a null).
     pub rows: Vec<Vec<Option<String>>>,
+    /// Whether the node holds the whole product; when not, the rows came
+    /// from the few chunks fetched for them.
+    pub held: bool,
+    /// Chunks of the product the node holds (all when `held`).
+    pub chunks_held: u32,
+    /// Chunks the product has.
+    pub chunks_total: u32,
 }
 
 #[utoipa::path(get, path = "/v1/preview", tag = "data", params(PreviewQuery),
-    responses((status = 200, description = "The first rows of the verified copy this node holds", body = PreviewView),
+    responses((status = 200, description = "The first rows: from the copy this node holds, or from only the chunks they need, fetched and verified", body = PreviewView),
         (status = 404, description = "unknown_product", body = ErrorDoc),
-        (status = 409, description = "not_held: fetch the product first", body = ErrorDoc),
+        (status = 403, description = "denied: the providers refuse access", body = ErrorDoc),
+        (status = 413, description = "too_large: the rows need more chunks than a preview fetches", body = ErrorDoc),
         (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc)))]
 pub(super) async fn preview(
     State(s): State<ApiState>,
@@ -118,14 +123,21 @@ pub(super) async fn preview(
         .product
         .parse()
         .map_err(|e| ApiError::bad_request(format!("product: {e}")))?;
-    let (version, shown) = s
-        .handle
-        .preview(product.clone(), q.version, q.rows.unwrap_or(10))
-        .await?;
+    let rows = q.rows.unwrap_or(10);
+    if rows == 0 || rows > mesh_data::preview::MAX_PREVIEW_ROWS {
+        return Err(ApiError::bad_request(format!(
+            "rows must be between 1 and {}",
+            mesh_data::preview::MAX_PREVIEW_ROWS
+        )));
+    }
+    let shown = s.handle.preview(product.clone(), q.version, rows).await?;
     Ok(Json(PreviewView {
         product,
-        version,
-        columns: shown.columns,
-        rows: shown.rows,
+        version: shown.version,
+        columns: shown.preview.columns,
+        rows: shown.preview.rows,
+        held: shown.held,
+        chunks_held: shown.chunks_held,
+        chunks_total: shown.chunks_total,
     }))
 }

@@ -133,6 +133,24 @@ fn governance_code(e: &GovernanceError) -> (StatusCode, &'static str) {
     }
 }
 
+impl From<crate::preview::PreviewError> for ApiError {
+    fn from(e: crate::preview::PreviewError) -> Self {
+        use crate::preview::PreviewError;
+        match e {
+            PreviewError::Node(e) => e.into(),
+            PreviewError::Fetch(e) => e.into(),
+            PreviewError::Read(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable",
+                e.to_string(),
+            ),
+            PreviewError::TooLarge(_) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<FetchError> for ApiError {
     fn from(e: FetchError) -> Self {
         let (status, code) = match &e {

@@ -14,7 +14,9 @@
 //! to each output runs on a blocking thread (it may be gigabytes); the job
 //! comes back to the loop to answer its waiters.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod partial;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,6 +33,9 @@ use super::{EventLoop, Pending};
 use crate::blobs::{Pin, write_at};
 use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
 use crate::node::NodeEvent;
+
+pub(crate) use partial::Chunks;
+pub(crate) use partial::ChunksReply;
 
 /// Most chunk requests in flight per job.
 const WINDOW: usize = 64;
@@ -85,6 +90,10 @@ pub(crate) struct Job {
     /// Waiting for the result without an output of their own (the API
     /// following a fetch resumed at start).
     observers: Vec<oneshot::Sender<Result<PathBuf, FetchError>>>,
+    /// Only these chunks, for a preview (`None`: the whole product).
+    want: Option<BTreeSet<u32>>,
+    /// Waiting for some of the chunks (previews).
+    partial: Vec<partial::Waiter>,
     /// Keeps the collector off this job's blob and partial file.
     _pin: Pin,
     started: Instant,
@@ -114,22 +123,7 @@ impl EventLoop {
         version: Option<u64>,
         output: PathBuf,
     ) -> Result<FetchStarted, FetchError> {
-        let descriptor = match self.catalog.get(product) {
-            None => return Err(FetchError::UnknownProduct(product.to_string())),
-            Some(CatalogItem::Withdrawal(_)) => {
-                return Err(FetchError::Withdrawn(product.to_string()));
-            }
-            Some(CatalogItem::Descriptor(d)) => d.value.clone(),
-        };
-        if let Some(wanted) = version
-            && wanted != descriptor.version
-        {
-            return Err(FetchError::UnknownVersion {
-                product: product.to_string(),
-                wanted,
-                current: descriptor.version,
-            });
-        }
+        let descriptor = self.fetchable(product, version)?;
         let hash = descriptor.content.manifest_hash;
         // An empty output means "into the store only" (`mesh check`,
         // a later export): nothing to check or write.
@@ -140,39 +134,17 @@ impl EventLoop {
         // The same bytes already being fetched: join that job.
         if let Some(job) = self.jobs.values_mut().find(|j| j.record.manifest == hash) {
             job.replies.push((reply, output));
-            return Ok((job.id, job.watch.subscribe(), result));
+            let started = (job.id, job.watch.subscribe(), result);
+            self.make_full(started.0);
+            return Ok(started);
         }
         let mut record = self.stored_record(&descriptor);
         record.output = output.display().to_string();
-        let id = self.next_job;
-        self.next_job += 1;
-        let progress = new_progress(id, &descriptor);
-        let (watch, watch_rx) = watch::channel(progress.clone());
-        let now = Instant::now();
-        let job = Job {
-            id,
-            descriptor,
-            manifest: None,
-            providers: HashMap::new(),
-            probing: HashSet::new(),
-            bad: HashSet::new(),
-            denied: HashSet::new(),
-            queue: VecDeque::new(),
-            inflight: 0,
-            record,
-            file: None,
-            unsynced: 0,
-            syncing: false,
-            progress,
-            watch,
-            replies: vec![(reply, output)],
-            observers: Vec::new(),
-            _pin: self.blobs.pin(hash),
-            started: now,
-            last_probe: now,
-            last_chunk: now,
-        };
-        info!(%product, version = job.descriptor.version, fetch = id, "fetch started");
+        let mut job = self.new_job(descriptor, record);
+        job.replies.push((reply, output));
+        let id = job.id;
+        let watch_rx = job.watch.subscribe();
+        info!(product = %job.descriptor.id, version = job.descriptor.version, fetch = id, "fetch started");
         self.jobs.insert(id, job);
         // Bytes already held (our own product, or fetched before): check
         // them on a blocking thread (bit rot; outputs are copies, so no
@@ -190,6 +162,67 @@ impl EventLoop {
             self.start_network_fetch(id);
         }
         Ok((id, watch_rx, result))
+    }
+
+    /// The descriptor a fetch of `product` (at `version`, or its current
+    /// one) gets bytes for.
+    fn fetchable(
+        &self,
+        product: &ProductId,
+        version: Option<u64>,
+    ) -> Result<Descriptor, FetchError> {
+        let descriptor = match self.catalog.get(product) {
+            None => return Err(FetchError::UnknownProduct(product.to_string())),
+            Some(CatalogItem::Withdrawal(_)) => {
+                return Err(FetchError::Withdrawn(product.to_string()));
+            }
+            Some(CatalogItem::Descriptor(d)) => d.value.clone(),
+        };
+        if let Some(wanted) = version
+            && wanted != descriptor.version
+        {
+            return Err(FetchError::UnknownVersion {
+                product: product.to_string(),
+                wanted,
+                current: descriptor.version,
+            });
+        }
+        Ok(descriptor)
+    }
+
+    /// A job for `descriptor`'s bytes, nobody waiting yet.
+    fn new_job(&mut self, descriptor: Descriptor, record: FetchRecord) -> Job {
+        let hash = descriptor.content.manifest_hash;
+        let id = self.next_job;
+        self.next_job += 1;
+        let progress = new_progress(id, &descriptor);
+        let (watch, _) = watch::channel(progress.clone());
+        let now = Instant::now();
+        Job {
+            id,
+            descriptor,
+            manifest: None,
+            providers: HashMap::new(),
+            probing: HashSet::new(),
+            bad: HashSet::new(),
+            denied: HashSet::new(),
+            queue: VecDeque::new(),
+            inflight: 0,
+            record,
+            file: None,
+            unsynced: 0,
+            syncing: false,
+            progress,
+            watch,
+            replies: Vec::new(),
+            observers: Vec::new(),
+            want: None,
+            partial: Vec::new(),
+            _pin: self.blobs.pin(hash),
+            started: now,
+            last_probe: now,
+            last_chunk: now,
+        }
     }
 
     /// The record of an interrupted (active) or cancelled (paused) fetch of
@@ -438,7 +471,7 @@ impl EventLoop {
                 job.progress.chunks_done += 1;
                 job.progress.chunks_resumed += 1;
                 job.progress.bytes_done += manifest.chunk_len(i).unwrap_or(0);
-            } else {
+            } else if job.want.as_ref().is_none_or(|want| want.contains(&i)) {
                 job.queue.push_back(i);
             }
         }
@@ -446,10 +479,15 @@ impl EventLoop {
         job.progress.state = FetchState::Fetching;
         job.manifest = Some(manifest);
         let _ = job.watch.send(job.progress.clone());
+        let partial = job.want.is_some();
         if job.queue.is_empty()
             && let Some(job) = self.jobs.remove(&id)
         {
-            self.complete(job);
+            if partial {
+                self.finish_partial(job);
+            } else {
+                self.complete(job);
+            }
         }
         Ok(())
     }
@@ -579,14 +617,20 @@ impl EventLoop {
                 }
             }
         }
+        if job.want.is_some() {
+            self.on_partial_chunk(id);
+            return;
+        }
         let done = job.progress.chunks_done >= job.progress.chunks_total;
+        let sync = job.unsynced >= SYNC_EVERY && !job.syncing;
+        self.answer_partials(id);
         if done {
             if let Some(job) = self.jobs.remove(&id) {
                 self.complete(job);
             }
             return;
         }
-        if job.unsynced >= SYNC_EVERY && !job.syncing {
+        if sync {
             self.start_sync_job(id);
         }
         if let Some(job) = self.jobs.get(&id) {
@@ -617,18 +661,23 @@ impl EventLoop {
 
     /// A partial file sync finished: record what it made durable.
     pub(super) fn on_synced(&mut self, id: FetchId, record: &FetchRecord, synced: bool) {
-        if let Some(job) = self.jobs.get_mut(&id) {
+        let key = if let Some(job) = self.jobs.get_mut(&id) {
             job.syncing = false;
             if !synced {
                 job.unsynced = SYNC_EVERY;
                 return;
             }
+            // A preview's chunks are never an interrupted fetch to resume.
+            if job.want.is_some() {
+                FetchRecord::paused_key(&record.manifest)
+            } else {
+                FetchRecord::key(&record.manifest)
+            }
         } else {
             // The job ended meanwhile (completed, cancelled or failed): its
             // own end already recorded or removed the state.
             return;
-        }
-        let key = FetchRecord::key(&record.manifest);
+        };
         if let Err(e) = self.store.put_meta(&key, &encoding::to_bytes(record)) {
             warn!(error = %e, "cannot record fetch progress");
         }
@@ -708,7 +757,7 @@ impl EventLoop {
             let _ = done.blocking_send(super::Internal::Exported {
                 job: Box::new(job),
                 results,
-                check,
+                check: check.map(Box::new),
             });
         });
     }
@@ -762,6 +811,7 @@ impl EventLoop {
     pub(super) fn running_fetches(&mut self) -> Vec<FetchStarted> {
         self.jobs
             .values_mut()
+            .filter(|job| job.want.is_none())
             .map(|job| {
                 let (tx, rx) = oneshot::channel();
                 job.observers.push(tx);
@@ -815,6 +865,7 @@ fn end_job(mut job: Job, state: FetchState, result: &Result<PathBuf, FetchError>
         }
     }
     let _ = job.watch.send(job.progress.clone());
+    partial::end_partials(&mut job, result);
     for observer in job.observers {
         let _ = observer.send(result.clone());
     }

@@ -76,6 +76,8 @@ mod trim;
 pub use governing::VoteReceipt;
 use kademlia::{ProviderLookup, record_key};
 
+pub(crate) use fetching::Chunks;
+pub(crate) use fetching::ChunksReply;
 pub(crate) use fetching::FetchStarted;
 
 /// Results of blocking work the loop handed off, coming back in.
@@ -92,7 +94,7 @@ pub(crate) enum Internal {
     Exported {
         job: Box<fetching::Job>,
         results: Vec<Result<PathBuf, crate::fetch::FetchError>>,
-        check: Option<profile_checks::Checked>,
+        check: Option<Box<profile_checks::Checked>>,
     },
     Collected(Result<crate::gc::CollectReport, crate::gc::CollectError>),
 }
@@ -300,7 +302,7 @@ impl EventLoop {
                             job,
                             results,
                             check,
-                        } => self.on_exported(*job, results, check),
+                        } => self.on_exported(*job, results, check.map(|c| *c)),
                         Internal::Collected(result) => self.on_collected(result),
                     }
                 }
@@ -448,6 +450,12 @@ impl EventLoop {
             } => {
                 let _ = reply.send(self.start_fetch(&product, version, output));
             }
+            Command::FetchChunks {
+                product,
+                version,
+                chunks,
+                reply,
+            } => self.fetch_chunks(&product, version, chunks, reply),
             Command::CancelFetch { id } => self.cancel_fetch(id),
             Command::RunningFetches { reply } => {
                 let _ = reply.send(self.running_fetches());
