@@ -10,6 +10,7 @@ use mesh_node::fetch::{FetchProgress, FetchState};
 use mesh_node::profiling::{CheckReport, ProfileCheck};
 use mesh_protocol::profile::Profile;
 use serde_json::json;
+use std::fmt::Write as _;
 
 use crate::args::CheckArgs;
 use crate::connect::Api;
@@ -99,10 +100,7 @@ pub(crate) fn violations(p: &Profile) -> String {
         out.push('\n');
     }
     if p.more_violations > 0 {
-        out.push_str(&format!(
-            "  ... and {} more violations\n",
-            p.more_violations
-        ));
+        let _ = writeln!(out, "  ... and {} more violations", p.more_violations);
     }
     for n in &p.notes {
         out.push_str("  note: ");

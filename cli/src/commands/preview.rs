@@ -1,13 +1,10 @@
 //! `mesh preview`: the first rows of a product as a table (`--json`: the
-//! columns and rows), read from the node's verified copy.
-//!
-//! A product the node does not hold is fetched into its store first
-//! (verified and access-checked like any fetch). Fetching only the chunks a
-//! preview needs is not built yet: the whole product is fetched.
+//! columns and rows), read from the node's verified copy, or, for a product
+//! the node does not hold, from only the chunks those rows need (fetched,
+//! verified and access-checked like any fetch; the product stays unfetched).
 
 use mesh_node::api::data::PreviewView;
-use mesh_node::fetch::{FetchProgress, FetchState};
-use serde_json::json;
+use std::fmt::Write as _;
 
 use crate::args::PreviewArgs;
 use crate::connect::{Api, encode_query};
@@ -25,27 +22,9 @@ pub(super) fn run(api: &Api, args: &PreviewArgs, json: bool) -> CliResult<()> {
         args.rows
     );
     if let Some(v) = args.version {
-        path.push_str(&format!("&version={v}"));
+        let _ = write!(path, "&version={v}");
     }
-    let shown: PreviewView = match api.get(&path) {
-        Err(CliError::Api { code, .. }) if code == "not_held" => {
-            let progress: FetchProgress = api.post(
-                "/v1/fetches",
-                &json!({ "product": id.to_string(), "version": args.version }),
-            )?;
-            let progress = super::fetch::follow(api, progress, &args.product.to_string(), !json)?;
-            if progress.state != FetchState::Done {
-                return Err(CliError::failed(format!(
-                    "cannot preview {id}: its fetch failed: {}",
-                    progress
-                        .error
-                        .unwrap_or_else(|| format!("{:?}", progress.state))
-                )));
-            }
-            api.get(&path)?
-        }
-        other => other?,
-    };
+    let shown: PreviewView = api.get(&path)?;
     if json {
         return output::json(&shown);
     }
@@ -64,8 +43,16 @@ pub(super) fn run(api: &Api, args: &PreviewArgs, json: bool) -> CliResult<()> {
         })
         .collect();
     crate::out!("{}", output::table(&header, &rows));
+    let source = if shown.held {
+        String::new()
+    } else {
+        format!(
+            "; read from {} of its {} chunks",
+            shown.chunks_held, shown.chunks_total
+        )
+    };
     crate::outln!(
-        "({} rows of {} version {})",
+        "({} rows of {} version {}{source})",
         shown.rows.len(),
         args.product,
         shown.version

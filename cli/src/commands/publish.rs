@@ -102,6 +102,7 @@ fn read(path: &Path, what: &str) -> CliResult<String> {
 /// anything is sent.
 pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, Vec<Note>)> {
     let mut parts = DraftParts::default();
+    let mut extras = standards::Extras::default();
     let mut notes = Vec::new();
     if let Some(path) = &args.descriptor {
         let text = read(path, "descriptor")?;
@@ -114,7 +115,7 @@ pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, 
                     "{origin} is an ODCS contract; give it with --contract"
                 )));
             }
-            _ => mesh_yaml::import(&text, &origin, &mut parts)?,
+            _ => mesh_yaml::import_with(&text, &origin, &mut parts, &mut extras)?,
         }
     }
     if let Some(path) = &args.contract {
@@ -126,7 +127,14 @@ pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, 
                 "invalid ODCS file {origin}: kind must be DataContract"
             )));
         }
-        standards::odcs::import(&doc, &origin, args.table.as_deref(), &mut parts, &mut notes)?;
+        standards::odcs::import_with(
+            &doc,
+            &origin,
+            args.table.as_deref(),
+            &mut parts,
+            &mut extras,
+            &mut notes,
+        )?;
     }
     if let Some(name) = &args.name {
         parts.name = Some(name.clone());
@@ -145,7 +153,8 @@ pub(crate) fn draft(args: &PublishArgs) -> CliResult<(ProductDraft, DraftParts, 
                 .map_err(|e| CliError::usage(format!("--format {format}: {e}")))?,
         );
     }
-    let draft = parts.clone().into_draft(&args.file)?;
+    let mut draft = parts.clone().into_draft(&args.file)?;
+    extras.apply(&mut draft);
     let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
     check(&draft, size)?;
     Ok((draft, parts, notes))

@@ -6,6 +6,7 @@
 //! whether nulls were seen. Classifications are left open for the owner:
 //! guessing them would hide the one decision a person must make.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use mesh_data::{InferredField, InferredSchema, ReadOptions};
@@ -92,20 +93,20 @@ fn mesh_yaml(path: &Path, inferred: &InferredSchema, fields: &[Field]) -> String
 
 fn write_field(out: &mut String, f: &Field, indent: usize) {
     let pad = " ".repeat(indent);
-    out.push_str(&format!("{pad}- name: {}\n", yaml_text(&f.name)));
-    out.push_str(&format!("{pad}  type: {}\n", type_name(f.data_type)));
-    out.push_str(&format!("{pad}  nullable: {}\n", f.nullable));
-    out.push_str(&format!("{pad}  classification: null  # TODO\n"));
+    let _ = writeln!(out, "{pad}- name: {}", yaml_text(&f.name));
+    let _ = writeln!(out, "{pad}  type: {}", type_name(f.data_type));
+    let _ = writeln!(out, "{pad}  nullable: {}", f.nullable);
+    let _ = writeln!(out, "{pad}  classification: null  # TODO");
     match f.data_type {
         DataType::Object if !f.children.is_empty() => {
-            out.push_str(&format!("{pad}  fields:\n"));
+            let _ = writeln!(out, "{pad}  fields:");
             for c in &f.children {
                 write_field(out, c, indent + 4);
             }
         }
         DataType::Array => {
             if let Some(items) = f.children.first() {
-                out.push_str(&format!("{pad}  items:\n"));
+                let _ = writeln!(out, "{pad}  items:");
                 write_field(out, items, indent + 4);
             }
         }
