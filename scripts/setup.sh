@@ -14,6 +14,9 @@ command -v make >/dev/null 2>&1 || need+=(make)
 # The tests: kill (signals), mount (a small tmpfs for the full-disk test).
 command -v kill >/dev/null 2>&1 || need+=(procps)
 command -v mount >/dev/null 2>&1 || need+=(mount)
+# The ODCS export test reads exports back with PyYAML (a YAML 1.1 reader).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

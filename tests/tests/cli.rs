@@ -346,6 +346,8 @@ fn bitol_files_publish_and_export_through_the_cli() {
             odps_in.to_str().unwrap(),
             "--contract",
             odcs_in.to_str().unwrap(),
+            "--table",
+            "tbl",
             "--json",
         ],
     ));

@@ -8,6 +8,8 @@
     reason = "tests: a failed unwrap is a failed test"
 )]
 
+use std::fmt::Write as _;
+
 use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::start;
 
@@ -76,6 +78,7 @@ fn schema_infer_drafts_types_and_nulls_from_the_data() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one end-to-end story, step by step")]
 fn publish_show_list_and_check_carry_the_contract_verdict() {
     let a = start("sales", None);
     let work = tempfile::tempdir().unwrap();
@@ -105,7 +108,7 @@ fn publish_show_list_and_check_carry_the_contract_verdict() {
     let violations = published["profile"]["violations"].as_array().unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(violations[0]["field"], "customerEmail");
-    assert_eq!(violations[0]["check"], "NotNull");
+    assert_eq!(violations[0]["check"], "not-null");
     assert_eq!(violations[0]["first_rows"], serde_json::json!([2]));
 
     let listed = wait_json(&a, &["list", "--json"], |v| {
@@ -187,4 +190,121 @@ fn publish_show_list_and_check_carry_the_contract_verdict() {
 
     fails(&mesh(Some(&a), &["check", "sales/nothing"]), 1, "nothing");
     fails(&mesh(Some(&a), &["check"]), 2, "required arguments");
+}
+
+/// A consumer previews a product it does not hold: only the chunks the
+/// rows need are fetched (asserted on the node's counters), the product is
+/// not recorded as held, and a later full fetch resumes from them. A
+/// product the consumer may not read is refused like a fetch.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one end-to-end story, step by step")]
+fn remote_preview_fetches_only_the_chunks_it_needs() {
+    let a = start("sales", None);
+    let b = start("marketing", Some(&a.addr));
+    let work = tempfile::tempdir().unwrap();
+    // About 200 KiB of rows in 4 KiB chunks: some 50 chunks.
+    let mut csv = String::from("id,label\n");
+    for i in 0..8000 {
+        let _ = writeln!(csv, "{i},row-{i:08}-xxxxxxxx");
+    }
+    let file = write(work.path(), "events.csv", &csv);
+    let descriptor = write(
+        work.path(),
+        "events.yaml",
+        "title: Events\nchunk_size: 4096\nschema: {fields: [{name: id, type: int64, nullable: false}, \
+         {name: label, type: string}]}\n",
+    );
+    let published = stdout_json(&mesh(
+        Some(&a),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "events",
+            "--descriptor",
+            &descriptor,
+            "--json",
+        ],
+    ));
+    assert_eq!(published["data"], "conforms", "{published}");
+    let secret = write(
+        work.path(),
+        "secret.yaml",
+        "title: Secret\naccess: owner-granted\nschema: {fields: [{name: id, type: int64}, \
+         {name: label, type: string}]}\n",
+    );
+    mesh(
+        Some(&a),
+        &[
+            "publish",
+            &file,
+            "--name",
+            "secret",
+            "--descriptor",
+            &secret,
+            "--json",
+        ],
+    );
+    wait_json(&b, &["list", "--json"], |v| {
+        v.as_array().is_some_and(|l| l.len() == 2)
+    });
+
+    let shown = stdout_json(&mesh(
+        Some(&b),
+        &["preview", "sales/events", "--rows", "3", "--json"],
+    ));
+    assert_eq!(shown["columns"], serde_json::json!(["id", "label"]));
+    assert_eq!(
+        shown["rows"],
+        serde_json::json!([
+            ["0", "row-00000000-xxxxxxxx"],
+            ["1", "row-00000001-xxxxxxxx"],
+            ["2", "row-00000002-xxxxxxxx"]
+        ])
+    );
+    assert_eq!(shown["held"], false);
+    let total = shown["chunks_total"].as_u64().unwrap();
+    let held = shown["chunks_held"].as_u64().unwrap();
+    assert!(total >= 40, "{shown}");
+    assert!((1..=2).contains(&held), "fetched {held} of {total} chunks");
+    let text = String::from_utf8(mesh(Some(&b), &["preview", "sales/events"]).stdout).unwrap();
+    assert!(
+        text.contains("row-00000009") && text.contains(&format!("of its {total} chunks")),
+        "{text}"
+    );
+    // Not held: a check still has to fetch it, and the node's fetch
+    // counter moved by the preview's chunks only.
+    let metrics = String::from_utf8(b.get("/metrics").body).unwrap();
+    let fetched: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("meshd_fetched_bytes_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        fetched > 0.0 && fetched <= 3.0 * 4096.0,
+        "fetched {fetched} bytes for a preview"
+    );
+    // A full fetch resumes from the previewed chunks.
+    let out = work.path().join("events-copy.csv");
+    let fetch = stdout_json(&mesh(
+        Some(&b),
+        &[
+            "fetch",
+            "sales/events",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(fetch["verified"], true, "{fetch}");
+    assert_eq!(fetch["chunks_resumed"].as_u64(), Some(held), "{fetch}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv);
+
+    // Access is checked as for a fetch.
+    fails(
+        &mesh(Some(&b), &["preview", "sales/secret"]),
+        1,
+        "mesh request",
+    );
 }

@@ -42,6 +42,7 @@ parts += [
 ]
 sql = f"SELECT {', '.join(parts)} FROM {source}"
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 cur = con.execute(sql, [path])
 row = cur.fetchone()
