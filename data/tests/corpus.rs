@@ -468,14 +468,11 @@ fn orders_files(dirty: bool) -> Vec<(&'static str, Format, Vec<u8>)> {
 
 /// Every value violation, in declaration then check order, then the
 /// product's.
-fn orders_violations(format: &Format) -> Vec<Found> {
-    // A JSON Lines row without a key holds null there: a declared field in
-    // no row is a column of nulls, not a missing one.
-    let region = if *format == Format::Jsonl {
-        v("region", Check::NotNull, 12, &[1, 2, 3, 4, 5])
-    } else {
-        v("region", Check::Missing, 0, &[])
-    };
+fn orders_violations() -> Vec<Found> {
+    // A declared field no JSON Lines row has is missing, as a column a
+    // header leaves out is (a row without a key holds null there only
+    // when some other row has it).
+    let region = v("region", Check::Missing, 0, &[]);
     vec![
         v("id", Check::Unique, 2, &[5, 9]),
         v("code", Check::Pattern, 2, &[4, 10]),
@@ -497,7 +494,7 @@ fn value_violations_are_listed_exactly_in_every_format() {
     let contract = contract(orders_fields(), orders_quality());
     for (label, format, bytes) in orders_files(true) {
         let p = profile(&dir, label, &format, &bytes, &contract);
-        assert_eq!(found(&p), orders_violations(&format), "{label}");
+        assert_eq!(found(&p), orders_violations(), "{label}");
         assert_eq!(p.rows, 12, "{label}");
         // 83 of 9 x 12 declared cells hold a value.
         assert_eq!(p.completeness_percent, Some(76), "{label}");
@@ -608,7 +605,7 @@ fn row_count_bounds_are_product_violations_after_the_fields() {
         // and before completeness and freshness.
         for (label, format, bytes) in orders_files(true) {
             let p = profile(&dir, label, &format, &bytes, &contract);
-            let mut expected = orders_violations(&format);
+            let mut expected = orders_violations();
             let at = expected.len() - 2;
             for _ in 0..broken {
                 expected.insert(at, product(Check::RowCount, 12));
@@ -652,15 +649,12 @@ fn one_table_has_one_profile_whatever_the_format() {
         assert_eq!(names, expected, "csv keeps file order");
         assert!(csv.fields.iter().all(|f| f.stored_as.is_none()));
         for (label, p) in &profiles[1..] {
-            let mut theirs = by_name(p);
+            let theirs = by_name(p);
             let mut ours = by_name(csv);
             if *label == "jsonl" {
                 assert!(p.fields.iter().all(|f| f.stored_as.is_none()));
-                // The field absent from every line is a column of nulls.
-                if dirty {
-                    let region = theirs.remove("region").expect("region");
-                    assert_eq!((region.nulls, region.distinct), (12, 0));
-                }
+                // The field absent from every line is missing, not profiled.
+                assert_eq!(theirs.contains_key("region"), !dirty);
             } else {
                 let names: Vec<&str> = p.fields.iter().map(|f| f.name.as_str()).collect();
                 assert_eq!(names, expected, "{label} keeps file order");
@@ -672,18 +666,7 @@ fn one_table_has_one_profile_whatever_the_format() {
             ours.retain(|k, _| theirs.contains_key(k));
             assert_eq!(theirs, ours, "{label} and csv disagree (dirty: {dirty})");
             // Details too: the same words whatever the format.
-            let not_region = |p: &Profile| -> Vec<_> {
-                p.violations
-                    .iter()
-                    .filter(|v| v.field.as_deref() != Some("region"))
-                    .cloned()
-                    .collect()
-            };
-            if *label == "jsonl" {
-                assert_eq!(not_region(p), not_region(csv), "{label}");
-            } else {
-                assert_eq!(p.violations, csv.violations, "{label}");
-            }
+            assert_eq!(p.violations, csv.violations, "{label}");
             assert_eq!(p.completeness_percent, csv.completeness_percent, "{label}");
         }
     }

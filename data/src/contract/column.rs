@@ -163,6 +163,11 @@ pub(crate) struct Column {
     unique: Option<HashSet<u128>>,
     pub(crate) unique_stopped_at: Option<u64>,
     pub(crate) tallies: BTreeMap<Check, Tally>,
+    /// The column is in the data. A file with a header (CSV, Parquet,
+    /// Arrow) names its columns up front; a JSON Lines field is present
+    /// once some row has its key (even with a null), so a declared field
+    /// no row mentions is missing, not null on every row.
+    pub(crate) present: bool,
 }
 
 impl Column {
@@ -184,6 +189,7 @@ impl Column {
             unique,
             unique_stopped_at: None,
             tallies: BTreeMap::new(),
+            present: true,
         }
     }
 

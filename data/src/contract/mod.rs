@@ -36,6 +36,7 @@
 pub(crate) mod arrow_cells;
 pub(crate) mod column;
 mod profile;
+mod spread;
 pub mod value;
 
 use std::collections::HashMap;
@@ -147,6 +148,11 @@ pub(crate) struct Profiler<'c> {
     /// Names a file's schema (a CSV header) gives more than one column;
     /// only the first column of each is profiled.
     repeated_columns: Vec<String>,
+    /// Threads the columns of a batch are checked on ([`spread`]).
+    threads: usize,
+    /// Columns in the data (see [`Column::present`]): the ones the
+    /// profile's field limit counts.
+    present_columns: usize,
 }
 
 impl<'c> Profiler<'c> {
@@ -159,6 +165,8 @@ impl<'c> Profiler<'c> {
             unreadable: None,
             dropped_columns: 0,
             repeated_columns: Vec::new(),
+            threads: spread::threads(),
+            present_columns: 0,
         }
     }
 
@@ -166,7 +174,7 @@ impl<'c> Profiler<'c> {
         if let Some(&i) = self.by_name.get(name) {
             return Some(i);
         }
-        if self.columns.len() >= mesh_protocol::descriptor::MAX_FIELDS {
+        if self.present_columns >= mesh_protocol::descriptor::MAX_FIELDS {
             self.dropped_columns += 1;
             return None;
         }
@@ -177,8 +185,24 @@ impl<'c> Profiler<'c> {
             .find(|f| f.name == name)
             .map(Declared::new);
         self.columns.push(Column::new(name.to_owned(), declared));
+        self.present_columns += 1;
         self.by_name.insert(name.to_owned(), self.columns.len() - 1);
         Some(self.columns.len() - 1)
+    }
+
+    /// Marks column `i` as in the data or not (JSON Lines only: a header
+    /// names its columns).
+    fn set_present(&mut self, i: usize, present: bool) {
+        if let Some(column) = self.columns.get_mut(i)
+            && column.present != present
+        {
+            column.present = present;
+            if present {
+                self.present_columns += 1;
+            } else {
+                self.present_columns -= 1;
+            }
+        }
     }
 
     fn unreadable(&mut self, error: &ReadError) {
@@ -208,31 +232,58 @@ impl<'c> Profiler<'c> {
             }
             index.push(i);
         }
-        for batch in batches {
-            let batch = batch?;
-            if *format == Format::Csv {
-                self.csv_batch(&index, &batch);
-            } else {
-                self.typed_batch(&index, &batch);
+        if self.threads <= 1 {
+            for batch in batches {
+                self.batch(format, &index, &batch?);
             }
-            self.rows = self.rows.max(batch.last_row());
+            return Ok(());
         }
-        Ok(())
+        // Reading (parsing, decompressing) runs one batch ahead of the
+        // check on its own thread; the channel holds one batch, so memory
+        // stays at a few batches. The batches arrive in file order.
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            std::thread::Builder::new()
+                .name("meshd-read".into())
+                .spawn_scoped(s, move || {
+                    for batch in batches {
+                        let stop = batch.is_err();
+                        if tx.send(batch).is_err() || stop {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| ReadError::io(format, crate::error::Location::NONE, e))?;
+            // Returning early drops `rx`: the reader's next send fails and
+            // it stops.
+            for batch in rx {
+                self.batch(format, &index, &batch?);
+            }
+            Ok(())
+        })
+    }
+
+    fn batch(&mut self, format: &Format, index: &[Option<usize>], batch: &Batch) {
+        if *format == Format::Csv {
+            self.csv_batch(index, batch);
+        } else {
+            self.typed_batch(index, batch);
+        }
+        self.rows = self.rows.max(batch.last_row());
     }
 
     fn csv_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
         let dialect = &self.contract.csv;
-        for (c, array) in batch.batch.columns().iter().enumerate() {
-            let Some(Some(i)) = index.get(c) else {
-                continue;
-            };
+        let first_row = batch.first_row;
+        let cells = batch.batch.num_rows() * batch.batch.num_columns();
+        let pairs = spread::pairs(&mut self.columns, index, batch);
+        spread::run(pairs, cells, self.threads, &|(column, array)| {
             let Some(strings) = array.as_string_opt::<i32>() else {
-                continue;
+                return;
             };
-            let column = &mut self.columns[*i];
             let declared = column.declared.as_ref().map(|d| d.data_type);
             for (r, cell) in strings.iter().enumerate() {
-                let row = batch.first_row + r as u64;
+                let row = first_row + r as u64;
                 let text = cell.unwrap_or("");
                 if cell.is_none() || dialect.is_null(text) {
                     column.null(row);
@@ -246,15 +297,14 @@ impl<'c> Profiler<'c> {
                     },
                 }
             }
-        }
+        });
     }
 
     fn typed_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
-        for (c, array) in batch.batch.columns().iter().enumerate() {
-            let Some(Some(i)) = index.get(c) else {
-                continue;
-            };
-            let column = &mut self.columns[*i];
+        let first_row = batch.first_row;
+        let cells = batch.batch.num_rows() * batch.batch.num_columns();
+        let pairs = spread::pairs(&mut self.columns, index, batch);
+        spread::run(pairs, cells, self.threads, &|(column, array)| {
             // A stored type that does not widen to the declared one is one
             // violation over the column's values (counted per value).
             let mismatch = match (&column.declared, column.stored_as) {
@@ -264,7 +314,7 @@ impl<'c> Profiler<'c> {
                 _ => None,
             };
             arrow_cells::for_each(array, &mut |r, cell| {
-                let row = batch.first_row + r as u64;
+                let row = first_row + r as u64;
                 match (cell, mismatch) {
                     (None, _) => column.null(row),
                     (Some(_), Some((stored, declared))) => {
@@ -284,23 +334,30 @@ impl<'c> Profiler<'c> {
                     }
                 }
             });
-        }
+        });
     }
 
     fn jsonl<R: Read>(&mut self, reader: R) -> Result<(), ReadError> {
         for line in read::jsonl::jsonl_values(reader, read::Limits::default()) {
             let (row, object) = line?;
             self.rows = self.rows.max(row);
-            // Declared fields absent from the row are nulls.
+            // Declared fields absent from the row are nulls; a field no row
+            // has is missing (its column stays not present).
             for field in &self.contract.fields {
-                if !object.contains_key(&field.name)
-                    && let Some(i) = self.column(&field.name)
-                {
+                if object.contains_key(&field.name) {
+                    continue;
+                }
+                let fresh = !self.by_name.contains_key(&field.name);
+                if let Some(i) = self.column(&field.name) {
+                    if fresh {
+                        self.set_present(i, false);
+                    }
                     self.columns[i].null(row);
                 }
             }
             for (key, json) in &object {
                 let Some(i) = self.column(key) else { continue };
+                self.set_present(i, true);
                 let column = &mut self.columns[i];
                 if json.is_null() {
                     column.null(row);

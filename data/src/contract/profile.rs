@@ -34,7 +34,7 @@ impl Profiler<'_> {
         }
         let mut valid_cells: u128 = 0;
         for field in &contract.fields {
-            match self.by_name.get(&field.name).map(|&i| &self.columns[i]) {
+            match self.present(&field.name) {
                 None => violations.push(Violation {
                     field: Some(truncate_text(&field.name, MAX_DETAIL_LEN).to_owned()),
                     check: Check::Missing,
@@ -113,12 +113,30 @@ impl Profiler<'_> {
         Profile {
             method: PROFILE_METHOD,
             rows,
-            fields: self.columns.iter().map(|c| c.profile(rows)).collect(),
+            fields: self.field_profiles(rows),
             completeness_percent: completeness,
             violations,
             more_violations: more,
             notes,
         }
+    }
+
+    /// The column of that name, if it is in the data.
+    fn present(&self, name: &str) -> Option<&super::column::Column> {
+        self.by_name
+            .get(name)
+            .map(|&i| &self.columns[i])
+            .filter(|c| c.present)
+    }
+
+    /// The profile of every column in the data, in the order first seen.
+    fn field_profiles(&self, rows: u64) -> Vec<mesh_protocol::profile::FieldProfile> {
+        self.columns
+            .iter()
+            .filter(|c| c.present)
+            .take(mesh_protocol::descriptor::MAX_FIELDS)
+            .map(|c| c.profile(rows))
+            .collect()
     }
 
     fn freshness(&self, violations: &mut Vec<Violation>, notes: &mut Vec<String>) {
