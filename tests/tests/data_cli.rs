@@ -63,6 +63,18 @@ fn schema_infer_drafts_types_and_nulls_from_the_data() {
         "{odcs}"
     );
 
+    // Column names a YAML 1.1 reader would retype (a boolean, a date) are
+    // quoted in both forms, so the draft reads back as the same names.
+    let odd = write(work.path(), "odd.csv", "yes,2026-01-01,plain\n1,2,3\n");
+    for extra in [None, Some("--odcs")] {
+        let mut args = vec!["schema", "infer", odd.as_str()];
+        args.extend(extra);
+        let out = String::from_utf8(mesh(None, &args).stdout).unwrap();
+        assert!(out.contains("name: \"yes\""), "{extra:?}: {out}");
+        assert!(out.contains("name: \"2026-01-01\""), "{extra:?}: {out}");
+        assert!(out.contains("name: plain"), "{extra:?}: {out}");
+    }
+
     fails(
         &mesh(None, &["schema", "infer", "/nonexistent.csv"]),
         2,

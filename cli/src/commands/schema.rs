@@ -93,7 +93,11 @@ fn mesh_yaml(path: &Path, inferred: &InferredSchema, fields: &[Field]) -> String
 
 fn write_field(out: &mut String, f: &Field, indent: usize) {
     let pad = " ".repeat(indent);
-    let _ = writeln!(out, "{pad}- name: {}", yaml_text(&f.name));
+    let _ = writeln!(
+        out,
+        "{pad}- name: {}",
+        crate::standards::yaml::text(&f.name)
+    );
     let _ = writeln!(out, "{pad}  type: {}", type_name(f.data_type));
     let _ = writeln!(out, "{pad}  nullable: {}", f.nullable);
     let _ = writeln!(out, "{pad}  classification: null  # TODO");
@@ -111,22 +115,6 @@ fn write_field(out: &mut String, f: &Field, indent: usize) {
             }
         }
         _ => {}
-    }
-}
-
-/// A column name as a YAML scalar (quoted unless plainly safe).
-fn yaml_text(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        serde_json::Value::String(name.to_owned()).to_string()
     }
 }
 
@@ -175,6 +163,5 @@ fn odcs(path: &Path, format: &Format, fields: &[Field]) -> CliResult<String> {
         .get("schema")
         .cloned()
         .ok_or_else(|| CliError::failed("the ODCS mapping gave no schema"))?;
-    serde_yaml_ng::to_string(&schema)
-        .map_err(|e| CliError::failed(format!("cannot write YAML: {e}")))
+    Ok(crate::standards::yaml::to_string(&schema))
 }
