@@ -276,12 +276,18 @@ impl EventLoop {
         let _ = self
             .store
             .put_meta(&FetchRecord::key(&hash), &encoding::to_bytes(&job.record));
+        self.find_providers(id, &hash);
+    }
+
+    /// Asks the peers already connected (the probe) and the DHT who holds
+    /// the bytes of job `id`.
+    pub(super) fn find_providers(&mut self, id: FetchId, hash: &Hash) {
         self.probe(id);
         let query = self
             .swarm
             .behaviour_mut()
             .kad
-            .get_providers(provider_key(&hash));
+            .get_providers(provider_key(hash));
         self.provider_queries.insert(query, id);
     }
 

@@ -18,7 +18,7 @@ use mesh_protocol::{ProductId, encoding};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-use super::{FetchError, FetchRecord, Job, provider_key};
+use super::{FetchError, FetchRecord, Job};
 use crate::event_loop::EventLoop;
 
 /// What a node holds of a product after a partial fetch.
@@ -103,13 +103,7 @@ impl EventLoop {
         job.partial.push(Waiter { chunks, reply });
         let id = job.id;
         self.jobs.insert(id, job);
-        self.probe(id);
-        let query = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .get_providers(provider_key(&hash));
-        self.provider_queries.insert(query, id);
+        self.find_providers(id, &hash);
     }
 
     /// A chunk of a partial job ended: answer who can be, end the job
