@@ -78,7 +78,7 @@ pub(crate) fn for_each(array: &ArrayRef, f: &mut dyn FnMut(usize, Option<Cell>))
         ArrowType::Decimal128(_, scale) => {
             let a = array.as_primitive::<arrow_array::types::Decimal128Type>();
             let scale = *scale;
-            each(&|i| decimal(&a.value(i).to_string(), scale));
+            each(&|i| decimal128(a.value(i), scale));
         }
         ArrowType::Decimal256(_, scale) => {
             let a = array.as_primitive::<arrow_array::types::Decimal256Type>();
@@ -188,6 +188,35 @@ fn micros(value: Option<i64>) -> Cell {
     value.map_or(Cell::Opaque, |m| Cell::Value(Value::Timestamp(m)))
 }
 
+/// [`decimal`] for a 128-bit unscaled integer, written straight in the
+/// normalised form (no trailing fraction zeros, no leading zeros, no `-0`)
+/// instead of formatted and normalised again; a negative scale takes the
+/// general path.
+fn decimal128(unscaled: i128, declared_scale: i8) -> Cell {
+    let Ok(mut scale) = u32::try_from(declared_scale) else {
+        return decimal(&unscaled.to_string(), declared_scale);
+    };
+    let sign = if unscaled < 0 { "-" } else { "" };
+    let mut magnitude = unscaled.unsigned_abs();
+    if magnitude == 0 {
+        return Cell::Value(Value::Decimal("0".to_owned()));
+    }
+    while scale > 0 && magnitude.is_multiple_of(10) {
+        magnitude /= 10;
+        scale -= 1;
+    }
+    let text = if scale == 0 {
+        format!("{sign}{magnitude}")
+    } else {
+        let Some(unit) = 10u128.checked_pow(scale) else {
+            return decimal(&unscaled.to_string(), declared_scale);
+        };
+        let width = scale as usize;
+        format!("{sign}{}.{:0>width$}", magnitude / unit, magnitude % unit)
+    };
+    Cell::Value(Value::Decimal(text))
+}
+
 /// An unscaled decimal integer's text with `scale` fraction digits.
 fn decimal(unscaled: &str, scale: i8) -> Cell {
     let (sign, digits) = unscaled
@@ -223,5 +252,40 @@ mod tests {
         assert_eq!(text("-5", 3), "-0.005");
         assert_eq!(text("7", -2), "700");
         assert_eq!(text("100", 2), "1");
+    }
+
+    #[test]
+    fn the_direct_decimal_form_is_the_normalised_one() {
+        let text = |cell: Cell| match cell {
+            Cell::Value(v) => v.text(),
+            Cell::Opaque => "opaque".into(),
+        };
+        let values = [
+            0_i128,
+            1,
+            -1,
+            5,
+            -5,
+            10,
+            -10,
+            100,
+            12_345,
+            -12_340,
+            1_000_000,
+            7_050,
+            i128::MAX,
+            i128::MIN,
+            i128::MAX - 9,
+            10i128.pow(37),
+        ];
+        for v in values {
+            for scale in [0_i8, 1, 2, 3, 7, 18, 37, 38, -2] {
+                assert_eq!(
+                    text(decimal128(v, scale)),
+                    text(decimal(&v.to_string(), scale)),
+                    "{v} at scale {scale}"
+                );
+            }
+        }
     }
 }
