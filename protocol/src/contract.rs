@@ -118,15 +118,30 @@ impl Constraints {
     }
 }
 
+/// Most memory a compiled value pattern may take, and most its lazy DFA
+/// may cache per thread: a short pattern can still compile to a large
+/// automaton (`a{1000}{1000}`), so the size is bounded, not just the text.
+pub const MAX_VALUE_PATTERN_MEMORY: usize = 1 << 20;
+
 /// Compiles a value pattern, anchored at both ends.
-pub fn compile_value_pattern(pattern: &str) -> Result<regex_lite::Regex, String> {
+///
+/// The syntax is the `regex` crate's (since `PROFILE_METHOD` 2), with its
+/// Unicode defaults: `\d`, `\w` and `\s` match Unicode digits, word
+/// characters and spaces, `(?i)` folds Unicode case; write `[0-9]` for
+/// ASCII digits only. No look-around and no back-references, so a match
+/// takes time linear in the value.
+pub fn compile_value_pattern(pattern: &str) -> Result<regex::Regex, String> {
     if pattern.len() > MAX_VALUE_PATTERN_LEN {
         return Err(format!(
             "{} bytes; at most {MAX_VALUE_PATTERN_LEN}",
             pattern.len()
         ));
     }
-    regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(MAX_VALUE_PATTERN_MEMORY)
+        .dfa_size_limit(MAX_VALUE_PATTERN_MEMORY)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// How a CSV product spells its cells. The default is RFC 4180 with a header

@@ -23,7 +23,10 @@ use crate::descriptor::{DataType, MAX_FIELDS};
 
 /// The version of the profile rules. Raised whenever a rule changes the
 /// bytes of a profile.
-pub const PROFILE_METHOD: u16 = 1;
+///
+/// 2: value patterns use the `regex` crate's syntax (Unicode classes)
+/// instead of regex-lite's (ASCII classes).
+pub const PROFILE_METHOD: u16 = 2;
 /// Longest min/max text kept in a field profile, in bytes (longer values
 /// are cut at a character boundary at or below this length).
 pub const MAX_PROFILE_VALUE_LEN: usize = 64;

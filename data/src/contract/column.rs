@@ -8,6 +8,8 @@
 //! uniqueness check stops and the profile says so in a note.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 use mesh_protocol::descriptor::{DataType, Field};
 use mesh_protocol::profile::{
@@ -20,6 +22,61 @@ use super::value::{Value, parse_bound};
 /// Most values a `unique` field is checked over (16 bytes each, about
 /// 100 MiB at the limit with the set's overhead).
 pub const MAX_UNIQUE_TRACKED: usize = 4 << 20;
+
+/// A set of value identities. An identity is already a uniform 128-bit
+/// hash (XXH3), so the set folds it to 64 bits and mixes in a per-process
+/// random key instead of running SipHash over it again: that hash cost
+/// more than the lookup. The key keeps bucket positions unpredictable to
+/// whoever wrote the file.
+pub(crate) type IdSet = HashSet<u128, IdHash>;
+
+/// The [`IdSet`]'s hasher: the identity folded, times a random odd key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdHash(u64);
+
+impl Default for IdHash {
+    fn default() -> Self {
+        static KEY: OnceLock<u64> = OnceLock::new();
+        Self(*KEY.get_or_init(|| std::hash::RandomState::new().hash_one(0u64) | 1))
+    }
+}
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            key: self.0,
+            state: 0,
+        }
+    }
+}
+
+/// See [`IdHash`].
+pub(crate) struct IdHasher {
+    key: u64,
+    state: u64,
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.state
+    }
+
+    /// Not used by an [`IdSet`] (which hashes `u128`s); kept correct for
+    /// any other input.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.state = (self.state.rotate_left(8) ^ u64::from(b)).wrapping_mul(self.key);
+        }
+    }
+
+    #[allow(clippy::cast_possible_truncation, reason = "folding 128 bits to 64")]
+    fn write_u128(&mut self, id: u128) {
+        let folded = (id as u64) ^ ((id >> 64) as u64);
+        self.state = (folded ^ self.state).wrapping_mul(self.key);
+    }
+}
 
 /// A violation's running count and first rows.
 #[derive(Debug, Default)]
@@ -43,8 +100,15 @@ impl Tally {
 /// above it, `(k - 1) * 2^128 / kth_smallest` estimates their number
 /// (Bar-Yossef et al., "Counting distinct elements in a data stream", 2002).
 /// Both depend only on the set of values, never on their order.
+///
+/// Until the sketch is full the identities live in a hash set (a column of
+/// few distinct values never needs their order); the ordered set is built
+/// once, when the hash set reaches the limit.
 #[derive(Debug, Default)]
 pub(crate) struct Distinct {
+    /// Every identity seen, while fewer than the limit.
+    exact: IdSet,
+    /// The smallest identities, once the limit was reached.
     smallest: BTreeSet<u128>,
     overflowed: bool,
     /// The largest identity kept, once the sketch is full: most values of a
@@ -65,8 +129,8 @@ impl Distinct {
             return;
         }
         let k = usize::try_from(DISTINCT_EXACT_LIMIT).unwrap_or(usize::MAX);
-        self.smallest.insert(id);
-        if self.smallest.len() >= k {
+        if self.exact.insert(id) && self.exact.len() >= k {
+            self.smallest = std::mem::take(&mut self.exact).into_iter().collect();
             self.ceiling = self.smallest.last().copied();
         }
     }
@@ -75,6 +139,9 @@ impl Distinct {
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
     #[allow(clippy::cast_sign_loss)]
     pub(crate) fn count(&self) -> (u64, bool) {
+        if self.ceiling.is_none() {
+            return (self.exact.len() as u64, true);
+        }
         let n = self.smallest.len() as u64;
         if !self.overflowed {
             return (n, true);
@@ -96,7 +163,7 @@ pub(crate) struct Declared {
     pub(crate) data_type: DataType,
     pub(crate) nullable: bool,
     pub(crate) unique: bool,
-    pattern: Option<regex_lite::Regex>,
+    pattern: Option<regex::Regex>,
     allowed: Option<BTreeSet<String>>,
     min: Option<Value>,
     max: Option<Value>,
@@ -160,7 +227,7 @@ pub(crate) struct Column {
     /// Nested values read as opaque (Parquet/Arrow structs and lists): not
     /// counted in the distinct sketch.
     opaque: bool,
-    unique: Option<HashSet<u128>>,
+    unique: Option<IdSet>,
     pub(crate) unique_stopped_at: Option<u64>,
     pub(crate) tallies: BTreeMap<Check, Tally>,
     /// The column is in the data. A file with a header (CSV, Parquet,
@@ -175,7 +242,7 @@ impl Column {
         let unique = declared
             .as_ref()
             .filter(|d| d.unique)
-            .map(|_| HashSet::new());
+            .map(|_| IdSet::default());
         Self {
             name,
             declared,

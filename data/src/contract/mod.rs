@@ -6,7 +6,7 @@
 //! state ([`column::Column`]) and is dropped, so memory is the readers'
 //! bound plus, per column, the distinct sketch and (for a `unique` field)
 //! the set of values seen, both capped. The profile is a deterministic
-//! function of the bytes and the descriptor (`PROFILE_METHOD` 1):
+//! function of the bytes and the descriptor (`PROFILE_METHOD` 2):
 //!
 //! - rows are numbered from 1 in file order, a CSV header not counted;
 //! - a CSV cell is null when the dialect says so ([`CsvDialect::is_null`]);
