@@ -232,6 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn value_patterns_are_anchored_unicode_and_bounded_in_memory() {
+        let digits = compile_value_pattern(r"\d+").unwrap_or_else(|e| panic!("{e}"));
+        let ascii = compile_value_pattern("[0-9]+").unwrap_or_else(|e| panic!("{e}"));
+        assert!(digits.is_match("12") && !digits.is_match("12a"));
+        // Arabic-Indic digits: a Unicode digit, not an ASCII one.
+        assert!(digits.is_match("\u{663}\u{664}"));
+        assert!(!ascii.is_match("\u{663}\u{664}"));
+        // A short pattern whose automaton would be far larger than the
+        // bound is refused, not compiled.
+        let huge = compile_value_pattern("a{1000}{1000}");
+        assert!(
+            huge.as_ref().is_err_and(|e| e.contains("size limit")),
+            "{huge:?}"
+        );
+    }
+
+    #[test]
     fn constraints_validate_sizes_and_patterns() {
         let ok = Constraints {
             pattern: Some("[a-z]+@[a-z.]+".into()),
