@@ -227,9 +227,10 @@ fn every_format(batch: &RecordBatch, text: Option<&[Col]>) -> Vec<(&'static str,
 /// stream) from a reader, asserting both give the same profile.
 fn profile(dir: &Dir, label: &str, format: &Format, bytes: &[u8], contract: &Contract) -> Profile {
     let path = dir.write(label, bytes);
-    let from_file = profile_file(&path, format, contract);
+    let from_file = profile_file(&path, format, contract).expect("the scratch directory works");
     if *format != Format::Parquet {
-        let streamed = profile_stream(Cursor::new(bytes.to_vec()), format, contract);
+        let streamed = profile_stream(Cursor::new(bytes.to_vec()), format, contract)
+            .expect("the scratch directory works");
         assert_eq!(from_file, streamed, "{label}: file and stream disagree");
     }
     assert_eq!(from_file.validate(), Ok(()), "{label}");
@@ -291,6 +292,7 @@ fn contract(fields: Vec<Field>, quality: Quality) -> Contract {
         quality,
         csv: CsvDialect::default(),
         created_at: millis("2024-06-02T00:00:00Z"),
+        scratch: None,
     }
 }
 
@@ -1152,6 +1154,52 @@ fn the_corpus_reads_the_same_from_a_path_as_through_every_reader() {
         let rows: usize = batches.iter().map(|b| b.batch.num_rows()).sum();
         assert!(rows == 12 || rows == 5, "{label}: {rows} rows");
     }
+}
+
+#[test]
+fn unique_is_checked_over_every_value_past_the_memory_buffer() {
+    // More rows than the unique check keeps in memory, so it spills sorted
+    // runs to the scratch directory and merges them: repeats on both sides
+    // of the spill are found, with their rows, and nothing else is.
+    let dir = Dir::new();
+    let rows = mesh_data::contract::UNIQUE_BUFFER_PAIRS as u64 + 50_000;
+    let late = rows - 20_000;
+    let mut csv = String::from("id\n");
+    for row in 1..=rows {
+        let id = match row {
+            3 => 1,                     // repeats row 1, in memory
+            r if r == late => 2,        // repeats row 2, across runs
+            r if r == rows => late - 1, // repeats the row before
+            r => r,
+        };
+        csv.push_str(&id.to_string());
+        csv.push('\n');
+    }
+    let scratch = dir.0.path().join("scratch");
+    std::fs::create_dir(&scratch).expect("scratch dir");
+    let unique = Constraints {
+        unique: true,
+        ..Constraints::default()
+    };
+    let c = contract(
+        vec![declared("id", DataType::Int64, false, unique)],
+        Quality::default(),
+    )
+    .with_scratch(scratch.clone());
+    let p = profile(&dir, "many.csv", &Format::Csv, csv.as_bytes(), &c);
+    assert_eq!(p.rows, rows);
+    assert_eq!(
+        found(&p),
+        vec![(Some("id".into()), Check::Unique, 3, vec![3, late, rows])]
+    );
+    assert!(p.notes.is_empty(), "{:?}", p.notes);
+    // The runs were unnamed files: nothing is left behind.
+    assert_eq!(std::fs::read_dir(&scratch).expect("read").count(), 0);
+    // A scratch directory that is gone is the checker's failure, not the
+    // data's: an error, never a profile.
+    std::fs::remove_dir(&scratch).expect("remove");
+    let path = dir.write("again.csv", csv.as_bytes());
+    assert!(profile_file(&path, &Format::Csv, &c).is_err());
 }
 
 #[test]

@@ -133,6 +133,7 @@ fn contract() -> Contract {
         },
         csv: CsvDialect::default(),
         created_at: Timestamp(1_735_689_600_000),
+        scratch: None,
     }
 }
 
@@ -307,8 +308,8 @@ fn sizes() -> impl Strategy<Value = Vec<usize>> {
 fn from_file(dir: &Dir, format: &Format, bytes: &[u8]) -> Profile {
     let c = contract();
     let path = dir.write("data", bytes);
-    let first = profile_file(&path, format, &c);
-    let again = profile_file(&path, format, &c);
+    let first = profile_file(&path, format, &c).expect("the scratch directory works");
+    let again = profile_file(&path, format, &c).expect("the scratch directory works");
     assert_eq!(first, again, "{format}: two profiles of one file differ");
     assert_eq!(encoding::to_bytes(&first), encoding::to_bytes(&again));
     assert_eq!(first.validate(), Ok(()), "{format}: {first:?}");
@@ -320,10 +321,12 @@ fn from_file(dir: &Dir, format: &Format, bytes: &[u8]) -> Profile {
 fn same_from_path_and_streams(dir: &Dir, format: &Format, bytes: &[u8], sizes: &[usize]) {
     let c = contract();
     let file = from_file(dir, format, bytes);
-    let whole = profile_stream(Cursor::new(bytes.to_vec()), format, &c);
+    let whole = profile_stream(Cursor::new(bytes.to_vec()), format, &c)
+        .expect("the scratch directory works");
     assert_eq!(file, whole, "{format}: path and stream differ");
     assert_eq!(encoding::to_bytes(&file), encoding::to_bytes(&whole));
-    let chunked = profile_stream(Chunky::new(bytes, sizes), format, &c);
+    let chunked =
+        profile_stream(Chunky::new(bytes, sizes), format, &c).expect("the scratch directory works");
     assert_eq!(whole, chunked, "{format}: chunked reads {sizes:?} differ");
 }
 
@@ -394,7 +397,7 @@ proptest! {
             from_file(&dir, &format, &framed);
             from_file(&dir, &format, &bytes);
             if format == Format::Arrow {
-                let streamed = profile_stream(Chunky::new(&framed, &sizes), &format, &contract());
+                let streamed = profile_stream(Chunky::new(&framed, &sizes), &format, &contract()).expect("the scratch directory works");
                 prop_assert_eq!(streamed.validate(), Ok(()));
             }
         }
@@ -429,7 +432,7 @@ proptest! {
             let p = from_file(&dir, &format, &part);
             prop_assert!(p.rows <= rows.len() as u64);
             if format == Format::Arrow {
-                let streamed = profile_stream(Chunky::new(&part, &sizes), &format, &contract());
+                let streamed = profile_stream(Chunky::new(&part, &sizes), &format, &contract()).expect("the scratch directory works");
                 prop_assert_eq!(streamed.validate(), Ok(()));
                 prop_assert!(streamed.rows <= rows.len() as u64);
             }
@@ -458,10 +461,12 @@ fn interrupted_reads_are_retried() {
         (Format::Jsonl, jsonl(&rows, &[])),
         (Format::Arrow, ipc_stream_bytes(&cut(&batch, &[7]))),
     ] {
-        let whole = profile_stream(Cursor::new(bytes.clone()), &format, &contract());
+        let whole = profile_stream(Cursor::new(bytes.clone()), &format, &contract())
+            .expect("the scratch directory works");
         let mut chunky = Chunky::new(&bytes, &[5, 17, 3]);
         chunky.interrupt = true;
-        let interrupted = profile_stream(chunky, &format, &contract());
+        let interrupted =
+            profile_stream(chunky, &format, &contract()).expect("the scratch directory works");
         assert_eq!(whole, interrupted, "{format}");
     }
 }

@@ -132,6 +132,12 @@ impl Blobs {
         &self.dir
     }
 
+    /// Where the contract check spills (unnamed files that vanish when
+    /// closed): the blob directory, private and on the data's disk.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
     /// Path of the blob for a manifest.
     pub fn path(&self, manifest: &Hash) -> PathBuf {
         self.dir.join(manifest.to_string())

@@ -504,6 +504,7 @@ impl NodeHandle {
             quality: draft.quality.clone(),
             csv: draft.csv.clone().unwrap_or_default(),
             created_at,
+            scratch: Some(self.blobs.scratch_dir()),
         };
         let format = draft.format.clone();
         // The blob comes back pinned: no collection round removes it

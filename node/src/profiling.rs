@@ -64,12 +64,14 @@ pub(crate) fn ingest_and_profile(
         drop(sender);
         let profile = worker
             .join()
-            .map_err(|_| std::io::Error::other("the profiling thread panicked"))?;
+            .map_err(|_| std::io::Error::other("the profiling thread panicked"))?
+            .map_err(std::io::Error::other)?;
         let (manifest, pin) = ingested?;
         return Ok((manifest, pin, Some(profile)));
     }
     let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
-    let profile = contract::profile_file(&blobs.path(&manifest.hash()), format, contract);
+    let profile = contract::profile_file(&blobs.path(&manifest.hash()), format, contract)
+        .map_err(std::io::Error::other)?;
     Ok((manifest, pin, Some(profile)))
 }
 
@@ -122,6 +124,10 @@ pub enum ProfileCheck {
     /// The profile was computed with other rules than this node's; it is
     /// not judged.
     OtherMethod,
+    /// This node could not recompute it (its own failure, such as a full
+    /// scratch directory); it is not judged, and is checked again by the
+    /// next fetch or `mesh check`.
+    NotChecked,
 }
 
 /// The evidence of a false profile: the signed descriptor and the profile
@@ -145,8 +151,13 @@ impl ProfileDispute {
 }
 
 /// Recomputes the profile of a verified blob and compares it with the
-/// signed one.
-pub(crate) fn verify(blob: &Path, signed: &SignedDescriptor) -> (ProfileCheck, Option<Profile>) {
+/// signed one, spilling to `scratch`. A failure of this node (not of the
+/// data) is [`ProfileCheck::NotChecked`], never a dispute.
+pub(crate) fn verify(
+    blob: &Path,
+    scratch: &Path,
+    signed: &SignedDescriptor,
+) -> (ProfileCheck, Option<Profile>) {
     let descriptor = &signed.value;
     let Some(claimed) = &descriptor.profile else {
         return (ProfileCheck::NotProfiled, None);
@@ -154,7 +165,14 @@ pub(crate) fn verify(blob: &Path, signed: &SignedDescriptor) -> (ProfileCheck, O
     if claimed.method != PROFILE_METHOD || !contract::profiles(&descriptor.format) {
         return (ProfileCheck::OtherMethod, None);
     }
-    let recomputed = contract::profile_file(blob, &descriptor.format, &Contract::of(descriptor));
+    let contract = Contract::of(descriptor).with_scratch(scratch.to_path_buf());
+    let recomputed = match contract::profile_file(blob, &descriptor.format, &contract) {
+        Ok(profile) => profile,
+        Err(e) => {
+            tracing::warn!(product = %descriptor.id, error = %e, "cannot recompute the profile here");
+            return (ProfileCheck::NotChecked, None);
+        }
+    };
     if &recomputed == claimed {
         (ProfileCheck::Matches, None)
     } else {
@@ -191,20 +209,26 @@ impl crate::node::NodeHandle {
         use crate::node::NodeError;
         let (signed, path, pin) = self.held(&product, version).await?;
         let to_check = signed.clone();
-        let (profile, verdict) = tokio::task::spawn_blocking(move || {
-            let descriptor = &to_check.value;
-            let profile =
-                contract::profile_file(&path, &descriptor.format, &Contract::of(descriptor));
-            let verdict = match &descriptor.profile {
-                None => ProfileCheck::NotProfiled,
-                Some(p) if p.method != PROFILE_METHOD => ProfileCheck::OtherMethod,
-                Some(p) if *p == profile => ProfileCheck::Matches,
-                Some(_) => ProfileCheck::Disputed,
-            };
-            (profile, verdict)
-        })
-        .await
-        .map_err(|_| NodeError::Stopped)?;
+        let scratch = self.blobs.scratch_dir();
+        let (profile, verdict) =
+            tokio::task::spawn_blocking(move || {
+                let descriptor = &to_check.value;
+                let contract = Contract::of(descriptor).with_scratch(scratch.clone());
+                let profile = contract::profile_file(&path, &descriptor.format, &contract)
+                    .map_err(|e| NodeError::File {
+                        path: scratch,
+                        source: std::io::Error::other(e),
+                    })?;
+                let verdict = match &descriptor.profile {
+                    None => ProfileCheck::NotProfiled,
+                    Some(p) if p.method != PROFILE_METHOD => ProfileCheck::OtherMethod,
+                    Some(p) if *p == profile => ProfileCheck::Matches,
+                    Some(_) => ProfileCheck::Disputed,
+                };
+                Ok::<_, NodeError>((profile, verdict))
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)??;
         drop(pin);
         if matches!(verdict, ProfileCheck::Matches | ProfileCheck::Disputed) {
             let checked = crate::event_loop::ProfileChecked {

@@ -26,7 +26,9 @@ use crate::descriptor::{DataType, MAX_FIELDS};
 ///
 /// 2: value patterns use the `regex` crate's syntax (Unicode classes)
 /// instead of regex-lite's (ASCII classes).
-pub const PROFILE_METHOD: u16 = 2;
+/// 3: `unique` is checked over every value (it spills to disk) instead of
+/// stopping after the first 4Mi values with a note.
+pub const PROFILE_METHOD: u16 = 3;
 /// Longest min/max text kept in a field profile, in bytes (longer values
 /// are cut at a character boundary at or below this length).
 pub const MAX_PROFILE_VALUE_LEN: usize = 64;

@@ -87,6 +87,7 @@ fn text(product: &str, report: &CheckReport) -> String {
         }
         ProfileCheck::NotProfiled => "signed profile: none (not profiled by its owner)\n",
         ProfileCheck::OtherMethod => "signed profile: made with other rules; not compared\n",
+        ProfileCheck::NotChecked => "signed profile: not compared (this node could not recompute it)\n",
     });
     out
 }

@@ -3,12 +3,13 @@
 //! every violation with its first rows.
 //!
 //! Memory per column is bounded: the sketch holds at most
-//! [`DISTINCT_EXACT_LIMIT`] identities, and the uniqueness set (only for a
-//! field declared `unique`) at most [`MAX_UNIQUE_TRACKED`]; past that the
-//! uniqueness check stops and the profile says so in a note.
+//! [`DISTINCT_EXACT_LIMIT`] identities, and the uniqueness check (only for
+//! a field declared `unique`) spills to the scratch directory beyond its
+//! buffer ([`super::unique`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use mesh_protocol::descriptor::{DataType, Field};
@@ -17,11 +18,8 @@ use mesh_protocol::profile::{
     MAX_PROFILE_VALUE_LEN, Violation, truncate_text,
 };
 
+use super::unique::UniqueCheck;
 use super::value::{Value, parse_bound};
-
-/// Most values a `unique` field is checked over (16 bytes each, about
-/// 100 MiB at the limit with the set's overhead).
-pub const MAX_UNIQUE_TRACKED: usize = 4 << 20;
 
 /// A set of value identities. An identity is already a uniform 128-bit
 /// hash (XXH3), so the set folds it to 64 bits and mixes in a per-process
@@ -227,22 +225,23 @@ pub(crate) struct Column {
     /// Nested values read as opaque (Parquet/Arrow structs and lists): not
     /// counted in the distinct sketch.
     opaque: bool,
-    unique: Option<IdSet>,
-    pub(crate) unique_stopped_at: Option<u64>,
+    pub(crate) unique: Option<UniqueCheck>,
     pub(crate) tallies: BTreeMap<Check, Tally>,
     /// The column is in the data. A file with a header (CSV, Parquet,
     /// Arrow) names its columns up front; a JSON Lines field is present
     /// once some row has its key (even with a null), so a declared field
     /// no row mentions is missing, not null on every row.
     pub(crate) present: bool,
+    /// Declared inner fields, checked in JSON Lines ([`super::nested`]).
+    pub(crate) nested: Vec<super::nested::Nested>,
 }
 
 impl Column {
-    pub(crate) fn new(name: String, declared: Option<Declared>) -> Self {
+    pub(crate) fn new(name: String, declared: Option<Declared>, scratch: &Path) -> Self {
         let unique = declared
             .as_ref()
             .filter(|d| d.unique)
-            .map(|_| IdSet::default());
+            .map(|_| UniqueCheck::new(scratch.to_path_buf()));
         Self {
             name,
             declared,
@@ -254,9 +253,9 @@ impl Column {
             distinct: Distinct::default(),
             opaque: false,
             unique,
-            unique_stopped_at: None,
             tallies: BTreeMap::new(),
             present: true,
+            nested: Vec::new(),
         }
     }
 
@@ -315,15 +314,8 @@ impl Column {
                 self.max = Some(value.clone());
             }
         }
-        if let Some(seen) = &mut self.unique {
-            if !seen.insert(id) {
-                self.tally(Check::Unique, row, || {
-                    "a value repeats in a field declared unique".to_owned()
-                });
-            } else if seen.len() >= MAX_UNIQUE_TRACKED {
-                self.unique = None;
-                self.unique_stopped_at = Some(row);
-            }
+        if let Some(unique) = &mut self.unique {
+            unique.add(id, row);
         }
         self.check_constraints(row, value);
     }
@@ -363,6 +355,29 @@ impl Column {
         for (check, detail) in broken {
             self.tally(check, row, || detail);
         }
+    }
+
+    /// Ends the `unique` check: its repeats become the column's `unique`
+    /// violation. Fails only when the scratch directory does.
+    pub(crate) fn finish_unique(&mut self) -> std::io::Result<()> {
+        self.nested
+            .iter_mut()
+            .try_for_each(super::nested::Nested::finish_unique)?;
+        let Some(unique) = self.unique.take() else {
+            return Ok(());
+        };
+        let repeats = unique.finish()?;
+        if repeats.count > 0 {
+            self.tallies.insert(
+                Check::Unique,
+                Tally {
+                    count: repeats.count,
+                    rows: repeats.first_rows,
+                    detail: "a value repeats in a field declared unique".to_owned(),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Nulls among `rows` rows.
@@ -452,6 +467,9 @@ impl Column {
             }
         }
         out.extend(tallies.into_values());
+        for inner in &self.nested {
+            inner.violations(&mut out);
+        }
         out
     }
 }

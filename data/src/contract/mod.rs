@@ -4,9 +4,10 @@
 //!
 //! The check streams: each record batch (or JSON line) updates per-column
 //! state ([`column::Column`]) and is dropped, so memory is the readers'
-//! bound plus, per column, the distinct sketch and (for a `unique` field)
-//! the set of values seen, both capped. The profile is a deterministic
-//! function of the bytes and the descriptor (`PROFILE_METHOD` 2):
+//! bound plus, per column, the distinct sketch (capped) and, for a `unique`
+//! field, a buffer of value identities that spills to a scratch directory
+//! ([`unique`]). The profile is a deterministic function of the bytes and
+//! the descriptor (`PROFILE_METHOD` 3):
 //!
 //! - rows are numbered from 1 in file order, a CSV header not counted;
 //! - a CSV cell is null when the dialect says so ([`CsvDialect::is_null`]);
@@ -30,18 +31,26 @@
 //! - a column name repeated in a CSV header or a Parquet/Arrow schema is
 //!   the first column of that name; the others are not profiled (a note
 //!   says so);
+//! - declared inner fields (object properties, array `items`) are checked
+//!   like columns wherever their parent holds a value of its type (JSON
+//!   Lines objects and arrays, Parquet and Arrow structs and lists); their
+//!   violations follow the top-level field's, named by path ([`nested`]);
+//! - `unique` is checked over every value: each cell whose value appeared
+//!   in an earlier row of the field is one repeat;
 //! - min/max are text forms ([`value`]) cut to 64 bytes; distinct counts
 //!   are exact up to 4,096 and a k-minimum-values estimate beyond.
 
 pub(crate) mod arrow_cells;
 pub(crate) mod column;
+mod nested;
 mod profile;
 mod spread;
+mod unique;
 pub mod value;
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use mesh_protocol::Timestamp;
@@ -55,7 +64,23 @@ use crate::read::{self, Batch, ReadOptions};
 use column::{Column, Declared};
 use value::{Value, normalize_decimal};
 
-pub use column::MAX_UNIQUE_TRACKED;
+pub use unique::BUFFER_PAIRS as UNIQUE_BUFFER_PAIRS;
+
+/// The check could not be made here: a failure of the checking machine,
+/// never a verdict on the data.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The scratch directory the `unique` check spills to failed (full,
+    /// missing, not writable).
+    #[error("the contract check's scratch directory {dir}: {source}")]
+    Scratch {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Everything the check holds the data to, taken from a descriptor.
 #[derive(Clone, Debug)]
@@ -68,6 +93,9 @@ pub struct Contract {
     pub csv: CsvDialect,
     /// When the version was created (freshness is measured against it).
     pub created_at: Timestamp,
+    /// Where the `unique` check spills beyond its memory buffer (the
+    /// system's temporary directory when `None`). Not part of the verdict.
+    pub scratch: Option<PathBuf>,
 }
 
 impl Contract {
@@ -78,7 +106,19 @@ impl Contract {
             quality: descriptor.quality.clone(),
             csv: descriptor.csv.clone().unwrap_or_default(),
             created_at: descriptor.created_at,
+            scratch: None,
         }
+    }
+
+    /// The same contract, spilling to `dir`.
+    #[must_use]
+    pub fn with_scratch(mut self, dir: PathBuf) -> Self {
+        self.scratch = Some(dir);
+        self
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.scratch.clone().unwrap_or_else(std::env::temp_dir)
     }
 
     /// The read options for `format` under this contract's dialect.
@@ -100,8 +140,13 @@ pub fn profiles(format: &Format) -> bool {
 
 /// Reads the file at `path` in full and profiles it. An unreadable file
 /// gives a profile with an `unreadable` violation, not an error: publishing
-/// it honestly stays possible.
-pub fn profile_file(path: &Path, format: &Format, contract: &Contract) -> Profile {
+/// it honestly stays possible. The error is the checking machine's own
+/// failure ([`CheckError`]).
+pub fn profile_file(
+    path: &Path,
+    format: &Format,
+    contract: &Contract,
+) -> Result<Profile, CheckError> {
     let mut profiler = Profiler::new(contract);
     let result = match format {
         Format::Jsonl => std::fs::File::open(path)
@@ -123,7 +168,7 @@ pub fn profile_stream<R: Read + Send + 'static>(
     reader: R,
     format: &Format,
     contract: &Contract,
-) -> Profile {
+) -> Result<Profile, CheckError> {
     let mut profiler = Profiler::new(contract);
     let result = match format {
         Format::Jsonl => profiler.jsonl(reader),
@@ -153,6 +198,11 @@ pub(crate) struct Profiler<'c> {
     /// Columns in the data (see [`Column::present`]): the ones the
     /// profile's field limit counts.
     present_columns: usize,
+    /// Where `unique` checks spill.
+    scratch: PathBuf,
+    /// Declared inner fields are checked (every format but CSV, whose
+    /// cells are flat text).
+    check_nested: bool,
 }
 
 impl<'c> Profiler<'c> {
@@ -167,6 +217,8 @@ impl<'c> Profiler<'c> {
             repeated_columns: Vec::new(),
             threads: spread::threads(),
             present_columns: 0,
+            scratch: contract.scratch_dir(),
+            check_nested: true,
         }
     }
 
@@ -178,13 +230,14 @@ impl<'c> Profiler<'c> {
             self.dropped_columns += 1;
             return None;
         }
-        let declared = self
-            .contract
-            .fields
-            .iter()
-            .find(|f| f.name == name)
-            .map(Declared::new);
-        self.columns.push(Column::new(name.to_owned(), declared));
+        let field = self.contract.fields.iter().find(|f| f.name == name);
+        let mut column = Column::new(name.to_owned(), field.map(Declared::new), &self.scratch);
+        if self.check_nested
+            && let Some(field) = field
+        {
+            column.nested = nested::Nested::of(field, name, &self.scratch);
+        }
+        self.columns.push(column);
         self.present_columns += 1;
         self.by_name.insert(name.to_owned(), self.columns.len() - 1);
         Some(self.columns.len() - 1)
@@ -210,6 +263,7 @@ impl<'c> Profiler<'c> {
     }
 
     fn batches(&mut self, format: &Format, batches: read::Batches) -> Result<(), ReadError> {
+        self.check_nested = *format != Format::Csv;
         let schema = batches.schema();
         let mut index = Vec::with_capacity(schema.fields().len());
         let mut seen = std::collections::HashSet::new();
@@ -314,26 +368,11 @@ impl<'c> Profiler<'c> {
                 _ => None,
             };
             arrow_cells::for_each(array, &mut |r, cell| {
-                let row = first_row + r as u64;
-                match (cell, mismatch) {
-                    (None, _) => column.null(row),
-                    (Some(_), Some((stored, declared))) => {
-                        column.invalid(row, declared, &format!("a {stored:?} column"));
-                    }
-                    (Some(arrow_cells::Cell::Opaque), None) => column.opaque(),
-                    (Some(arrow_cells::Cell::Value(v)), None) => {
-                        let v = match (&column.declared, v) {
-                            // An integer column declared decimal compares
-                            // as a decimal.
-                            (Some(d), Value::Int(i)) if d.data_type == DataType::Decimal => {
-                                Value::Decimal(i.to_string())
-                            }
-                            (_, v) => v,
-                        };
-                        column.value(row, &v);
-                    }
-                }
+                nested::typed_cell(column, mismatch, first_row + r as u64, cell);
             });
+            if mismatch.is_none() {
+                nested::typed_children(&mut column.nested, array, &|r| Some(first_row + r as u64));
+            }
         });
     }
 
@@ -366,7 +405,10 @@ impl<'c> Profiler<'c> {
                 match column.declared.as_ref().map(|d| d.data_type) {
                     None => column.value(row, &loose_json_value(json)),
                     Some(t) => match json_value(json, t) {
-                        Some(v) => column.value(row, &v),
+                        Some(v) => {
+                            column.value(row, &v);
+                            nested::check_children(&mut column.nested, t, json, row);
+                        }
                         None => column.invalid(row, t, &json.to_string()),
                     },
                 }

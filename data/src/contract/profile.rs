@@ -8,9 +8,8 @@ use mesh_protocol::profile::{
     truncate_text,
 };
 
-use super::Profiler;
-use super::column::MAX_UNIQUE_TRACKED;
 use super::value::timestamp_text;
+use super::{CheckError, Profiler};
 
 fn product_violation(check: Check, count: u64, detail: &str) -> Violation {
     Violation {
@@ -23,8 +22,17 @@ fn product_violation(check: Check, count: u64, detail: &str) -> Violation {
 }
 
 impl Profiler<'_> {
-    /// The profile of everything read.
-    pub(crate) fn finish(self) -> Profile {
+    /// The profile of everything read; an error only when the scratch
+    /// directory failed.
+    pub(crate) fn finish(mut self) -> Result<Profile, CheckError> {
+        for column in &mut self.columns {
+            column
+                .finish_unique()
+                .map_err(|source| CheckError::Scratch {
+                    dir: self.scratch.clone(),
+                    source,
+                })?;
+        }
         let rows = self.rows;
         let contract = self.contract;
         let mut violations = Vec::new();
@@ -45,12 +53,6 @@ impl Profiler<'_> {
                 Some(column) => {
                     valid_cells += u128::from(column.values);
                     violations.extend(column.violations(rows));
-                    if let Some(row) = column.unique_stopped_at {
-                        notes.push(format!(
-                            "{}: unique checked over the first {MAX_UNIQUE_TRACKED} values only (to row {row})",
-                            field.name
-                        ));
-                    }
                 }
             }
         }
@@ -110,7 +112,7 @@ impl Profiler<'_> {
             .take(MAX_NOTES)
             .map(|n| truncate_text(n, MAX_DETAIL_LEN).to_owned())
             .collect();
-        Profile {
+        Ok(Profile {
             method: PROFILE_METHOD,
             rows,
             fields: self.field_profiles(rows),
@@ -118,7 +120,7 @@ impl Profiler<'_> {
             violations,
             more_violations: more,
             notes,
-        }
+        })
     }
 
     /// The column of that name, if it is in the data.

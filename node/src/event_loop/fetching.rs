@@ -740,7 +740,8 @@ impl EventLoop {
         let signed = self.profile_to_check(&job.descriptor);
         tokio::task::spawn_blocking(move || {
             let check = signed.map(|signed| {
-                let (verdict, recomputed) = crate::profiling::verify(&blobs.path(&hash), &signed);
+                let (verdict, recomputed) =
+                    crate::profiling::verify(&blobs.path(&hash), &blobs.scratch_dir(), &signed);
                 super::profile_checks::Checked {
                     signed,
                     verdict,

@@ -33,6 +33,7 @@ fn verdict_label(verdict: &ProfileCheck) -> &'static str {
         ProfileCheck::Disputed => "disputed",
         ProfileCheck::NotProfiled => "not-profiled",
         ProfileCheck::OtherMethod => "other-method",
+        ProfileCheck::NotChecked => "not-checked",
     }
 }
 

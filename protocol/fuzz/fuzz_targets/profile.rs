@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let contract = contract(selector);
     let path = common::scratch_file(bytes);
-    let profile = profile_file(&path, &format, &contract);
+    let profile = profile_file(&path, &format, &contract).expect("the scratch directory works");
     assert_eq!(profile.validate(), Ok(()), "{profile:?}");
     if matches!(format, Format::Csv | Format::Jsonl) {
         let stream = Trickle {
@@ -117,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
             pos: 0,
             step: usize::from(selector >> 4).max(1) * 3,
         };
-        let streamed = profile_stream(stream, &format, &contract);
+        let streamed = profile_stream(stream, &format, &contract).expect("the scratch directory works");
         assert_eq!(profile, streamed, "profile_file and profile_stream differ");
     }
 });
