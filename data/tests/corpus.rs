@@ -20,8 +20,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
     Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow_schema::{Field as ArrowField, Schema};
-use common::{Dir, ipc_file_bytes, ipc_stream_bytes, parquet_bytes};
+use common::{Dir, batch_of, ipc_file_bytes, ipc_stream_bytes, parquet_bytes};
 use mesh_data::contract::{Contract, profile_file, profile_stream};
 use mesh_data::text::{parse_date, parse_timestamp};
 use mesh_protocol::Timestamp;
@@ -176,18 +175,6 @@ fn record_batch(cols: &[Col]) -> RecordBatch {
         })
         .collect();
     batch_of(arrays)
-}
-
-fn batch_of(arrays: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<ArrowField> = arrays
-        .iter()
-        .map(|(name, a)| ArrowField::new(*name, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        arrays.into_iter().map(|(_, a)| a).collect(),
-    )
-    .expect("record batch")
 }
 
 /// `batch` cut into slices of `rows` rows, so files hold several batches
@@ -1156,6 +1143,18 @@ fn the_corpus_reads_the_same_from_a_path_as_through_every_reader() {
     }
 }
 
+/// One required int64 field, `id`, declared unique.
+fn unique_id_contract() -> Contract {
+    let unique = Constraints {
+        unique: true,
+        ..Constraints::default()
+    };
+    contract(
+        vec![declared("id", DataType::Int64, false, unique)],
+        Quality::default(),
+    )
+}
+
 #[test]
 fn unique_is_checked_over_every_value_past_the_memory_buffer() {
     // More rows than the unique check keeps in memory, so it spills sorted
@@ -1177,15 +1176,7 @@ fn unique_is_checked_over_every_value_past_the_memory_buffer() {
     }
     let scratch = dir.0.path().join("scratch");
     std::fs::create_dir(&scratch).expect("scratch dir");
-    let unique = Constraints {
-        unique: true,
-        ..Constraints::default()
-    };
-    let c = contract(
-        vec![declared("id", DataType::Int64, false, unique)],
-        Quality::default(),
-    )
-    .with_scratch(scratch.clone());
+    let c = unique_id_contract().with_scratch(scratch.clone());
     let p = profile(&dir, "many.csv", &Format::Csv, csv.as_bytes(), &c);
     assert_eq!(p.rows, rows);
     assert_eq!(
@@ -1212,14 +1203,7 @@ fn a_repeated_column_name_is_profiled_once() {
     // cap) and, in typed formats, let the second column's stored type
     // condemn the first column's values.
     let dir = Dir::new();
-    let unique = Constraints {
-        unique: true,
-        ..Constraints::default()
-    };
-    let c = contract(
-        vec![declared("id", DataType::Int64, false, unique)],
-        Quality::default(),
-    );
+    let c = unique_id_contract();
     let ipc = {
         let batch = batch_of(vec![
             ("id", arc(Int64Array::from(vec![1, 2]))),

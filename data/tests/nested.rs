@@ -18,8 +18,8 @@ use arrow_array::{
     ArrayRef, BooleanArray, Int32Array, ListArray, RecordBatch, StringArray, StructArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
-use arrow_schema::{DataType as ArrowType, Field as ArrowField, Fields, Schema};
-use common::{Dir, ipc_stream_bytes, parquet_bytes};
+use arrow_schema::{DataType as ArrowType, Field as ArrowField, Fields};
+use common::{Dir, batch_of, ipc_stream_bytes, parquet_bytes};
 use mesh_data::contract::{Contract, profile_file, profile_stream};
 use mesh_protocol::Timestamp;
 use mesh_protocol::contract::{Constraints, CsvDialect};
@@ -179,20 +179,11 @@ fn typed_batch() -> RecordBatch {
         Arc::new(orders_items),
         Some(NullBuffer::from(vec![true, true, true, false])),
     );
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    batch_of(vec![
         ("address", Arc::new(address)),
         ("tags", Arc::new(tags.finish())),
         ("orders", Arc::new(orders)),
-    ];
-    let fields: Vec<ArrowField> = columns
-        .iter()
-        .map(|(name, a)| ArrowField::new(*name, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .expect("batch")
+    ])
 }
 
 #[test]

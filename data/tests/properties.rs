@@ -20,7 +20,6 @@ use std::io::{Cursor, Read};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{Field as ArrowField, Schema};
 use common::{Dir, ipc_file_bytes, ipc_stream_bytes, parquet_bytes};
 use mesh_data::contract::{Contract, profile_file, profile_stream};
 use mesh_protocol::Timestamp;
@@ -263,15 +262,7 @@ fn batch(rows: &[Row]) -> RecordBatch {
             )),
         ),
     ];
-    let fields: Vec<ArrowField> = arrays
-        .iter()
-        .map(|(n, a)| ArrowField::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        arrays.into_iter().map(|(_, a)| a).collect(),
-    )
-    .expect("batch")
+    common::batch_of(arrays)
 }
 
 /// `batch` cut at the given sizes (cycling), at least one slice.

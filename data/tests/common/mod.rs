@@ -21,6 +21,19 @@ use arrow_schema::{DataType, Field, Fields, Schema};
 use mesh_data::{Batch, ReadError, ReadOptions};
 use mesh_protocol::descriptor::Format;
 
+/// A batch of named columns, every field nullable.
+pub fn batch_of(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .expect("record batch")
+}
+
 /// Five rows of mixed types, with nulls, nesting and a dictionary.
 pub fn sample_batch() -> RecordBatch {
     let mut tags = ListBuilder::new(StringBuilder::new());
