@@ -78,6 +78,7 @@ fn contract(selector: u8) -> Contract {
             ..CsvDialect::default()
         },
         created_at: Timestamp(1_735_689_600_000),
+        scratch: None,
     }
 }
 
