@@ -18,6 +18,7 @@ use mesh_protocol::profile::{
     MAX_PROFILE_VALUE_LEN, Violation, truncate_text,
 };
 
+use super::arrow_cells::Cell;
 use super::unique::UniqueCheck;
 use super::value::{Value, parse_bound};
 
@@ -206,6 +207,15 @@ impl Declared {
             unusable,
         }
     }
+
+    /// The stored and declared types when a typed column's stored type
+    /// does not widen to the declared one (every value is then a `type`
+    /// violation).
+    pub(crate) fn mismatch(&self, stored: Option<DataType>) -> Option<(DataType, DataType)> {
+        stored
+            .filter(|s| !s.widens_to(self.data_type))
+            .map(|s| (s, self.data_type))
+    }
 }
 
 /// Everything kept about one column.
@@ -232,7 +242,7 @@ pub(crate) struct Column {
     /// once some row has its key (even with a null), so a declared field
     /// no row mentions is missing, not null on every row.
     pub(crate) present: bool,
-    /// Declared inner fields, checked in JSON Lines ([`super::nested`]).
+    /// Declared inner fields ([`super::nested`]).
     pub(crate) nested: Vec<super::nested::Nested>,
 }
 
@@ -378,6 +388,34 @@ impl Column {
             );
         }
         Ok(())
+    }
+
+    /// One cell of a typed column at `row` (`None`: null); `mismatch` from
+    /// [`Declared::mismatch`].
+    pub(crate) fn typed_cell(
+        &mut self,
+        mismatch: Option<(DataType, DataType)>,
+        row: u64,
+        cell: Option<Cell>,
+    ) {
+        match (cell, mismatch) {
+            (None, _) => self.null(row),
+            (Some(_), Some((stored, declared))) => {
+                self.invalid(row, declared, &format!("a {stored:?} column"));
+            }
+            (Some(Cell::Opaque), None) => self.opaque(),
+            (Some(Cell::Value(v)), None) => {
+                let v = match (&self.declared, v) {
+                    // An integer column declared decimal compares as a
+                    // decimal.
+                    (Some(d), Value::Int(i)) if d.data_type == DataType::Decimal => {
+                        Value::Decimal(i.to_string())
+                    }
+                    (_, v) => v,
+                };
+                self.value(row, &v);
+            }
+        }
     }
 
     /// Nulls among `rows` rows.

@@ -361,14 +361,12 @@ impl<'c> Profiler<'c> {
         spread::run(pairs, cells, self.threads, &|(column, array)| {
             // A stored type that does not widen to the declared one is one
             // violation over the column's values (counted per value).
-            let mismatch = match (&column.declared, column.stored_as) {
-                (Some(d), Some(stored)) => {
-                    (!stored.widens_to(d.data_type)).then_some((stored, d.data_type))
-                }
-                _ => None,
-            };
+            let mismatch = column
+                .declared
+                .as_ref()
+                .and_then(|d| d.mismatch(column.stored_as));
             arrow_cells::for_each(array, &mut |r, cell| {
-                nested::typed_cell(column, mismatch, first_row + r as u64, cell);
+                column.typed_cell(mismatch, first_row + r as u64, cell);
             });
             if mismatch.is_none() {
                 nested::typed_children(&mut column.nested, array, &|r| Some(first_row + r as u64));

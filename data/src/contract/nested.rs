@@ -1,5 +1,5 @@
-//! The inner fields of JSON Lines objects and arrays, held to their own
-//! declarations.
+//! The inner fields of objects and arrays (JSON Lines objects and arrays,
+//! Parquet and Arrow structs and lists), held to their own declarations.
 //!
 //! A descriptor may declare an object's properties and an array's element
 //! field (`items`), each with a type, nullability and constraints, nested
@@ -30,9 +30,8 @@ use mesh_protocol::descriptor::{DataType, Field};
 use mesh_protocol::profile::Violation;
 use serde_json::Value as Json;
 
-use super::arrow_cells::{self, Cell};
+use super::arrow_cells;
 use super::column::{Column, Declared};
-use super::value::Value;
 
 /// The row of an element of a child array; `None` where its parent holds
 /// no value.
@@ -93,18 +92,16 @@ impl Nested {
 
     /// The cells of `array` (a child array of its parent's column).
     fn typed(&mut self, array: &ArrayRef, row_of: &RowOf<'_>) {
-        let Some(declared) = self.data_type() else {
+        let Some(declared) = self.column.declared.as_ref() else {
             return;
         };
-        let mismatch = crate::types::mesh_type(array.data_type())
-            .filter(|stored| !stored.widens_to(declared))
-            .map(|stored| (stored, declared));
+        let mismatch = declared.mismatch(crate::types::mesh_type(array.data_type()));
         let cells = &mut self.cells;
         let column = &mut self.column;
         arrow_cells::for_each(array, &mut |i, cell| {
             if let Some(row) = row_of(i) {
                 *cells += 1;
-                typed_cell(column, mismatch, row, cell);
+                column.typed_cell(mismatch, row, cell);
             }
         });
         if mismatch.is_none() {
@@ -147,34 +144,6 @@ pub(crate) fn check_children(children: &mut [Nested], data_type: DataType, json:
             }
         }
         _ => {}
-    }
-}
-
-/// One cell of a typed column at `row` (`None`: null). `mismatch` is the
-/// column's stored and declared type when the first does not widen to the
-/// second: every value is then a `type` violation.
-pub(crate) fn typed_cell(
-    column: &mut Column,
-    mismatch: Option<(DataType, DataType)>,
-    row: u64,
-    cell: Option<Cell>,
-) {
-    match (cell, mismatch) {
-        (None, _) => column.null(row),
-        (Some(_), Some((stored, declared))) => {
-            column.invalid(row, declared, &format!("a {stored:?} column"));
-        }
-        (Some(Cell::Opaque), None) => column.opaque(),
-        (Some(Cell::Value(v)), None) => {
-            let v = match (&column.declared, v) {
-                // An integer column declared decimal compares as a decimal.
-                (Some(d), Value::Int(i)) if d.data_type == DataType::Decimal => {
-                    Value::Decimal(i.to_string())
-                }
-                (_, v) => v,
-            };
-            column.value(row, &v);
-        }
     }
 }
 
