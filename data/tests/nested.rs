@@ -213,3 +213,37 @@ fn parquet_and_arrow_structs_and_lists_are_held_to_their_declarations() {
         assert_eq!(found(&p), expected, "{label}");
     }
 }
+
+#[test]
+fn truncated_and_scrambled_nested_files_never_panic() {
+    // Every prefix of each nested file, and each with bytes flipped, is
+    // profiled against the nested contract: an error inside the file is an
+    // `unreadable` violation, never a panic, and never a CheckError.
+    let dir = Dir::new();
+    let batch = typed_batch();
+    let jsonl =
+        br#"{"address":{"zip":1,"city":"Oslo"},"tags":[1,[2]],"orders":[{"sku":{"a":[]}}]}"#;
+    let c = nested_contract();
+    for (label, format, bytes) in [
+        ("t.parquet", Format::Parquet, parquet_bytes(&batch, 2)),
+        (
+            "t.arrow",
+            Format::Arrow,
+            ipc_stream_bytes(std::slice::from_ref(&batch)),
+        ),
+        ("t.jsonl", Format::Jsonl, jsonl.to_vec()),
+    ] {
+        let step = (bytes.len() / 200).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            let mut variants = vec![bytes[..cut].to_vec()];
+            let mut flipped = bytes.clone();
+            flipped[cut] ^= 0x5a;
+            variants.push(flipped);
+            for (i, variant) in variants.iter().enumerate() {
+                let path = dir.write(&format!("{cut}-{i}-{label}"), variant);
+                let p = profile_file(&path, &format, &c);
+                assert!(p.is_ok(), "{label} cut {cut}: {p:?}");
+            }
+        }
+    }
+}
