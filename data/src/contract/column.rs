@@ -20,7 +20,7 @@ use mesh_protocol::profile::{
 
 use super::arrow_cells::Cell;
 use super::unique::UniqueCheck;
-use super::value::{Value, parse_bound};
+use super::value::{Value, ValueRef, parse_bound};
 
 /// A set of value identities. An identity is already a uniform 128-bit
 /// hash (XXH3), so the set folds it to 64 bits and mixes in a per-process
@@ -277,6 +277,20 @@ impl Column {
         tally.add(row);
     }
 
+    /// Gives the column search caches of its own, for the thread that
+    /// checks it from now on. A compiled pattern keeps its caches in a pool
+    /// owned by the first thread that searched with it, and every other
+    /// thread takes the pool's locked path on every cell; a clone starts a
+    /// pool of its own.
+    pub(crate) fn rehome(&mut self) {
+        if let Some(d) = &mut self.declared {
+            d.pattern = d.pattern.clone();
+        }
+        self.nested
+            .iter_mut()
+            .for_each(super::nested::Nested::rehome);
+    }
+
     /// A null cell at `row`.
     pub(crate) fn null(&mut self, row: u64) {
         if let Some(d) = &self.declared
@@ -304,24 +318,24 @@ impl Column {
     }
 
     /// A value at `row`.
-    pub(crate) fn value(&mut self, row: u64, value: &Value) {
+    pub(crate) fn value(&mut self, row: u64, value: ValueRef<'_>) {
         self.values += 1;
         let id = value.identity();
         self.distinct.add(id);
         if value.orderable() {
-            if self
-                .min
-                .as_ref()
-                .is_none_or(|m| value.compare(m).is_some_and(std::cmp::Ordering::is_lt))
-            {
-                self.min = Some(value.clone());
+            if self.min.as_ref().is_none_or(|m| {
+                value
+                    .compare(m.as_ref())
+                    .is_some_and(std::cmp::Ordering::is_lt)
+            }) {
+                self.min = Some(value.to_value());
             }
-            if self
-                .max
-                .as_ref()
-                .is_none_or(|m| value.compare(m).is_some_and(std::cmp::Ordering::is_gt))
-            {
-                self.max = Some(value.clone());
+            if self.max.as_ref().is_none_or(|m| {
+                value
+                    .compare(m.as_ref())
+                    .is_some_and(std::cmp::Ordering::is_gt)
+            }) {
+                self.max = Some(value.to_value());
             }
         }
         if let Some(unique) = &mut self.unique {
@@ -330,7 +344,7 @@ impl Column {
         self.check_constraints(row, value);
     }
 
-    fn check_constraints(&mut self, row: u64, value: &Value) {
+    fn check_constraints(&mut self, row: u64, value: ValueRef<'_>) {
         let Some(d) = &self.declared else { return };
         let mut broken: Vec<(Check, String)> = Vec::new();
         if d.pattern.is_some() || d.allowed.is_some() {
@@ -353,12 +367,16 @@ impl Column {
             }
         }
         if let Some(min) = &d.min
-            && value.compare(min).is_some_and(std::cmp::Ordering::is_lt)
+            && value
+                .compare(min.as_ref())
+                .is_some_and(std::cmp::Ordering::is_lt)
         {
             broken.push((Check::Min, format!("below the minimum {}", min.text())));
         }
         if let Some(max) = &d.max
-            && value.compare(max).is_some_and(std::cmp::Ordering::is_gt)
+            && value
+                .compare(max.as_ref())
+                .is_some_and(std::cmp::Ordering::is_gt)
         {
             broken.push((Check::Max, format!("above the maximum {}", max.text())));
         }
@@ -396,7 +414,7 @@ impl Column {
         &mut self,
         mismatch: Option<(DataType, DataType)>,
         row: u64,
-        cell: Option<Cell>,
+        cell: Option<Cell<'_>>,
     ) {
         match (cell, mismatch) {
             (None, _) => self.null(row),
@@ -404,17 +422,14 @@ impl Column {
                 self.invalid(row, declared, &format!("a {stored:?} column"));
             }
             (Some(Cell::Opaque), None) => self.opaque(),
-            (Some(Cell::Value(v)), None) => {
-                let v = match (&self.declared, v) {
-                    // An integer column declared decimal compares as a
-                    // decimal.
-                    (Some(d), Value::Int(i)) if d.data_type == DataType::Decimal => {
-                        Value::Decimal(i.to_string())
-                    }
-                    (_, v) => v,
-                };
-                self.value(row, &v);
-            }
+            (Some(Cell::Value(v)), None) => match (&self.declared, v) {
+                // An integer column declared decimal compares as a
+                // decimal.
+                (Some(d), ValueRef::Int(i)) if d.data_type == DataType::Decimal => {
+                    self.value(row, ValueRef::Decimal(&i.to_string()));
+                }
+                (_, v) => self.value(row, v),
+            },
         }
     }
 

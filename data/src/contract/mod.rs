@@ -52,6 +52,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use arrow_array::ArrayRef;
 use arrow_array::cast::AsArray;
 use mesh_protocol::Timestamp;
 use mesh_protocol::contract::CsvDialect;
@@ -60,9 +61,9 @@ use mesh_protocol::profile::Profile;
 use serde_json::Value as Json;
 
 use crate::error::ReadError;
-use crate::read::{self, Batch, ReadOptions};
+use crate::read::{self, ReadOptions};
 use column::{Column, Declared};
-use value::{Value, normalize_decimal};
+use value::{Value, ValueRef, normalize_decimal, normalize_decimal_into};
 
 pub use unique::BUFFER_PAIRS as UNIQUE_BUFFER_PAIRS;
 
@@ -286,92 +287,20 @@ impl<'c> Profiler<'c> {
             }
             index.push(i);
         }
-        if self.threads <= 1 {
-            for batch in batches {
-                self.batch(format, &index, &batch?);
-            }
-            return Ok(());
-        }
-        // Reading (parsing, decompressing) runs one batch ahead of the
-        // check on its own thread; the channel holds one batch, so memory
-        // stays at a few batches. The batches arrive in file order.
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            std::thread::Builder::new()
-                .name("meshd-read".into())
-                .spawn_scoped(s, move || {
-                    for batch in batches {
-                        let stop = batch.is_err();
-                        if tx.send(batch).is_err() || stop {
-                            break;
-                        }
-                    }
-                })
-                .map_err(|e| ReadError::io(format, crate::error::Location::NONE, e))?;
-            // Returning early drops `rx`: the reader's next send fails and
-            // it stops.
-            for batch in rx {
-                self.batch(format, &index, &batch?);
-            }
-            Ok(())
-        })
-    }
-
-    fn batch(&mut self, format: &Format, index: &[Option<usize>], batch: &Batch) {
-        if *format == Format::Csv {
-            self.csv_batch(index, batch);
-        } else {
-            self.typed_batch(index, batch);
-        }
-        self.rows = self.rows.max(batch.last_row());
-    }
-
-    fn csv_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
-        let dialect = &self.contract.csv;
-        let first_row = batch.first_row;
-        let cells = batch.batch.num_rows() * batch.batch.num_columns();
-        let pairs = spread::pairs(&mut self.columns, index, batch);
-        spread::run(pairs, cells, self.threads, &|(column, array)| {
-            let Some(strings) = array.as_string_opt::<i32>() else {
-                return;
-            };
-            let declared = column.declared.as_ref().map(|d| d.data_type);
-            for (r, cell) in strings.iter().enumerate() {
-                let row = first_row + r as u64;
-                let text = cell.unwrap_or("");
-                if cell.is_none() || dialect.is_null(text) {
-                    column.null(row);
-                    continue;
-                }
-                match declared {
-                    None => column.value(row, &Value::Text(text.to_owned())),
-                    Some(t) => match text_value(text, t) {
-                        Some(v) => column.value(row, &v),
-                        None => column.invalid(row, t, text),
-                    },
-                }
-            }
-        });
-    }
-
-    fn typed_batch(&mut self, index: &[Option<usize>], batch: &Batch) {
-        let first_row = batch.first_row;
-        let cells = batch.batch.num_rows() * batch.batch.num_columns();
-        let pairs = spread::pairs(&mut self.columns, index, batch);
-        spread::run(pairs, cells, self.threads, &|(column, array)| {
-            // A stored type that does not widen to the declared one is one
-            // violation over the column's values (counted per value).
-            let mismatch = column
-                .declared
-                .as_ref()
-                .and_then(|d| d.mismatch(column.stored_as));
-            arrow_cells::for_each(array, &mut |r, cell| {
-                column.typed_cell(mismatch, first_row + r as u64, cell);
-            });
-            if mismatch.is_none() {
-                nested::typed_children(&mut column.nested, array, &|r| Some(first_row + r as u64));
-            }
-        });
+        let dialect = (*format == Format::Csv).then_some(&self.contract.csv);
+        let work = |column: &mut Column, array: &ArrayRef, first_row: u64| match dialect {
+            Some(dialect) => csv_cells(column, array, first_row, dialect),
+            None => typed_cells(column, array, first_row),
+        };
+        spread::check(
+            format,
+            &mut self.columns,
+            &index,
+            batches,
+            self.threads,
+            &work,
+            &mut self.rows,
+        )
     }
 
     fn jsonl<R: Read>(&mut self, reader: R) -> Result<(), ReadError> {
@@ -401,10 +330,10 @@ impl<'c> Profiler<'c> {
                     continue;
                 }
                 match column.declared.as_ref().map(|d| d.data_type) {
-                    None => column.value(row, &loose_json_value(json)),
+                    None => column.value(row, loose_json_value(json).as_ref()),
                     Some(t) => match json_value(json, t) {
                         Some(v) => {
-                            column.value(row, &v);
+                            column.value(row, v.as_ref());
                             nested::check_children(&mut column.nested, t, json, row);
                         }
                         None => column.invalid(row, t, &json.to_string()),
@@ -416,27 +345,89 @@ impl<'c> Profiler<'c> {
     }
 }
 
+/// Checks one CSV column's cells (text, typed by the declared type).
+fn csv_cells(column: &mut Column, array: &ArrayRef, first_row: u64, dialect: &CsvDialect) {
+    let Some(strings) = array.as_string_opt::<i32>() else {
+        return;
+    };
+    let declared = column.declared.as_ref().map(|d| d.data_type);
+    let mut buf = String::new();
+    for (r, cell) in strings.iter().enumerate() {
+        let row = first_row + r as u64;
+        let text = cell.unwrap_or("");
+        if cell.is_none() || dialect.is_null(text) {
+            column.null(row);
+            continue;
+        }
+        match declared {
+            None => column.value(row, ValueRef::Text(text)),
+            Some(t) => match text_value_ref(text, t, &mut buf) {
+                Some(v) => column.value(row, v),
+                None => column.invalid(row, t, text),
+            },
+        }
+    }
+}
+
+/// Checks one typed column's cells (Parquet, Arrow, JSON Lines batches).
+fn typed_cells(column: &mut Column, array: &ArrayRef, first_row: u64) {
+    // A stored type that does not widen to the declared one is one
+    // violation over the column's values (counted per value).
+    let mismatch = column
+        .declared
+        .as_ref()
+        .and_then(|d| d.mismatch(column.stored_as));
+    arrow_cells::for_each(array, &mut |r, cell| {
+        column.typed_cell(mismatch, first_row + r as u64, cell);
+    });
+    if mismatch.is_none() {
+        nested::typed_children(&mut column.nested, array, &|r| Some(first_row + r as u64));
+    }
+}
+
 /// A CSV cell's text as a value of `data_type`, or `None` if it is not one.
 pub fn text_value(text: &str, data_type: DataType) -> Option<Value> {
+    let mut buf = String::new();
+    text_value_ref(text, data_type, &mut buf).map(ValueRef::to_value)
+}
+
+/// [`text_value`] borrowed from the text, or from `buf` where the value's
+/// form differs from the text (decimals, nested values): the check's hot
+/// path, which reuses one buffer over a column.
+fn text_value_ref<'a>(
+    text: &'a str,
+    data_type: DataType,
+    buf: &'a mut String,
+) -> Option<ValueRef<'a>> {
     use crate::text;
     Some(match data_type {
-        DataType::Boolean => Value::Bool(text::parse_bool(text)?),
-        DataType::Int32 => Value::Int(i64::from(text::parse_i32(text)?)),
-        DataType::Int64 => Value::Int(text::parse_i64(text)?),
-        DataType::Float32 | DataType::Float64 => Value::Float(text::parse_f64(text)?),
-        DataType::Decimal => Value::Decimal(normalize_decimal(text)?),
-        DataType::Date => Value::Date(text::parse_date(text)?),
-        DataType::Timestamp => Value::Timestamp(text::parse_timestamp(text)?),
-        DataType::String => Value::Text(text.to_owned()),
-        DataType::Binary => Value::Bytes(text.as_bytes().to_vec()),
-        DataType::Object => match serde_json::from_str::<Json>(text).ok()? {
-            v @ Json::Object(_) => Value::Nested(v.to_string()),
-            _ => return None,
-        },
-        DataType::Array => match serde_json::from_str::<Json>(text).ok()? {
-            v @ Json::Array(_) => Value::Nested(v.to_string()),
-            _ => return None,
-        },
+        DataType::Boolean => ValueRef::Bool(text::parse_bool(text)?),
+        DataType::Int32 => ValueRef::Int(i64::from(text::parse_i32(text)?)),
+        DataType::Int64 => ValueRef::Int(text::parse_i64(text)?),
+        DataType::Float32 | DataType::Float64 => ValueRef::Float(text::parse_f64(text)?),
+        DataType::Decimal => {
+            if !normalize_decimal_into(text, buf) {
+                return None;
+            }
+            ValueRef::Decimal(buf)
+        }
+        DataType::Date => ValueRef::Date(text::parse_date(text)?),
+        DataType::Timestamp => ValueRef::Timestamp(text::parse_timestamp(text)?),
+        DataType::String => ValueRef::Text(text),
+        DataType::Binary => ValueRef::Bytes(text.as_bytes()),
+        DataType::Object | DataType::Array => {
+            let json = serde_json::from_str::<Json>(text).ok()?;
+            let wanted = if data_type == DataType::Object {
+                json.is_object()
+            } else {
+                json.is_array()
+            };
+            if !wanted {
+                return None;
+            }
+            *buf = json.to_string();
+            ValueRef::Nested(buf)
+        }
     })
 }
 

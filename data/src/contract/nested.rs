@@ -82,7 +82,7 @@ impl Nested {
             None | Some(Json::Null) => self.column.null(row),
             Some(json) => match super::json_value(json, data_type) {
                 Some(value) => {
-                    self.column.value(row, &value);
+                    self.column.value(row, value.as_ref());
                     check_children(&mut self.children, data_type, json, row);
                 }
                 None => self.column.invalid(row, data_type, &json.to_string()),
@@ -107,6 +107,12 @@ impl Nested {
         if mismatch.is_none() {
             typed_children(&mut self.children, array, row_of);
         }
+    }
+
+    /// See [`Column::rehome`].
+    pub(crate) fn rehome(&mut self) {
+        self.column.rehome();
+        self.children.iter_mut().for_each(Self::rehome);
     }
 
     /// Ends the `unique` checks of this field and the ones inside it.

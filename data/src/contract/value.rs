@@ -55,15 +55,98 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value borrowed: what the checks read.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Self::Bool(b) => ValueRef::Bool(*b),
+            Self::Int(i) => ValueRef::Int(*i),
+            Self::Float(f) => ValueRef::Float(*f),
+            Self::Decimal(d) => ValueRef::Decimal(d),
+            Self::Date(d) => ValueRef::Date(*d),
+            Self::Timestamp(t) => ValueRef::Timestamp(*t),
+            Self::Text(t) => ValueRef::Text(t),
+            Self::Bytes(b) => ValueRef::Bytes(b),
+            Self::Nested(n) => ValueRef::Nested(n),
+        }
+    }
+
     /// The value's text form (see the module doc).
     pub fn text(&self) -> String {
+        self.as_ref().text()
+    }
+
+    /// The value's text form, borrowed where the value holds it.
+    pub fn text_ref(&self) -> Cow<'_, str> {
+        self.as_ref().text_ref()
+    }
+
+    /// The value's identity for distinct counts and uniqueness.
+    pub fn identity(&self) -> u128 {
+        self.as_ref().identity()
+    }
+
+    /// See [`ValueRef::compare`].
+    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        self.as_ref().compare(other.as_ref())
+    }
+
+    /// Whether the value has an order (min/max are kept for it).
+    pub fn orderable(&self) -> bool {
+        self.as_ref().orderable()
+    }
+}
+
+/// A [`Value`] borrowed from where it was read (a batch's array, a CSV
+/// cell, a reused buffer): the checks run on it, so a cell costs no
+/// allocation; only a value that is kept (a new min or max) is copied into
+/// a [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// true/false.
+    Bool(bool),
+    /// Any integer that fits 64 bits signed.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A decimal number in normalised text form.
+    Decimal(&'a str),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    Timestamp(i64),
+    /// Text.
+    Text(&'a str),
+    /// Raw bytes.
+    Bytes(&'a [u8]),
+    /// An object or array, as compact JSON with sorted keys.
+    Nested(&'a str),
+}
+
+impl<'a> ValueRef<'a> {
+    /// The value, owned.
+    pub fn to_value(self) -> Value {
+        match self {
+            Self::Bool(b) => Value::Bool(b),
+            Self::Int(i) => Value::Int(i),
+            Self::Float(f) => Value::Float(f),
+            Self::Decimal(d) => Value::Decimal(d.to_owned()),
+            Self::Date(d) => Value::Date(d),
+            Self::Timestamp(t) => Value::Timestamp(t),
+            Self::Text(t) => Value::Text(t.to_owned()),
+            Self::Bytes(b) => Value::Bytes(b.to_vec()),
+            Self::Nested(n) => Value::Nested(n.to_owned()),
+        }
+    }
+
+    /// The value's text form (see the module doc).
+    pub fn text(self) -> String {
         match self {
             Self::Bool(b) => b.to_string(),
             Self::Int(i) => i.to_string(),
-            Self::Float(f) => float_text(*f),
-            Self::Decimal(d) | Self::Text(d) | Self::Nested(d) => d.clone(),
-            Self::Date(days) => date_text(*days),
-            Self::Timestamp(micros) => timestamp_text(*micros),
+            Self::Float(f) => float_text(f),
+            Self::Decimal(d) | Self::Text(d) | Self::Nested(d) => d.to_owned(),
+            Self::Date(days) => date_text(days),
+            Self::Timestamp(micros) => timestamp_text(micros),
             Self::Bytes(b) => b.iter().fold(String::new(), |mut out, x| {
                 let _ = write!(out, "{x:02x}");
                 out
@@ -72,7 +155,7 @@ impl Value {
     }
 
     /// The value's text form, borrowed where the value holds it.
-    pub fn text_ref(&self) -> Cow<'_, str> {
+    pub fn text_ref(self) -> Cow<'a, str> {
         match self {
             Self::Decimal(d) | Self::Text(d) | Self::Nested(d) => Cow::Borrowed(d),
             _ => Cow::Owned(self.text()),
@@ -80,11 +163,11 @@ impl Value {
     }
 
     /// The value's identity for distinct counts and uniqueness.
-    pub fn identity(&self) -> u128 {
+    pub fn identity(self) -> u128 {
         match self {
-            Self::Bool(b) => tagged(0, &[u8::from(*b)]),
+            Self::Bool(b) => tagged(0, &[u8::from(b)]),
             Self::Int(i) => tagged(1, &i.to_le_bytes()),
-            Self::Float(f) => tagged(2, &canonical_float(*f).to_bits().to_le_bytes()),
+            Self::Float(f) => tagged(2, &canonical_float(f).to_bits().to_le_bytes()),
             Self::Date(d) => tagged(3, &d.to_le_bytes()),
             Self::Timestamp(t) => tagged(4, &t.to_le_bytes()),
             Self::Decimal(d) => tagged(5, d.as_bytes()),
@@ -102,24 +185,24 @@ impl Value {
         clippy::cast_precision_loss,
         reason = "same-named arms compare different types; integers meet floats as floats"
     )]
-    pub fn compare(&self, other: &Self) -> Option<Ordering> {
+    pub fn compare(self, other: ValueRef<'_>) -> Option<Ordering> {
         match (self, other) {
-            (Self::Bool(a), Self::Bool(b)) => Some(a.cmp(b)),
-            (Self::Int(a), Self::Int(b)) => Some(a.cmp(b)),
-            (Self::Float(a), Self::Float(b)) => a.partial_cmp(b),
-            (Self::Int(a), Self::Float(b)) => (*a as f64).partial_cmp(b),
-            (Self::Float(a), Self::Int(b)) => a.partial_cmp(&(*b as f64)),
-            (Self::Decimal(a), Self::Decimal(b)) => Some(decimal_cmp(a, b)),
-            (Self::Date(a), Self::Date(b)) => Some(a.cmp(b)),
-            (Self::Timestamp(a), Self::Timestamp(b)) => Some(a.cmp(b)),
-            (Self::Text(a), Self::Text(b)) => Some(a.cmp(b)),
-            (Self::Bytes(a), Self::Bytes(b)) => Some(a.cmp(b)),
+            (Self::Bool(a), ValueRef::Bool(b)) => Some(a.cmp(&b)),
+            (Self::Int(a), ValueRef::Int(b)) => Some(a.cmp(&b)),
+            (Self::Float(a), ValueRef::Float(b)) => a.partial_cmp(&b),
+            (Self::Int(a), ValueRef::Float(b)) => (a as f64).partial_cmp(&b),
+            (Self::Float(a), ValueRef::Int(b)) => a.partial_cmp(&(b as f64)),
+            (Self::Decimal(a), ValueRef::Decimal(b)) => Some(decimal_cmp(a, b)),
+            (Self::Date(a), ValueRef::Date(b)) => Some(a.cmp(&b)),
+            (Self::Timestamp(a), ValueRef::Timestamp(b)) => Some(a.cmp(&b)),
+            (Self::Text(a), ValueRef::Text(b)) => Some(a.cmp(b)),
+            (Self::Bytes(a), ValueRef::Bytes(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
 
     /// Whether the value has an order (min/max are kept for it).
-    pub fn orderable(&self) -> bool {
+    pub fn orderable(self) -> bool {
         match self {
             Self::Float(f) => !f.is_nan(),
             Self::Nested(_) => false,
@@ -132,8 +215,15 @@ impl Value {
 /// concatenated input, so hashing it in one shot from a stack buffer gives
 /// the streaming hasher's value without its per-call allocation.
 fn tagged(kind: u8, bytes: &[u8]) -> u128 {
+    const SMALL: usize = 16;
     const INLINE: usize = 128;
-    if bytes.len() < INLINE {
+    if bytes.len() <= SMALL {
+        // Fixed-width kinds (integers, floats, dates): a short buffer.
+        let mut buf = [0u8; SMALL + 1];
+        buf[0] = kind;
+        buf[1..=bytes.len()].copy_from_slice(bytes);
+        XxHash3_128::oneshot(&buf[..=bytes.len()])
+    } else if bytes.len() < INLINE {
         let mut buf = [0u8; INLINE];
         buf[0] = kind;
         buf[1..=bytes.len()].copy_from_slice(bytes);
@@ -185,6 +275,14 @@ pub fn timestamp_text(micros: i64) -> String {
 /// Normalises decimal text `-?digits(.digits)?` (also `+`, a leading or
 /// trailing `.`); `None` if it is not one.
 pub fn normalize_decimal(text: &str) -> Option<String> {
+    let mut out = String::new();
+    normalize_decimal_into(text, &mut out).then_some(out)
+}
+
+/// [`normalize_decimal`] into `out` (cleared first), for a caller that
+/// reuses one buffer over many cells; `false` if `text` is not a decimal.
+pub fn normalize_decimal_into(text: &str, out: &mut String) -> bool {
+    out.clear();
     let text = text.trim();
     let (negative, digits) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -193,14 +291,13 @@ pub fn normalize_decimal(text: &str) -> Option<String> {
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     if int.is_empty() && frac.is_empty() {
-        return None;
+        return false;
     }
     if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
+        return false;
     }
     let int = int.trim_start_matches('0');
     let frac = frac.trim_end_matches('0');
-    let mut out = String::with_capacity(int.len() + frac.len() + 3);
     if negative && !(int.is_empty() && frac.is_empty()) {
         out.push('-');
     }
@@ -209,7 +306,7 @@ pub fn normalize_decimal(text: &str) -> Option<String> {
         out.push('.');
         out.push_str(frac);
     }
-    Some(out)
+    true
 }
 
 /// Orders two normalised decimals numerically.
