@@ -339,7 +339,7 @@ impl Column {
             }
         }
         if let Some(unique) = &mut self.unique {
-            unique.add(id, row);
+            unique.add(super::unique::key(value, id), row);
         }
         self.check_constraints(row, value);
     }

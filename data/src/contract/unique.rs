@@ -3,13 +3,19 @@
 //! §5.4.1, sorted runs and a k-way merge with a heap, and §5.4.9, merging
 //! runs level by level so every pair is written O(log runs) times).
 //!
-//! Every `(identity, row)` pair of a field declared `unique` goes into a
+//! Every `(key, row)` pair of a field declared `unique` goes into a
 //! buffer. A full buffer is sorted and written as a run to an unnamed file
 //! in the scratch directory (`O_TMPFILE`: nothing to clean up, even after a
 //! crash). When [`FAN_IN`] runs of one level exist they are merged into one
 //! run of the next level. At the end every run and the sorted rest of the
-//! buffer are merged in `(identity, row)` order; in each group of equal
-//! identities every row but the first repeats a value.
+//! buffer are merged in `(key, row)` order; in each group of equal keys
+//! every row but the first repeats a value.
+//!
+//! A value's key ([`key`]) is the value itself for integers, dates and
+//! timestamps (so an increasing `id` column arrives sorted: sorting its
+//! buffer is one pass, its runs do not interleave and their varint deltas
+//! are a byte or two) and its identity hash otherwise; two values have the
+//! same key exactly when they have the same identity.
 //!
 //! That is what a set of every value seen finds in file order: the number
 //! of repeats and the first rows that repeat. The result does not depend on
@@ -22,11 +28,14 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
 
 use mesh_protocol::profile::MAX_EXAMPLE_ROWS;
+
+use super::value::ValueRef;
 
 /// Pairs kept in memory before a run is written (24 bytes each: 24 MiB).
 pub const BUFFER_PAIRS: usize = 1 << 20;
@@ -35,11 +44,24 @@ pub const BUFFER_PAIRS: usize = 1 << 20;
 /// 64 KiB buffer).
 const FAN_IN: usize = 64;
 
-/// Bytes of one pair in a run file: the identity, then the row, little
-/// endian.
-const PAIR_LEN: usize = 24;
-
 const READ_BUFFER: usize = 64 << 10;
+
+/// The sort key of a value with identity `identity`: for a fixed-width
+/// integer kind, a tag bit, the kind and the value with its sign bit
+/// flipped (so keys sort as the values do); for any other value, its
+/// identity with the tag bit cleared. Equal keys are equal values (for
+/// hashed kinds, equal identities, as the distinct count sees them).
+#[allow(clippy::cast_sign_loss, reason = "the sign bit is flipped first")]
+pub(crate) fn key(value: ValueRef<'_>, identity: u128) -> u128 {
+    const TAG: u128 = 1 << 127;
+    let fixed = |kind: u128, v: i64| TAG | (kind << 64) | u128::from((v as u64) ^ (1 << 63));
+    match value {
+        ValueRef::Int(i) => fixed(1, i),
+        ValueRef::Date(d) => fixed(3, i64::from(d)),
+        ValueRef::Timestamp(t) => fixed(4, t),
+        _ => identity & !TAG,
+    }
+}
 
 /// What the check found: how many cells repeat an earlier value, and the
 /// first rows that do.
@@ -76,7 +98,7 @@ impl UniqueCheck {
         }
     }
 
-    /// The value with identity `id` is in the column at `row`.
+    /// The value with key `id` ([`key`]) is in the column at `row`.
     pub(crate) fn add(&mut self, id: u128, row: u64) {
         if self.failed.is_some() {
             return;
@@ -153,26 +175,40 @@ impl UniqueCheck {
     }
 }
 
-/// A run being written.
-struct Writer(BufWriter<File>);
+/// A run being written. A run is sorted, so each pair is written as the
+/// difference from the one before: the key's (never negative) and the
+/// row's (zigzag), each as a LEB128 varint. A column of increasing
+/// integers (the common `id`) costs about two bytes a pair instead of 24;
+/// hashed keys, spread over 128 bits, cost about what they did.
+struct Writer {
+    out: BufWriter<File>,
+    last: (u128, u64),
+}
 
 impl Writer {
     fn new(scratch: &PathBuf) -> io::Result<Self> {
-        Ok(Self(BufWriter::with_capacity(
-            READ_BUFFER,
-            tempfile::tempfile_in(scratch)?,
-        )))
+        Ok(Self {
+            out: BufWriter::with_capacity(READ_BUFFER, tempfile::tempfile_in(scratch)?),
+            last: (0, 0),
+        })
     }
 
-    fn push(&mut self, (id, row): (u128, u64)) -> io::Result<()> {
-        self.0.write_all(&id.to_le_bytes())?;
-        self.0.write_all(&row.to_le_bytes())
+    fn push(&mut self, (key, row): (u128, u64)) -> io::Result<()> {
+        let (last_key, last_row) = self.last;
+        self.last = (key, row);
+        let mut buf = [0u8; 2 * MAX_VARINT];
+        let mut len = varint(key.wrapping_sub(last_key), &mut buf);
+        len += varint(
+            u128::from(zigzag(row.wrapping_sub(last_row))),
+            &mut buf[len..],
+        );
+        self.out.write_all(&buf[..len])
     }
 
     /// The run, rewound for reading.
     fn finish(self) -> io::Result<File> {
         let mut file = self
-            .0
+            .out
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
         file.rewind()?;
@@ -180,38 +216,113 @@ impl Writer {
     }
 }
 
+/// The longest LEB128 varint of a `u128`.
+const MAX_VARINT: usize = 19;
+
+/// Writes `value` as a LEB128 varint at the start of `out`; its length.
+#[allow(clippy::cast_possible_truncation, reason = "seven bits at a time")]
+fn varint(mut value: u128, out: &mut [u8]) -> usize {
+    let mut n = 0;
+    while let Some(slot) = out.get_mut(n) {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            *slot = byte;
+            return n + 1;
+        }
+        *slot = byte | 0x80;
+        n += 1;
+    }
+    n
+}
+
+/// A signed difference as an unsigned number near zero.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "bit patterns"
+)]
+fn zigzag(delta: u64) -> u64 {
+    let d = delta as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "bit patterns"
+)]
+fn unzigzag(z: u64) -> u64 {
+    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
+}
+
+/// Reads a LEB128 varint; `None` at the end of the input (before its
+/// first byte).
+fn read_varint(reader: &mut BufReader<File>) -> io::Result<Option<u128>> {
+    let mut value = 0u128;
+    for n in 0..MAX_VARINT {
+        let Some(&byte) = reader.fill_buf()?.first() else {
+            return if n == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        };
+        reader.consume(1);
+        value |= u128::from(byte & 0x7f) << (7 * n);
+        if byte & 0x80 == 0 {
+            return Ok(Some(value));
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "a run's varint is too long",
+    ))
+}
+
 /// One sorted input of a merge.
 enum Source {
-    Run(BufReader<File>),
+    Run {
+        reader: BufReader<File>,
+        last: (u128, u64),
+    },
     Memory(std::vec::IntoIter<(u128, u64)>),
 }
 
 impl Source {
     fn run(file: File) -> Self {
-        Self::Run(BufReader::with_capacity(READ_BUFFER, file))
+        Self::Run {
+            reader: BufReader::with_capacity(READ_BUFFER, file),
+            last: (0, 0),
+        }
     }
 
     fn next(&mut self) -> io::Result<Option<(u128, u64)>> {
         match self {
             Self::Memory(pairs) => Ok(pairs.next()),
-            Self::Run(reader) => {
-                let mut bytes = [0u8; PAIR_LEN];
-                match reader.read_exact(&mut bytes) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-                    Err(e) => return Err(e),
-                }
-                let (id, row) = bytes.split_at(16);
-                let id = u128::from_le_bytes(id.try_into().map_err(io::Error::other)?);
-                let row = u64::from_le_bytes(row.try_into().map_err(io::Error::other)?);
-                Ok(Some((id, row)))
+            Self::Run { reader, last } => {
+                let Some(key_delta) = read_varint(reader)? else {
+                    return Ok(None);
+                };
+                let row_delta = read_varint(reader)?
+                    .and_then(|z| u64::try_from(z).ok())
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a run is cut"))?;
+                let pair = (
+                    last.0.wrapping_add(key_delta),
+                    last.1.wrapping_add(unzigzag(row_delta)),
+                );
+                *last = pair;
+                Ok(Some(pair))
             }
         }
     }
 }
 
 /// Merges sorted sources into one sorted stream, handing each pair to
-/// `sink` (Knuth §5.4.1, a heap of the sources' heads).
+/// `sink` (Knuth §5.4.1, a heap of the sources' heads). The head taken is
+/// replaced in place by its source's next pair: when that is still the
+/// smallest (runs that do not interleave, as an increasing column gives)
+/// the heap settles in two comparisons.
 fn merge(
     mut sources: Vec<Source>,
     mut sink: impl FnMut((u128, u64)) -> io::Result<()>,
@@ -222,12 +333,19 @@ fn merge(
             heads.push(Reverse((pair, i)));
         }
     }
-    while let Some(Reverse((pair, i))) = heads.pop() {
+    while let Some(mut top) = heads.peek_mut() {
+        let Reverse((pair, i)) = *top;
         sink(pair)?;
-        if let Some(source) = sources.get_mut(i)
-            && let Some(next) = source.next()?
-        {
-            heads.push(Reverse((next, i)));
+        match sources.get_mut(i) {
+            Some(source) => match source.next()? {
+                Some(next) => *top = Reverse((next, i)),
+                None => {
+                    PeekMut::pop(top);
+                }
+            },
+            None => {
+                PeekMut::pop(top);
+            }
         }
     }
     Ok(())
@@ -288,6 +406,37 @@ mod tests {
         let found = check(&ids, 100);
         assert_eq!(found.count, 2);
         assert_eq!(found.first_rows, vec![5_001, 5_002]);
+    }
+
+    #[test]
+    fn integer_keys_sort_as_the_values_and_never_meet_hashed_ones() {
+        let k = |i: i64| key(ValueRef::Int(i), 0);
+        assert!(k(i64::MIN) < k(-1) && k(-1) < k(0) && k(0) < k(7) && k(7) < k(i64::MAX));
+        assert_ne!(k(5), key(ValueRef::Date(5), 0));
+        assert_ne!(k(5), key(ValueRef::Timestamp(5), 0));
+        // A hashed key never has the tag bit, whatever the identity.
+        assert!(key(ValueRef::Text("x"), u128::MAX) < k(i64::MIN));
+    }
+
+    #[test]
+    fn an_increasing_column_spills_compactly_and_a_late_repeat_is_found() {
+        // Keys as an increasing id column gives them, then one repeat.
+        let mut ids: Vec<u128> = (0..20_000i64).map(|i| key(ValueRef::Int(i), 0)).collect();
+        ids.push(key(ValueRef::Int(17), 0));
+        ids.push(key(ValueRef::Int(-3), 0));
+        let expected = reference(&ids);
+        assert_eq!(expected.count, 1);
+        for buffer in [64, 1_000, 1 << 20] {
+            assert_eq!(check(&ids, buffer), expected, "buffer {buffer}");
+        }
+        // A run of increasing keys costs two bytes a pair.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new(&dir.path().to_path_buf()).unwrap();
+        for (row, id) in ids.iter().take(1_000).enumerate() {
+            w.push((*id, row as u64 + 1)).unwrap();
+        }
+        let file = w.finish().unwrap();
+        assert!(file.metadata().unwrap().len() <= 2 * 1_000 + 2 * MAX_VARINT as u64);
     }
 
     #[test]
