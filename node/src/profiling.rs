@@ -4,8 +4,10 @@
 //! Publishing reads the file once: the bytes that go into the blob store
 //! and the manifest also stream, through a bounded channel, to a thread
 //! that parses and profiles them (CSV, JSON Lines). Parquet and Arrow files
-//! are read from their end (the footer) first, so they are profiled from
-//! the stored blob once it is complete. All of it runs on blocking threads,
+//! are read from their end (the footer) first, so a thread profiles the
+//! source file while it is copied, through a [`Witness`]; the copy's blob
+//! must then hold every range the profile read, or the file changed during
+//! the publish and the publish fails. All of it runs on blocking threads,
 //! never on the event loop.
 //!
 //! A finished fetch recomputes the profile from the verified bytes
@@ -13,11 +15,14 @@
 //! that the owner signed a false profile, kept with the signed descriptor
 //! (anyone holding the bytes can re-derive it).
 
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use mesh_data::contract::{self, Contract};
+use mesh_data::read::{FileSource, Source, Witness};
 use mesh_protocol::descriptor::{Descriptor, Format};
 use mesh_protocol::profile::{PROFILE_METHOD, Profile};
 use mesh_protocol::{Manifest, SignedDescriptor};
@@ -69,9 +74,30 @@ pub(crate) fn ingest_and_profile(
         let (manifest, pin) = ingested?;
         return Ok((manifest, pin, Some(profile)));
     }
-    let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
-    let profile = contract::profile_file(&blobs.path(&manifest.hash()), format, contract)
+    // Parquet and Arrow IPC are read from their end, so they cannot ride
+    // along the copy: they are profiled from the source file while it is
+    // copied, through a witness of every range read, and the blob must
+    // then hold those very bytes.
+    let witness = Arc::new(Witness::new(FileSource::new(File::open(source)?)?));
+    let read_through: Arc<dyn Source> = witness.clone();
+    let worker_format = format.clone();
+    let worker_contract = contract.clone();
+    let worker = std::thread::Builder::new()
+        .name("meshd-profile".into())
+        .spawn(move || contract::profile_source(read_through, &worker_format, &worker_contract))?;
+    let ingested = blobs.ingest(source, chunk_size, &mut |_| {});
+    let profile = worker
+        .join()
+        .map_err(|_| std::io::Error::other("the profiling thread panicked"))?
         .map_err(std::io::Error::other)?;
+    let (manifest, pin) = ingested?;
+    let blob = FileSource::new(File::open(blobs.path(&manifest.hash()))?)?;
+    if !witness.matches(&blob)? {
+        return Err(std::io::Error::other(format!(
+            "{} changed while it was being published; publish it again",
+            source.display()
+        )));
+    }
     Ok((manifest, pin, Some(profile)))
 }
 

@@ -162,6 +162,23 @@ pub fn profile_file(
     profiler.finish()
 }
 
+/// Profiles `source` read as `format` (a seeking format: Parquet, Arrow
+/// IPC; CSV works too), for a caller that reads the bytes through its own
+/// [`read::Source`] (a [`read::Witness`] proving which bytes were read).
+pub fn profile_source(
+    source: std::sync::Arc<dyn read::Source>,
+    format: &Format,
+    contract: &Contract,
+) -> Result<Profile, CheckError> {
+    let mut profiler = Profiler::new(contract);
+    let result = read::open_source(source, &contract.read_options(format.clone()))
+        .and_then(|batches| profiler.batches(format, batches));
+    if let Err(e) = result {
+        profiler.unreadable(&e);
+    }
+    profiler.finish()
+}
+
 /// Profiles a streaming format (CSV, JSON Lines) read from `reader`, for a
 /// caller that reads the bytes once for several purposes (hashing them
 /// while they are profiled).
