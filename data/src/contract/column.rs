@@ -19,6 +19,7 @@ use mesh_protocol::profile::{
 };
 
 use super::arrow_cells::Cell;
+use super::memo::{Key, Memo, Seen};
 use super::unique::UniqueCheck;
 use super::value::{Value, ValueRef, parse_bound};
 
@@ -244,6 +245,8 @@ pub(crate) struct Column {
     pub(crate) present: bool,
     /// Declared inner fields ([`super::nested`]).
     pub(crate) nested: Vec<super::nested::Nested>,
+    /// The values seen last ([`super::memo`]).
+    memo: Memo,
 }
 
 impl Column {
@@ -266,6 +269,7 @@ impl Column {
             tallies: BTreeMap::new(),
             present: true,
             nested: Vec::new(),
+            memo: Memo::default(),
         }
     }
 
@@ -320,8 +324,17 @@ impl Column {
     /// A value at `row`.
     pub(crate) fn value(&mut self, row: u64, value: ValueRef<'_>) {
         self.values += 1;
-        let id = value.identity();
-        self.distinct.add(id);
+        let key = if self.memo.on() { Key::of(value) } else { None };
+        let seen = if let Some(seen) = key.as_ref().and_then(|k| self.memo.get(k)) {
+            seen
+        } else {
+            let seen = self.judge(value);
+            self.distinct.add(seen.identity);
+            if let Some(key) = key {
+                self.memo.put(key, seen);
+            }
+            seen
+        };
         if value.orderable() {
             if self.min.as_ref().is_none_or(|m| {
                 value
@@ -339,32 +352,48 @@ impl Column {
             }
         }
         if let Some(unique) = &mut self.unique {
-            unique.add(super::unique::key(value, id), row);
+            unique.add(super::unique::key(value, seen.identity), row);
         }
-        self.check_constraints(row, value);
+        self.check_constraints(row, value, seen);
     }
 
-    fn check_constraints(&mut self, row: u64, value: ValueRef<'_>) {
+    /// What is a function of `value` alone ([`Seen`]): its identity and
+    /// whether it matches the pattern and the allowed values.
+    fn judge(&self, value: ValueRef<'_>) -> Seen {
+        let mut seen = Seen {
+            identity: value.identity(),
+            pattern_ok: true,
+            allowed_ok: true,
+        };
+        if let Some(d) = &self.declared
+            && (d.pattern.is_some() || d.allowed.is_some())
+        {
+            let text = value.text_ref();
+            seen.pattern_ok = d.pattern.as_ref().is_none_or(|re| re.is_match(&text));
+            seen.allowed_ok = d
+                .allowed
+                .as_ref()
+                .is_none_or(|allowed| allowed.contains(text.as_ref()));
+        }
+        seen
+    }
+
+    fn check_constraints(&mut self, row: u64, value: ValueRef<'_>, seen: Seen) {
         let Some(d) = &self.declared else { return };
         let mut broken: Vec<(Check, String)> = Vec::new();
-        if d.pattern.is_some() || d.allowed.is_some() {
+        if !seen.pattern_ok {
             let text = value.text_ref();
-            if let Some(re) = &d.pattern
-                && !re.is_match(&text)
-            {
-                broken.push((
-                    Check::Pattern,
-                    format!("{text:?} does not match the pattern"),
-                ));
-            }
-            if let Some(allowed) = &d.allowed
-                && !allowed.contains(text.as_ref())
-            {
-                broken.push((
-                    Check::AllowedValues,
-                    format!("{text:?} is not an allowed value"),
-                ));
-            }
+            broken.push((
+                Check::Pattern,
+                format!("{text:?} does not match the pattern"),
+            ));
+        }
+        if !seen.allowed_ok {
+            let text = value.text_ref();
+            broken.push((
+                Check::AllowedValues,
+                format!("{text:?} is not an allowed value"),
+            ));
         }
         if let Some(min) = &d.min
             && value

@@ -42,6 +42,7 @@
 
 pub(crate) mod arrow_cells;
 pub(crate) mod column;
+mod memo;
 mod nested;
 mod profile;
 mod spread;
