@@ -21,6 +21,11 @@ use twox_hash::XxHash3_128;
 
 use super::source::Source;
 
+/// Reads recorded at most (40 bytes each: 40 MiB). A reader that makes
+/// more leaves the witness incomplete ([`Witness::complete`]) and the
+/// caller proves nothing with it.
+const MAX_SEEN: usize = 1 << 20;
+
 /// What one read saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
@@ -33,6 +38,9 @@ struct Seen {
 pub struct Witness<S> {
     inner: S,
     seen: Mutex<Vec<Seen>>,
+    /// Reads recorded at most ([`MAX_SEEN`]).
+    limit: usize,
+    overflowed: std::sync::atomic::AtomicBool,
 }
 
 impl<S: Source> Witness<S> {
@@ -41,14 +49,22 @@ impl<S: Source> Witness<S> {
         Self {
             inner,
             seen: Mutex::new(Vec::new()),
+            limit: MAX_SEEN,
+            overflowed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether every read was recorded: `false` once a reader made more
+    /// than [`MAX_SEEN`] reads, when [`Self::matches`] is always `false`.
+    pub fn complete(&self) -> bool {
+        !self.overflowed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `other` holds, at every range read so far, the bytes that
     /// were read, and has the same length. Reads `other` range by range
     /// (each no longer than the longest read the reader made).
     pub fn matches(&self, other: &dyn Source) -> io::Result<bool> {
-        if other.len() != self.inner.len() {
+        if !self.complete() || other.len() != self.inner.len() {
             return Ok(false);
         }
         let seen = self
@@ -80,10 +96,16 @@ impl<S: Source> Source for Witness<S> {
             len: buf.len(),
             hash: XxHash3_128::oneshot(buf),
         };
-        self.seen
+        let mut all = self
+            .seen
             .lock()
-            .map_err(|_| io::Error::other("a reader panicked while reading"))?
-            .push(seen);
+            .map_err(|_| io::Error::other("a reader panicked while reading"))?;
+        if all.len() < self.limit {
+            all.push(seen);
+        } else {
+            self.overflowed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -127,5 +149,23 @@ mod tests {
         // Another length never matches.
         let (_e, shorter) = file(&bytes[..9_999]);
         assert!(!witness.matches(&shorter).unwrap());
+    }
+
+    #[test]
+    fn a_witness_of_too_many_reads_proves_nothing() {
+        let bytes = vec![7u8; 64];
+        let (_a, source) = file(&bytes);
+        let mut witness = Witness::new(source);
+        witness.limit = 4;
+        let mut buf = [0u8; 8];
+        for at in 0..4 {
+            witness.read_exact_at(&mut buf, at * 8).unwrap();
+        }
+        let (_b, same) = file(&bytes);
+        assert!(witness.complete());
+        assert!(witness.matches(&same).unwrap());
+        witness.read_exact_at(&mut buf, 32).unwrap();
+        assert!(!witness.complete());
+        assert!(!witness.matches(&same).unwrap());
     }
 }
