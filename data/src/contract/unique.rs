@@ -440,6 +440,42 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_run_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |bytes: &[u8]| {
+            let mut f = tempfile::tempfile_in(dir.path()).unwrap();
+            f.write_all(bytes).unwrap();
+            f.rewind().unwrap();
+            let mut source = Source::run(f);
+            let mut out = Vec::new();
+            loop {
+                match source.next() {
+                    Ok(Some(pair)) => out.push(pair),
+                    Ok(None) => return Ok(out),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        // A varint that never ends, a key without its row, a row cut short.
+        assert!(run(&[0x80; 40]).is_err());
+        assert!(run(&[0x05]).is_err());
+        assert!(run(&[0x05, 0x82]).is_err());
+        // Random bytes: pairs or an error, never a panic.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4_096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        let _ = run(&noise);
+        // A well-formed pair round-trips.
+        assert_eq!(run(&[0x05, 0x02]).unwrap(), vec![(5, 1)]);
+    }
+
+    #[test]
     fn a_missing_scratch_directory_is_an_error_not_a_verdict() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
