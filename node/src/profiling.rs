@@ -47,30 +47,25 @@ pub(crate) fn ingest_and_profile(
         let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
         return Ok((manifest, pin, None));
     }
+    let (format, contract) = (format.clone(), contract.clone());
     if matches!(format, Format::Csv | Format::Jsonl) {
         let (tx, rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH);
-        let worker_format = format.clone();
-        let worker_contract = contract.clone();
-        let worker = std::thread::Builder::new()
-            .name("meshd-profile".into())
-            .spawn(move || {
-                contract::profile_stream(Pipe::new(rx), &worker_format, &worker_contract)
-            })?;
-        let mut sender: Option<SyncSender<Vec<u8>>> = Some(tx);
-        let ingested = blobs.ingest(source, chunk_size, &mut |bytes| {
-            // A profiler that stopped (an unreadable file) hangs up; the
-            // copy goes on without it.
-            if let Some(tx) = &sender
-                && tx.send(bytes.to_vec()).is_err()
-            {
-                sender = None;
-            }
-        });
-        drop(sender);
-        let profile = worker
-            .join()
-            .map_err(|_| std::io::Error::other("the profiling thread panicked"))?
-            .map_err(std::io::Error::other)?;
+        let (profile, ingested) = beside_the_copy(
+            move || contract::profile_stream(Pipe::new(rx), &format, &contract),
+            || {
+                let mut sender: Option<SyncSender<Vec<u8>>> = Some(tx);
+                blobs.ingest(source, chunk_size, &mut |bytes| {
+                    // A profiler that stopped (an unreadable file) hangs
+                    // up; the copy goes on without it.
+                    if let Some(tx) = &sender
+                        && tx.send(bytes.to_vec()).is_err()
+                    {
+                        sender = None;
+                    }
+                })
+                // The sender is dropped here: the profiler sees the end.
+            },
+        )?;
         let (manifest, pin) = ingested?;
         return Ok((manifest, pin, Some(profile)));
     }
@@ -80,22 +75,17 @@ pub(crate) fn ingest_and_profile(
     // then hold those very bytes.
     let witness = Arc::new(Witness::new(FileSource::new(File::open(source)?)?));
     let read_through: Arc<dyn Source> = witness.clone();
-    let worker_format = format.clone();
-    let worker_contract = contract.clone();
-    let worker = std::thread::Builder::new()
-        .name("meshd-profile".into())
-        .spawn(move || contract::profile_source(read_through, &worker_format, &worker_contract))?;
-    let ingested = blobs.ingest(source, chunk_size, &mut |_| {});
-    let profile = worker
-        .join()
-        .map_err(|_| std::io::Error::other("the profiling thread panicked"))?
-        .map_err(std::io::Error::other)?;
+    let (worker_format, worker_contract) = (format.clone(), contract.clone());
+    let (profile, ingested) = beside_the_copy(
+        move || contract::profile_source(read_through, &worker_format, &worker_contract),
+        || blobs.ingest(source, chunk_size, &mut |_| {}),
+    )?;
     let (manifest, pin) = ingested?;
     let blob_path = blobs.path(&manifest.hash());
     if !witness.complete() {
         // A reader that made too many reads to witness: profile the blob.
-        let profile =
-            contract::profile_file(&blob_path, format, contract).map_err(std::io::Error::other)?;
+        let profile = contract::profile_file(&blob_path, &format, &contract)
+            .map_err(std::io::Error::other)?;
         return Ok((manifest, pin, Some(profile)));
     }
     let blob = FileSource::new(File::open(&blob_path)?)?;
@@ -106,6 +96,24 @@ pub(crate) fn ingest_and_profile(
         )));
     }
     Ok((manifest, pin, Some(profile)))
+}
+
+/// Runs `profile` on a thread of its own while `copy` runs on this one;
+/// both results, once both are done (a copy that fails still waits for
+/// the profiler, which then ends at its input's end).
+fn beside_the_copy<T>(
+    profile: impl FnOnce() -> Result<Profile, contract::CheckError> + Send + 'static,
+    copy: impl FnOnce() -> T,
+) -> std::io::Result<(Profile, T)> {
+    let worker = std::thread::Builder::new()
+        .name("meshd-profile".into())
+        .spawn(profile)?;
+    let copied = copy();
+    let profile = worker
+        .join()
+        .map_err(|_| std::io::Error::other("the profiling thread panicked"))?
+        .map_err(std::io::Error::other)?;
+    Ok((profile, copied))
 }
 
 /// A reader over the buffers a channel delivers, ending when the sender

@@ -149,18 +149,13 @@ pub fn profile_file(
     format: &Format,
     contract: &Contract,
 ) -> Result<Profile, CheckError> {
-    let mut profiler = Profiler::new(contract);
-    let result = match format {
+    Profiler::run(contract, |profiler| match format {
         Format::Jsonl => std::fs::File::open(path)
             .map_err(|e| ReadError::io(format, crate::error::Location::NONE, e))
             .and_then(|f| profiler.jsonl(f)),
         _ => read::open(path, &contract.read_options(format.clone()))
             .and_then(|batches| profiler.batches(format, batches)),
-    };
-    if let Err(e) = result {
-        profiler.unreadable(&e);
-    }
-    profiler.finish()
+    })
 }
 
 /// Profiles `source` read as `format` (a seeking format: Parquet, Arrow
@@ -171,13 +166,10 @@ pub fn profile_source(
     format: &Format,
     contract: &Contract,
 ) -> Result<Profile, CheckError> {
-    let mut profiler = Profiler::new(contract);
-    let result = read::open_source(source, &contract.read_options(format.clone()))
-        .and_then(|batches| profiler.batches(format, batches));
-    if let Err(e) = result {
-        profiler.unreadable(&e);
-    }
-    profiler.finish()
+    Profiler::run(contract, |profiler| {
+        read::open_source(source, &contract.read_options(format.clone()))
+            .and_then(|batches| profiler.batches(format, batches))
+    })
 }
 
 /// Profiles a streaming format (CSV, JSON Lines) read from `reader`, for a
@@ -188,16 +180,11 @@ pub fn profile_stream<R: Read + Send + 'static>(
     format: &Format,
     contract: &Contract,
 ) -> Result<Profile, CheckError> {
-    let mut profiler = Profiler::new(contract);
-    let result = match format {
+    Profiler::run(contract, |profiler| match format {
         Format::Jsonl => profiler.jsonl(reader),
         _ => read::from_reader(reader, &contract.read_options(format.clone()))
             .and_then(|batches| profiler.batches(format, batches)),
-    };
-    if let Err(e) = result {
-        profiler.unreadable(&e);
-    }
-    profiler.finish()
+    })
 }
 
 /// The running check over one file.
@@ -239,6 +226,19 @@ impl<'c> Profiler<'c> {
             scratch: contract.scratch_dir(),
             check_nested: true,
         }
+    }
+
+    /// Runs `read` over a fresh profiler and finishes it; a read error
+    /// becomes the profile's `unreadable` violation, not an error.
+    fn run(
+        contract: &'c Contract,
+        read: impl FnOnce(&mut Self) -> Result<(), ReadError>,
+    ) -> Result<Profile, CheckError> {
+        let mut profiler = Self::new(contract);
+        if let Err(e) = read(&mut profiler) {
+            profiler.unreadable(&e);
+        }
+        profiler.finish()
     }
 
     fn column(&mut self, name: &str) -> Option<usize> {
