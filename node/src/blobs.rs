@@ -93,6 +93,24 @@ impl Drop for Pin {
     }
 }
 
+/// What sees the bytes of [`Blobs::ingest`] as they are copied.
+pub trait Observe {
+    /// The output file, once created: each byte is written there before
+    /// [`Self::bytes`] sees it, so an observer can read back what it saw.
+    fn output(&mut self, _file: &File) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// The next bytes, in order.
+    fn bytes(&mut self, bytes: &[u8]);
+}
+
+impl<F: FnMut(&[u8])> Observe for F {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self(bytes);
+    }
+}
+
 /// What a file in the blob directory is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlobFile {
@@ -155,12 +173,13 @@ impl Blobs {
 
     /// Copies `source` into the blob store while building its manifest;
     /// the blob comes back pinned (see [`Pin`]). `observe` sees every byte
-    /// in order as it is read (the one pass a publish makes over the file).
+    /// in order as it is read (the one pass a publish makes over the file),
+    /// each after it was written to the output.
     pub fn ingest(
         &self,
         source: &Path,
         chunk_size: u32,
-        observe: &mut dyn FnMut(&[u8]),
+        observe: &mut dyn Observe,
     ) -> std::io::Result<(Manifest, Pin)> {
         let mut input = File::open(source)?;
         let tmp = self
@@ -168,6 +187,7 @@ impl Blobs {
             .join(format!("ingest-{}.tmp", rand::random::<u64>()));
         let result = (|| {
             let mut output = create_private(&tmp)?;
+            observe.output(&output)?;
             let mut builder = ManifestBuilder::new(chunk_size);
             let mut buf = vec![0u8; BUFFER];
             loop {
@@ -178,8 +198,8 @@ impl Blobs {
                     Err(e) => return Err(e),
                 };
                 builder.update(&buf[..n]);
-                observe(&buf[..n]);
                 output.write_all(&buf[..n])?;
+                observe.bytes(&buf[..n]);
             }
             output.sync_all()?;
             let manifest = builder.finish();
@@ -486,7 +506,7 @@ mod tests {
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let src = dir.join("src");
         fs::write(&src, &data).unwrap();
-        let (manifest, _pin) = blobs.ingest(&src, 4096, &mut |_| {}).unwrap();
+        let (manifest, _pin) = blobs.ingest(&src, 4096, &mut |_: &[u8]| {}).unwrap();
         (blobs, manifest, data)
     }
 

@@ -133,7 +133,7 @@ mod tests {
         let write = |name: &str, len: usize| {
             let path = dir.path().join(name);
             std::fs::write(&path, vec![7u8; len]).unwrap();
-            let (manifest, pin) = blobs.ingest(&path, 1024, &mut |_| {}).unwrap();
+            let (manifest, pin) = blobs.ingest(&path, 1024, &mut |_: &[u8]| {}).unwrap();
             store.put_manifest(&manifest).unwrap();
             (manifest, pin)
         };

@@ -4,11 +4,11 @@
 //! Publishing reads the file once: the bytes that go into the blob store
 //! and the manifest also stream, through a bounded channel, to a thread
 //! that parses and profiles them (CSV, JSON Lines). Parquet and Arrow files
-//! are read from their end (the footer) first, so a thread profiles the
-//! source file while it is copied, through a [`Witness`]; the copy's blob
-//! must then hold every range the profile read, or the file changed during
-//! the publish and the publish fails. All of it runs on blocking threads,
-//! never on the event loop.
+//! are read from their end (the footer) first, so their profiler reads
+//! through a [`Window`] over the copy: the footer read up front (and
+//! compared when the copy passes it), the rest as the copy delivers it.
+//! A file that changed during the publish fails it. All of it runs on
+//! blocking threads, never on the event loop.
 //!
 //! A finished fetch recomputes the profile from the verified bytes
 //! ([`verify`]); a profile that differs from the signed one is evidence
@@ -22,13 +22,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use mesh_data::contract::{self, Contract};
-use mesh_data::read::{FileSource, Source, Witness};
+use mesh_data::read::{Source, Window};
 use mesh_protocol::descriptor::{Descriptor, Format};
 use mesh_protocol::profile::{PROFILE_METHOD, Profile};
 use mesh_protocol::{Manifest, SignedDescriptor};
 use serde::{Deserialize, Serialize};
 
-use crate::blobs::{Blobs, Pin};
+use crate::blobs::{Blobs, Observe, Pin};
 
 /// Buffers in flight between the reading thread and the profiling thread
 /// (each at most the ingest buffer's size).
@@ -44,7 +44,7 @@ pub(crate) fn ingest_and_profile(
     contract: &Contract,
 ) -> std::io::Result<(Manifest, Pin, Option<Profile>)> {
     if !contract::profiles(format) {
-        let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_| {})?;
+        let (manifest, pin) = blobs.ingest(source, chunk_size, &mut |_: &[u8]| {})?;
         return Ok((manifest, pin, None));
     }
     let (format, contract) = (format.clone(), contract.clone());
@@ -54,7 +54,7 @@ pub(crate) fn ingest_and_profile(
             move || contract::profile_stream(Pipe::new(rx), &format, &contract),
             || {
                 let mut sender: Option<SyncSender<Vec<u8>>> = Some(tx);
-                blobs.ingest(source, chunk_size, &mut |bytes| {
+                blobs.ingest(source, chunk_size, &mut |bytes: &[u8]| {
                     // A profiler that stopped (an unreadable file) hangs
                     // up; the copy goes on without it.
                     if let Some(tx) = &sender
@@ -70,32 +70,59 @@ pub(crate) fn ingest_and_profile(
         return Ok((manifest, pin, Some(profile)));
     }
     // Parquet and Arrow IPC are read from their end, so they cannot ride
-    // along the copy: they are profiled from the source file while it is
-    // copied, through a witness of every range read, and the blob must
-    // then hold those very bytes.
-    let witness = Arc::new(Witness::new(FileSource::new(File::open(source)?)?));
-    let read_through: Arc<dyn Source> = witness.clone();
-    let (worker_format, worker_contract) = (format.clone(), contract.clone());
+    // along the copy as a stream: the profiler reads them through a window
+    // over the copy (their footer read up front, checked when the copy
+    // passes it), so the copy's one read of the file feeds both.
+    let window = Arc::new(Window::open(
+        &File::open(source)?,
+        &format,
+        mesh_data::read::Limits::default().max_metadata_bytes,
+    )?);
+    let read_through: Arc<dyn Source> = window.clone();
+    let reader_side = ReaderDone(window.clone());
     let (profile, ingested) = beside_the_copy(
-        move || contract::profile_source(read_through, &worker_format, &worker_contract),
-        || blobs.ingest(source, chunk_size, &mut |_| {}),
+        move || {
+            let _done = reader_side;
+            contract::profile_source(read_through, &format, &contract)
+        },
+        || {
+            let ingested = blobs.ingest(source, chunk_size, &mut IntoWindow(&window));
+            window.end(ingested.as_ref().map(|_| ()).map_err(ToString::to_string));
+            ingested
+        },
     )?;
     let (manifest, pin) = ingested?;
-    let blob_path = blobs.path(&manifest.hash());
-    if !witness.complete() {
-        // A reader that made too many reads to witness: profile the blob.
-        let profile = contract::profile_file(&blob_path, &format, &contract)
-            .map_err(std::io::Error::other)?;
-        return Ok((manifest, pin, Some(profile)));
-    }
-    let blob = FileSource::new(File::open(&blob_path)?)?;
-    if !witness.matches(&blob)? {
+    if !window.intact() {
         return Err(std::io::Error::other(format!(
             "{} changed while it was being published; publish it again",
             source.display()
         )));
     }
     Ok((manifest, pin, Some(profile)))
+}
+
+/// Feeds a copy into a [`Window`].
+struct IntoWindow<'a>(&'a Window);
+
+impl Observe for IntoWindow<'_> {
+    fn output(&mut self, file: &File) -> std::io::Result<()> {
+        self.0.spill_to(file.try_clone()?);
+        Ok(())
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.feed(bytes);
+    }
+}
+
+/// Tells a [`Window`] its reader stopped, however the profiler ends (a
+/// panic included), so the copy never waits for it.
+struct ReaderDone(Arc<Window>);
+
+impl Drop for ReaderDone {
+    fn drop(&mut self) {
+        self.0.reader_done();
+    }
 }
 
 /// Runs `profile` on a thread of its own while `copy` runs on this one;
@@ -356,5 +383,61 @@ mod tests {
         Pipe::new(rx).read_to_string(&mut out).ok();
         writer.join().ok();
         assert_eq!(out, "abcde");
+    }
+
+    /// A Parquet file of `rows` rows in row groups of `group` rows, with a
+    /// repeated id every 1,000 rows (so the profile has a violation).
+    fn parquet_file(path: &Path, rows: i64, group: usize) {
+        use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+        let ids: ArrayRef = std::sync::Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|i| if i % 1_000 == 7 { 0 } else { i }),
+        ));
+        let names: ArrayRef = std::sync::Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("name {}", i % 5_000)),
+        ));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("name", names)]).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let file = File::create(path).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn a_parquet_publish_profiles_through_the_copy_as_the_stored_blob_profiles() {
+        use mesh_protocol::descriptor::{DataType, Field};
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let source = dir.path().join("orders.parquet");
+        parquet_file(&source, 400_000, 50_000);
+        let mut id = Field::new("id", DataType::Int64, false);
+        id.constraints.unique = true;
+        let contract = Contract {
+            fields: vec![id, Field::new("name", DataType::String, false)],
+            quality: mesh_protocol::descriptor::Quality::default(),
+            csv: mesh_protocol::contract::CsvDialect::default(),
+            created_at: crate::clock::now(),
+            scratch: Some(dir.path().to_owned()),
+        };
+        let (manifest, _pin, profile) =
+            ingest_and_profile(&blobs, &source, 65_536, &Format::Parquet, &contract).unwrap();
+        let through_copy = profile.unwrap();
+        let stored = blobs.path(&manifest.hash());
+        assert_eq!(
+            std::fs::read(&stored).unwrap(),
+            std::fs::read(&source).unwrap()
+        );
+        let from_blob = contract::profile_file(&stored, &Format::Parquet, &contract).unwrap();
+        assert_eq!(through_copy, from_blob);
+        assert_eq!(through_copy.rows, 400_000);
+        assert_eq!(
+            through_copy.violations.len(),
+            1,
+            "{:?}",
+            through_copy.violations
+        );
     }
 }

@@ -52,7 +52,7 @@ mod lines;
 mod pages;
 mod parquet;
 mod source;
-mod witness;
+mod window;
 
 use std::fmt;
 use std::fs::File;
@@ -68,7 +68,7 @@ use mesh_protocol::descriptor::Format;
 use crate::error::{Location, ReadError};
 pub use jsonl::{JsonlValues, jsonl_values};
 pub use source::{FileSource, Source, SourceReader};
-pub use witness::Witness;
+pub use window::{WINDOW_BYTES, Window};
 
 /// The CSV dialect: which bytes separate and quote cells. Rows end at `\n`,
 /// `\r\n` or `\r`; a quote inside a quoted cell is written twice.

@@ -39,7 +39,7 @@ use super::{Batch, BatchSource, Batches, Limits, ReadOptions, no_panic};
 use crate::error::{Location, ReadError};
 
 const FORMAT: Format = Format::Parquet;
-const MAGIC: &[u8; 4] = b"PAR1";
+pub(super) const MAGIC: &[u8; 4] = b"PAR1";
 /// Estimated decoded bytes per value beyond its data (offsets, validity).
 const VALUE_OVERHEAD: u64 = 8;
 
