@@ -28,7 +28,10 @@ use crate::descriptor::{DataType, MAX_FIELDS};
 /// instead of regex-lite's (ASCII classes).
 /// 3: `unique` is checked over every value (it spills to disk) instead of
 /// stopping after the first 4Mi values with a note.
-pub const PROFILE_METHOD: u16 = 3;
+/// 4: the identity of a fixed-width value (boolean, integer, float, date,
+/// timestamp) is a pair of bijective finalisers of its bits instead of
+/// XXH3-128, so distinct estimates above the exact limit differ.
+pub const PROFILE_METHOD: u16 = 4;
 /// Longest min/max text kept in a field profile, in bytes (longer values
 /// are cut at a character boundary at or below this length).
 pub const MAX_PROFILE_VALUE_LEN: usize = 64;

@@ -24,7 +24,7 @@ use super::unique::UniqueCheck;
 use super::value::{Value, ValueRef, parse_bound};
 
 /// A set of value identities. An identity is already a uniform 128-bit
-/// hash (XXH3), so the set folds it to 64 bits and mixes in a per-process
+/// hash (see `value`), so the set folds it to 64 bits and mixes in a per-process
 /// random key instead of running SipHash over it again: that hash cost
 /// more than the lookup. The key keeps bucket positions unpredictable to
 /// whoever wrote the file.
@@ -117,7 +117,8 @@ pub(crate) struct Distinct {
 }
 
 impl Distinct {
-    fn add(&mut self, id: u128) {
+    #[inline]
+    pub(crate) fn add(&mut self, id: u128) {
         if let Some(ceiling) = self.ceiling {
             if id > ceiling {
                 self.overflowed = true;
@@ -165,8 +166,8 @@ pub(crate) struct Declared {
     pub(crate) unique: bool,
     pattern: Option<regex::Regex>,
     allowed: Option<BTreeSet<String>>,
-    min: Option<Value>,
-    max: Option<Value>,
+    pub(crate) min: Option<Value>,
+    pub(crate) max: Option<Value>,
     pub(crate) max_null_percent: Option<u8>,
     /// Bounds or patterns that cannot be used, reported as violations.
     pub(crate) unusable: Vec<(Check, String)>,
@@ -209,6 +210,11 @@ impl Declared {
         }
     }
 
+    /// Whether a value's text form is checked (a pattern or allowed values).
+    pub(crate) fn has_text_checks(&self) -> bool {
+        self.pattern.is_some() || self.allowed.is_some()
+    }
+
     /// The stored and declared types when a typed column's stored type
     /// does not widen to the declared one (every value is then a `type`
     /// violation).
@@ -232,7 +238,7 @@ pub(crate) struct Column {
     /// nulls are `rows - values - invalid` at the end).
     min: Option<Value>,
     max: Option<Value>,
-    distinct: Distinct,
+    pub(crate) distinct: Distinct,
     /// Nested values read as opaque (Parquet/Arrow structs and lists): not
     /// counted in the distinct sketch.
     opaque: bool,
@@ -336,25 +342,35 @@ impl Column {
             seen
         };
         if value.orderable() {
-            if self.min.as_ref().is_none_or(|m| {
-                value
-                    .compare(m.as_ref())
-                    .is_some_and(std::cmp::Ordering::is_lt)
-            }) {
-                self.min = Some(value.to_value());
-            }
-            if self.max.as_ref().is_none_or(|m| {
-                value
-                    .compare(m.as_ref())
-                    .is_some_and(std::cmp::Ordering::is_gt)
-            }) {
-                self.max = Some(value.to_value());
-            }
+            self.keep_min(value);
+            self.keep_max(value);
         }
         if let Some(unique) = &mut self.unique {
             unique.add(super::unique::key(value, seen.identity), row);
         }
         self.check_constraints(row, value, seen);
+    }
+
+    /// Keeps `value` as the minimum if it is below it (or the first).
+    pub(crate) fn keep_min(&mut self, value: ValueRef<'_>) {
+        if self.min.as_ref().is_none_or(|m| {
+            value
+                .compare(m.as_ref())
+                .is_some_and(std::cmp::Ordering::is_lt)
+        }) {
+            self.min = Some(value.to_value());
+        }
+    }
+
+    /// Keeps `value` as the maximum if it is above it (or the first).
+    pub(crate) fn keep_max(&mut self, value: ValueRef<'_>) {
+        if self.max.as_ref().is_none_or(|m| {
+            value
+                .compare(m.as_ref())
+                .is_some_and(std::cmp::Ordering::is_gt)
+        }) {
+            self.max = Some(value.to_value());
+        }
     }
 
     /// What is a function of `value` alone ([`Seen`]): its identity and

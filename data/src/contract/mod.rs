@@ -42,6 +42,7 @@
 
 pub(crate) mod arrow_cells;
 pub(crate) mod column;
+mod fixed;
 mod memo;
 mod nested;
 mod profile;
@@ -395,6 +396,9 @@ fn typed_cells(column: &mut Column, array: &ArrayRef, first_row: u64) {
         .declared
         .as_ref()
         .and_then(|d| d.mismatch(column.stored_as));
+    if mismatch.is_none() && fixed::check(column, array, first_row) {
+        return;
+    }
     arrow_cells::for_each(array, &mut |r, cell| {
         column.typed_cell(mismatch, first_row + r as u64, cell);
     });
