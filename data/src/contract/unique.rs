@@ -81,6 +81,12 @@ pub(crate) struct UniqueCheck {
     scratch: PathBuf,
     /// The first scratch failure; once set, nothing more is kept.
     failed: Option<io::Error>,
+    /// Every key so far was above the one before. Keys in strictly
+    /// increasing order cannot repeat, so [`Self::finish`] then merges
+    /// nothing: an `id` column written in order costs no final merge.
+    ascending: bool,
+    /// The last key added.
+    last: Option<u128>,
 }
 
 impl UniqueCheck {
@@ -95,6 +101,8 @@ impl UniqueCheck {
             levels: Vec::new(),
             scratch,
             failed: None,
+            ascending: true,
+            last: None,
         }
     }
 
@@ -103,6 +111,8 @@ impl UniqueCheck {
         if self.failed.is_some() {
             return;
         }
+        self.ascending &= self.last.is_none_or(|last| id > last);
+        self.last = Some(id);
         self.buffer.push((id, row));
         if self.buffer.len() >= self.buffer_limit
             && let Err(e) = self.spill()
@@ -117,6 +127,9 @@ impl UniqueCheck {
     pub(crate) fn finish(mut self) -> io::Result<Repeats> {
         if let Some(e) = self.failed.take() {
             return Err(e);
+        }
+        if self.ascending {
+            return Ok(Repeats::default());
         }
         self.buffer.sort_unstable();
         let mut sources: Vec<Source> = Vec::new();
@@ -437,6 +450,22 @@ mod tests {
         }
         let file = w.finish().unwrap();
         assert!(file.metadata().unwrap().len() <= 2 * 1_000 + 2 * MAX_VARINT as u64);
+    }
+
+    #[test]
+    fn keys_in_strictly_increasing_order_skip_the_merge_and_an_equal_neighbour_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut unique = UniqueCheck::with_buffer(dir.path().to_path_buf(), 10);
+        for i in 0..100u64 {
+            unique.add(u128::from(i) * 3, i + 1);
+        }
+        assert!(unique.ascending);
+        assert_eq!(unique.finish().unwrap(), Repeats::default());
+        for ids in [vec![1u128, 2, 2, 3], vec![5, 6, 7, 4, 5], vec![9, 9]] {
+            let expected = reference(&ids);
+            assert_eq!(expected.count, 1);
+            assert_eq!(check(&ids, 2), expected, "{ids:?}");
+        }
     }
 
     #[test]
