@@ -237,7 +237,7 @@ fn micros(value: Option<i64>) -> Cell<'static> {
 /// normalised form (no trailing fraction zeros, no leading zeros, no `-0`)
 /// instead of formatted and normalised again; a negative scale takes the
 /// general path.
-fn decimal128(unscaled: i128, declared_scale: i8, out: &mut String) -> bool {
+pub(crate) fn decimal128(unscaled: i128, declared_scale: i8, out: &mut String) -> bool {
     let Ok(mut scale) = u32::try_from(declared_scale) else {
         return decimal(&unscaled.to_string(), declared_scale, out);
     };

@@ -13,8 +13,9 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
-    TimestampMicrosecondType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type,
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimestampMicrosecondType, TimestampNanosecondType, UInt8Type, UInt16Type,
+    UInt32Type,
 };
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
 use arrow_buffer::NullBuffer;
@@ -22,8 +23,8 @@ use arrow_schema::{DataType as ArrowType, TimeUnit};
 use mesh_protocol::descriptor::DataType;
 use mesh_protocol::profile::Check;
 
-use super::column::Column;
-use super::value::{Value, ValueRef};
+use super::column::{Column, Declared};
+use super::value::{Value, ValueRef, decimal_identity, decimal_parts};
 
 /// A native value of a fixed-width kind.
 trait Fixed: Copy {
@@ -179,12 +180,27 @@ impl<T: Fixed> Bound<T> {
 /// Checks `array` (rows from `first_row`) through the fast path; `false`
 /// (having done nothing) when the column or the array is not one for it.
 pub(crate) fn check(column: &mut Column, array: &ArrayRef, first_row: u64) -> bool {
-    if !column.nested.is_empty() {
+    if !column.nested.is_empty()
+        || column
+            .declared
+            .as_ref()
+            .is_some_and(Declared::has_text_checks)
+    {
         return false;
     }
-    if let Some(d) = &column.declared
-        && (d.has_text_checks() || d.data_type == DataType::Decimal)
+    if let ArrowType::Decimal128(_, scale) = array.data_type()
+        && let Ok(scale) = u8::try_from(*scale)
     {
+        decimals(column, array, first_row, scale);
+        return true;
+    }
+    if column
+        .declared
+        .as_ref()
+        .is_some_and(|d| d.data_type == DataType::Decimal)
+    {
+        // An integer column declared decimal is compared as decimals: the
+        // general path.
         return false;
     }
     let nulls = array.nulls();
@@ -293,6 +309,157 @@ fn run<T: Fixed>(
     }
     if let Some(m) = most {
         column.keep_max(m.value());
+    }
+}
+
+/// A declared decimal bound as an unscaled integer at the column's scale,
+/// rounded the way that keeps the comparison exact (up for a minimum:
+/// `v < 1.005` is `v < 1.01` for cents; down for a maximum); or the value,
+/// compared in text form, when it does not fit.
+enum DecimalBound {
+    None,
+    Native(i128, String),
+    General(Value, String),
+}
+
+impl DecimalBound {
+    fn new(bound: Option<&Value>, scale: u8, up: bool) -> Self {
+        let Some(bound) = bound else {
+            return Self::None;
+        };
+        let text = bound.text();
+        let native = match bound {
+            Value::Decimal(d) => decimal_parts(d).and_then(|(m, s)| at_scale(m, s, scale, up)),
+            _ => None,
+        };
+        match native {
+            Some(n) => Self::Native(n, text),
+            None => Self::General(bound.clone(), text),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Self::None => "",
+            Self::Native(_, t) | Self::General(_, t) => t,
+        }
+    }
+}
+
+/// `m` × 10^-`from` as an integer count of 10^-`to`, rounded up or down.
+fn at_scale(m: i128, from: u8, to: u8, up: bool) -> Option<i128> {
+    if from <= to {
+        return m.checked_mul(10i128.checked_pow(u32::from(to - from))?);
+    }
+    let Some(d) = 10i128.checked_pow(u32::from(from - to)) else {
+        // Below one unit of the column's scale.
+        return Some(match m.signum() {
+            1 if up => 1,
+            -1 if !up => -1,
+            _ => 0,
+        });
+    };
+    let (q, r) = (m / d, m % d);
+    Some(if up && r > 0 {
+        q + 1
+    } else if !up && r < 0 {
+        q - 1
+    } else {
+        q
+    })
+}
+
+/// Unscaled values below this (and scales up to 18) have a text form of
+/// at most 36 digits, whose identity is the numeric one.
+const SHORT: i128 = 1_000_000_000_000_000_000;
+
+/// The identity of the decimal `raw` × 10^-`scale` ([`decimal_identity`]
+/// of its normalised form), the text form written into `text` when the
+/// value is too long for the numeric identity to be the text's.
+fn decimal_id(raw: i128, scale: u8, text: &mut String) -> u128 {
+    if (1 - SHORT..SHORT).contains(&raw) && scale <= 18 {
+        let (mut m, mut s) = (i64::try_from(raw).unwrap_or_default(), scale);
+        while s > 0 && m != 0 && m % 10 == 0 {
+            m /= 10;
+            s -= 1;
+        }
+        if m == 0 {
+            s = 0;
+        }
+        return decimal_identity(i128::from(m), s);
+    }
+    if super::arrow_cells::decimal128(raw, scale.cast_signed(), text) {
+        ValueRef::Decimal(text).identity()
+    } else {
+        0
+    }
+}
+
+/// [`run`] for a `Decimal128` column of non-negative `scale`: unscaled
+/// values of one scale order as the numbers do.
+fn decimals(column: &mut Column, array: &ArrayRef, first_row: u64, scale: u8) {
+    let raw = array.as_primitive::<Decimal128Type>().values();
+    let nulls = array.nulls();
+    let (lo, hi) = match &column.declared {
+        Some(d) => (
+            DecimalBound::new(d.min.as_ref(), scale, true),
+            DecimalBound::new(d.max.as_ref(), scale, false),
+        ),
+        None => (DecimalBound::None, DecimalBound::None),
+    };
+    let mut text = String::new();
+    let broken = |v: i128, bound: &DecimalBound, below: bool, text: &mut String| match bound {
+        DecimalBound::None => false,
+        DecimalBound::Native(b, _) => {
+            if below {
+                v < *b
+            } else {
+                v > *b
+            }
+        }
+        DecimalBound::General(b, _) => {
+            super::arrow_cells::decimal128(v, scale.cast_signed(), text)
+                && ValueRef::Decimal(text)
+                    .compare(b.as_ref())
+                    .is_some_and(|o| if below { o.is_lt() } else { o.is_gt() })
+        }
+    };
+    let (mut least, mut most): (Option<i128>, Option<i128>) = (None, None);
+    let mut values = 0u64;
+    for (i, &v) in raw.iter().enumerate() {
+        let row = first_row + i as u64;
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            column.null(row);
+            continue;
+        }
+        values += 1;
+        let identity = decimal_id(v, scale, &mut text);
+        column.distinct.add(identity);
+        least = Some(least.map_or(v, |m| m.min(v)));
+        most = Some(most.map_or(v, |m| m.max(v)));
+        if let Some(unique) = &mut column.unique {
+            unique.add(super::unique::key(ValueRef::Decimal(""), identity), row);
+        }
+        if broken(v, &lo, true, &mut text) {
+            let bound = lo.text();
+            column.tally(Check::Min, row, || format!("below the minimum {bound}"));
+        }
+        if broken(v, &hi, false, &mut text) {
+            let bound = hi.text();
+            column.tally(Check::Max, row, || format!("above the maximum {bound}"));
+        }
+    }
+    column.values += values;
+    for (m, keep_min) in [(least, true), (most, false)] {
+        if let Some(m) = m
+            && super::arrow_cells::decimal128(m, scale.cast_signed(), &mut text)
+        {
+            if keep_min {
+                column.keep_min(ValueRef::Decimal(&text));
+            } else {
+                column.keep_max(ValueRef::Decimal(&text));
+            }
+        }
     }
 }
 

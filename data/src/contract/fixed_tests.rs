@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int8Array, Int32Array,
-    Int64Array, TimestampMicrosecondArray, TimestampNanosecondArray, UInt32Array,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array,
+    Int32Array, Int64Array, TimestampMicrosecondArray, TimestampNanosecondArray, UInt32Array,
 };
 use mesh_protocol::contract::Constraints;
 use mesh_protocol::descriptor::{DataType, Field};
@@ -136,6 +136,53 @@ fn booleans_dates_and_timestamps() {
         None,
     );
     same(Some(&f), DataType::Timestamp, &[micros, nanos]);
+}
+
+fn decimals(scale: i8, values: impl IntoIterator<Item = Option<i128>>) -> ArrayRef {
+    Arc::new(
+        values
+            .into_iter()
+            .collect::<Decimal128Array>()
+            .with_precision_and_scale(38, scale)
+            .unwrap(),
+    )
+}
+
+#[test]
+fn decimals_of_every_scale_with_bounds_finer_and_coarser_than_the_column() {
+    let edge = [
+        Some(0),
+        Some(-1),
+        Some(1),
+        None,
+        Some(100),
+        Some(-100),
+        Some(999_999_999_999_999_999),
+        Some(1_000_000_000_000_000_000),
+        Some(-1_000_000_000_000_000_000),
+        Some(10i128.pow(37) * 3),
+        Some(-(10i128.pow(38) - 1)),
+        Some(100),
+    ];
+    let many = |scale| decimals(scale, (0..8_000).map(|i| Some(i * 37 % 5_003 - 2_500)));
+    for scale in [0i8, 2, 18, 20] {
+        let arrays = [decimals(scale, edge), many(scale)];
+        same(None, DataType::Decimal, &arrays);
+        // Bounds with more fraction digits than the column, fewer, and
+        // far past it; an integer bound.
+        for (min, max) in [
+            ("-0.005", "1.005"),
+            ("-3", "24.9"),
+            ("-0.00000000000000000000001", "0.00000000000000000000001"),
+            ("-2500", "2400"),
+        ] {
+            let f = field(DataType::Decimal, true, Some(min), Some(max));
+            same(Some(&f), DataType::Decimal, &arrays);
+        }
+        // Declared text: its bounds are text, compared the general way.
+        let f = field(DataType::String, true, Some("-1"), Some("5"));
+        same(Some(&f), DataType::Decimal, &arrays);
+    }
 }
 
 #[test]

@@ -23,8 +23,13 @@
 //! a date, a timestamp) is its 64 bits (the integer, the float's bits, the
 //! day or microsecond count) put through two bijective 64-bit finalisers
 //! keyed by the value's kind ([`fixed`]): two values of one kind never
-//! share an identity, and it costs a few multiplications. The identity of
-//! any other value is XXH3-128 of a kind byte and its text form. Both
+//! share an identity, and it costs a few multiplications. A decimal of at
+//! most 38 digits is its digits as an integer and its count of fraction
+//! digits, normalised (`7.50` is 75 at scale 1), hashed the same way when
+//! the integer fits 64 bits
+//! ([`decimal_identity`]), so a Parquet decimal needs no text form to be
+//! counted. The identity of any other value is XXH3-128 of a kind byte and
+//! its text form. Both
 //! depend on the value only: an integer `1` from CSV and from Parquet is
 //! the same value.
 
@@ -177,7 +182,10 @@ impl<'a> ValueRef<'a> {
             Self::Float(f) => fixed(2, canonical_float(f).to_bits()),
             Self::Date(d) => fixed(3, i64::from(d) as u64),
             Self::Timestamp(t) => fixed(4, t as u64),
-            Self::Decimal(d) => tagged(5, d.as_bytes()),
+            Self::Decimal(d) => decimal_parts(d).map_or_else(
+                || tagged(5, d.as_bytes()),
+                |(m, scale)| decimal_identity(m, scale),
+            ),
             Self::Text(t) => tagged(6, t.as_bytes()),
             Self::Bytes(b) => tagged(7, b),
             Self::Nested(n) => tagged(8, n.as_bytes()),
@@ -236,6 +244,43 @@ pub(crate) fn fixed(kind: u8, bits: u64) -> u128 {
     lo = (lo ^ (lo >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     lo ^= lo >> 31;
     (u128::from(hi) << 64) | u128::from(lo)
+}
+
+/// A normalised decimal's digits as an integer and its fraction digits
+/// (`-1.25` is `(-125, 2)`); `None` for more than 38 digits.
+pub(crate) fn decimal_parts(normalised: &str) -> Option<(i128, u8)> {
+    let (negative, digits) = normalised
+        .strip_prefix('-')
+        .map_or((false, normalised), |d| (true, d));
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.len() + frac.len() > 38 {
+        return None;
+    }
+    let mut m: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        m = m * 10 + i128::from(b - b'0');
+    }
+    let scale = u8::try_from(frac.len()).ok()?;
+    Some((if negative { -m } else { m }, scale))
+}
+
+/// The identity of the decimal `m` × 10^-`scale`, already normalised (no
+/// trailing zero digit while `scale` > 0): [`fixed`] of the integer keyed
+/// by the scale when it fits 64 bits, XXH3-128 of the scale and its 16
+/// bytes otherwise.
+#[allow(clippy::cast_sign_loss, reason = "the integer's bits")]
+#[inline]
+pub(crate) fn decimal_identity(m: i128, scale: u8) -> u128 {
+    if let Ok(small) = i64::try_from(m) {
+        return fixed(16 + scale, small as u64);
+    }
+    let mut buf = [0u8; 17];
+    buf[0] = scale;
+    buf[1..].copy_from_slice(&m.to_le_bytes());
+    tagged(5, &buf)
 }
 
 /// XXH3-128 of the kind byte followed by `bytes`. XXH3 is defined over the
@@ -447,7 +492,10 @@ mod tests {
     fn other_identities_are_xxh3_of_the_kind_and_the_text() {
         let long = "x".repeat(300);
         let cases = [
-            (Value::Decimal("1.5".into()), streamed(5, b"1.5")),
+            (
+                Value::Decimal("1".repeat(39)),
+                streamed(5, "1".repeat(39).as_bytes()),
+            ),
             (Value::Text(String::new()), streamed(6, b"")),
             (
                 Value::Text("x".repeat(127)),
@@ -460,6 +508,33 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(value.identity(), expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn a_decimal_is_its_digits_and_scale_and_one_number_has_one_identity() {
+        assert_eq!(decimal_parts("-1.25"), Some((-125, 2)));
+        assert_eq!(decimal_parts("0"), Some((0, 0)));
+        assert_eq!(
+            decimal_parts(&"9".repeat(38)),
+            Some((10i128.pow(38) - 1, 0))
+        );
+        assert_eq!(decimal_parts(&"9".repeat(39)), None);
+        assert_eq!(decimal_parts("1.x"), None);
+        assert_eq!(Value::Decimal("1.5".into()).identity(), fixed(17, 15));
+        assert_eq!(
+            Value::Decimal("-7".into()).identity(),
+            fixed(16, (-7i64).cast_unsigned())
+        );
+        // One number, one identity; another scale is another number.
+        assert_ne!(decimal_identity(15, 1), decimal_identity(15, 0));
+        assert_ne!(decimal_identity(15, 0), Value::Int(15).identity());
+        // Past 64 bits: XXH3 of the scale and the 16 bytes.
+        let big = i128::from(i64::MAX) + 1;
+        let mut bytes = vec![3u8];
+        bytes.extend_from_slice(&big.to_le_bytes());
+        assert_eq!(decimal_identity(big, 3), streamed(5, &bytes));
+        let text = format!("{}.{:03}", big / 1000, big % 1000);
+        assert_eq!(Value::Decimal(text).identity(), decimal_identity(big, 3));
     }
 
     #[test]
