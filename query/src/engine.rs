@@ -1,0 +1,291 @@
+//! The engine: one DataFusion runtime per node (one memory budget, one
+//! spill directory), one session per query.
+//!
+//! A query goes through three steps so the node can work between them:
+//! [`Engine::parse`] names the products the statement reads (before
+//! anything is planned); the node resolves each to a verified copy it
+//! holds, fetching it first and checking access; [`Engine::plan`]
+//! registers those copies as tables and plans the statement. Only queries
+//! are planned: DDL, DML, `COPY` and `SET` are refused.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::common::config::Dialect;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast;
+
+use crate::lineage::{self, OutputColumn};
+use crate::table::{self, FILES_SCHEMA};
+use crate::{Input, ProductRef, QueryError, names};
+
+/// How the engine may use the machine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Bytes the engine's operators may hold (sorts, joins, aggregates);
+    /// beyond it they spill, or the query fails with
+    /// [`QueryError::OutOfMemory`].
+    pub memory_limit: usize,
+    /// Where spill files go (created if missing; emptied of the engine's
+    /// files when they are no longer needed).
+    pub spill_dir: PathBuf,
+    /// At most this many bytes of spill files at once.
+    pub spill_limit: u64,
+    /// Partitions a query is split into (threads it may keep busy).
+    pub partitions: usize,
+    /// Rows per batch.
+    pub batch_rows: usize,
+}
+
+impl EngineConfig {
+    /// 1 GiB of memory, spilling under `spill_dir` (at most 64 GiB), one
+    /// partition per core.
+    pub fn new(spill_dir: PathBuf) -> Self {
+        Self {
+            memory_limit: 1 << 30,
+            spill_dir,
+            spill_limit: 64 << 30,
+            partitions: std::thread::available_parallelism().map_or(2, NonZeroUsize::get),
+            batch_rows: 8192,
+        }
+    }
+}
+
+/// The query engine of a node.
+#[derive(Clone)]
+pub struct Engine {
+    runtime: Arc<RuntimeEnv>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A statement, parsed, with the products it reads.
+#[derive(Debug)]
+pub struct Parsed {
+    statement: Statement,
+    /// Every product the statement names, once each, in order.
+    pub products: Vec<ProductRef>,
+}
+
+/// A planned query.
+pub struct Query {
+    frame: DataFrame,
+    inputs: Vec<Input>,
+    /// The names scans of each input go by (the product's table, and the
+    /// file under a CSV's typed view), with the input's index.
+    tables: Vec<(TableReference, usize)>,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with its memory pool and spill directory.
+    pub fn new(config: EngineConfig) -> Result<Self, QueryError> {
+        std::fs::create_dir_all(&config.spill_dir).map_err(|e| {
+            QueryError::Failed(format!(
+                "spill directory {}: {e}",
+                config.spill_dir.display()
+            ))
+        })?;
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(config.memory_limit),
+            NonZeroUsize::MIN.saturating_add(2),
+        );
+        let disk = DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()]))
+            .with_max_temp_directory_size(config.spill_limit);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(disk)
+            .build_arc()?;
+        Ok(Self { runtime, config })
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn session(&self) -> SessionContext {
+        let config = SessionConfig::new()
+            .with_target_partitions(self.config.partitions.max(1))
+            .with_batch_size(self.config.batch_rows.max(1))
+            .with_information_schema(false);
+        SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime))
+    }
+
+    /// Parses one statement and names the products it reads.
+    pub fn parse(&self, sql: &str) -> Result<Parsed, QueryError> {
+        let sql = names::rewrite(sql)?;
+        let state = self.session().state();
+        let statement = state.sql_to_statement(&sql, &Dialect::Generic)?;
+        match &statement {
+            Statement::Statement(s) if matches!(s.as_ref(), ast::Statement::Query(_)) => {}
+            Statement::Explain(_) => return Err(explain_refused()),
+            Statement::Statement(s) if matches!(s.as_ref(), ast::Statement::Explain { .. }) => {
+                return Err(explain_refused());
+            }
+            _ => return Err(only_queries()),
+        }
+        let mut products = Vec::new();
+        for table in state.resolve_table_references(&statement)? {
+            let product = ProductRef::from_table(&table)?;
+            if product.domain == FILES_SCHEMA {
+                return Err(QueryError::User(format!("unknown table {table}")));
+            }
+            if !products.contains(&product) {
+                products.push(product);
+            }
+        }
+        Ok(Parsed {
+            statement,
+            products,
+        })
+    }
+
+    /// Plans `parsed` over `inputs`, one for each of its products.
+    pub async fn plan(&self, parsed: Parsed, inputs: Vec<Input>) -> Result<Query, QueryError> {
+        let ctx = self.session();
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| QueryError::Failed("the engine has no default catalog".into()))?;
+        let mut schemas = BTreeSet::new();
+        for input in &inputs {
+            schemas.insert(input.named.domain.clone());
+        }
+        schemas.insert(FILES_SCHEMA.to_owned());
+        for schema in schemas {
+            catalog.register_schema(&schema, Arc::new(MemorySchemaProvider::new()))?;
+        }
+        let mut tables = Vec::with_capacity(2 * inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let scanned = table::register(&ctx, input, i).await?;
+            tables.push((input.named.table_reference(), i));
+            tables.push((scanned, i));
+        }
+        let plan = ctx.state().statement_to_plan(parsed.statement).await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|_| only_queries())?;
+        if let LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) = plan {
+            return Err(explain_refused());
+        }
+        let frame = ctx.execute_logical_plan(plan).await?;
+        Ok(Query {
+            frame,
+            inputs,
+            tables,
+        })
+    }
+}
+
+fn only_queries() -> QueryError {
+    QueryError::User("only queries can run here (no DDL, DML, COPY or SET)".into())
+}
+
+fn explain_refused() -> QueryError {
+    QueryError::User("use --explain (or \"explain\": true) instead of EXPLAIN".into())
+}
+
+impl Query {
+    /// The result's columns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(self.frame.schema().inner())
+    }
+
+    /// The inputs the plan reads (a product named but never scanned, e.g.
+    /// in a branch the planner removed, is not one).
+    pub fn inputs(&self) -> Result<Vec<&Input>, QueryError> {
+        let read = lineage::scanned(self.frame.logical_plan(), &self.tables)?;
+        Ok(read
+            .into_iter()
+            .filter_map(|i| self.inputs.get(i))
+            .collect())
+    }
+
+    /// Every input the query was planned over, in the order the sources
+    /// of [`Self::columns`] index them.
+    pub fn inputs_all(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// Every output column with its sources and derived classification.
+    pub fn columns(&self) -> Result<Vec<OutputColumn>, QueryError> {
+        lineage::columns(self.frame.logical_plan(), &self.tables, &self.inputs)
+    }
+
+    /// Notes a reader of the result should see: inputs that break their
+    /// contract.
+    pub fn notes(&self) -> Result<Vec<String>, QueryError> {
+        Ok(self
+            .inputs()?
+            .into_iter()
+            .filter_map(|i| match i.conforms {
+                Some(false) => Some(format!(
+                    "{} does not conform to its contract (see `mesh check`); cells that are not of their declared type read as null",
+                    i.exact()
+                )),
+                None => Some(format!("{} has no profile: its data was never checked against its contract", i.exact())),
+                Some(true) => None,
+            })
+            .collect())
+    }
+
+    /// The plan as text: the logical plan, the physical plan, and the
+    /// products (and versions) it reads.
+    pub async fn explain(&self) -> Result<String, QueryError> {
+        let logical = self.frame.clone().into_optimized_plan()?;
+        let physical = self.frame.clone().create_physical_plan().await?;
+        let mut out = String::from("reads:\n");
+        for input in self.inputs()? {
+            let _ = writeln!(
+                out,
+                "  {} ({}, {})",
+                input.exact(),
+                input.format,
+                input.path.display()
+            );
+        }
+        out.push_str("\nlogical plan:\n");
+        out.push_str(&logical.display_indent().to_string());
+        out.push_str("\n\nphysical plan:\n");
+        out.push_str(&displayable(physical.as_ref()).indent(true).to_string());
+        Ok(out)
+    }
+
+    /// Runs the query: its batches as they come. Dropping the stream
+    /// cancels the query and frees what it holds, spill files included.
+    pub async fn run(self) -> Result<SendableRecordBatchStream, QueryError> {
+        Ok(self.frame.execute_stream().await?)
+    }
+}
