@@ -69,6 +69,10 @@ pub enum Command {
     Check(CheckArgs),
     /// The first rows of a product, from the node's verified copy.
     Preview(PreviewArgs),
+    /// SQL over data products: tables are DOMAIN.PRODUCT (the latest
+    /// version) or DOMAIN.PRODUCT@VERSION; inputs the node lacks are
+    /// fetched first. Exit 2 for a mistake in the statement.
+    Query(QueryArgs),
     /// Work with schemas: infer a draft from a data file.
     Schema {
         /// What to do.
@@ -305,6 +309,26 @@ pub struct CheckArgs {
     /// A version the node keeps (default: the newest).
     #[arg(long)]
     pub version: Option<u64>,
+}
+
+/// `mesh query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// One SQL statement, e.g. "SELECT region, count(*) FROM sales.orders GROUP BY region".
+    pub sql: String,
+    /// Print the result as CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// Write the result to a file (.parquet, .csv, .jsonl or .arrow).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// At most this many rows (a table on a terminal shows 100 unless told).
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Print the plan and the products (and versions) it reads instead of
+    /// running the query.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// `mesh preview`.

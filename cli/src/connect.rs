@@ -205,6 +205,15 @@ impl Api {
         Self::parse(&self.call("POST", path, Some((&mut reader, len, "application/json")))?)
     }
 
+    /// POST a JSON body, read the answer's bytes.
+    pub fn post_bytes<B: Serialize>(&self, path: &str, body: &B) -> CliResult<Vec<u8>> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| CliError::failed(format!("cannot encode the request: {e}")))?;
+        let mut reader = bytes.as_slice();
+        let len = bytes.len() as u64;
+        self.call("POST", path, Some((&mut reader, len, "application/json")))
+    }
+
     /// POST raw bytes from a reader.
     pub fn post_stream<T: DeserializeOwned>(
         &self,

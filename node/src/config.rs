@@ -31,6 +31,32 @@ pub struct Config {
     /// Product bytes on disk.
     #[serde(default)]
     pub blobs: BlobsConfig,
+    /// The SQL engine (`mesh query`).
+    #[serde(default)]
+    pub query: QueryConfig,
+}
+
+/// The SQL engine (`[query]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Memory the engine's operators (sorts, joins, aggregates) may hold,
+    /// in MiB; beyond it they spill to `DATA_DIR/query-spill`, or the
+    /// query fails with "out of memory budget".
+    #[serde(default = "default_query_memory")]
+    pub memory_limit_mib: u64,
+}
+
+fn default_query_memory() -> u64 {
+    1024
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit_mib: default_query_memory(),
+        }
+    }
 }
 
 /// Product bytes on disk (`DATA_DIR/blobs`).
@@ -279,6 +305,11 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(16..=1 << 20).contains(&self.query.memory_limit_mib) {
+            return Err(ConfigError::Invalid(
+                "query.memory_limit_mib must be between 16 and 1048576".into(),
+            ));
+        }
         if self.network.listen.is_empty() {
             return Err(ConfigError::Invalid("network.listen is empty".into()));
         }

@@ -47,6 +47,7 @@ pub mod peers;
 pub mod perms;
 pub mod preview;
 pub mod profiling;
+pub mod querying;
 pub mod rlimit;
 pub mod store;
 

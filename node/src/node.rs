@@ -351,6 +351,7 @@ pub struct NodeHandle {
     peer_id: PeerId,
     metrics: MetricsRegistry,
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) sql_engine: Arc<crate::querying::SqlEngine>,
 }
 
 /// Options for starting a node in-process.
@@ -419,6 +420,10 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let mut registry = prometheus_client::registry::Registry::default();
     crate::metrics::register_store(&mut registry, store.clone());
     let handle_store = store.clone();
+    let sql_engine = Arc::new(crate::querying::SqlEngine::new(
+        usize::try_from(options.config.query.memory_limit_mib << 20).unwrap_or(usize::MAX),
+        data_dir.join("query-spill"),
+    )?);
     let event_loop = EventLoop::new(
         crate::event_loop::Parts {
             identity,
@@ -445,6 +450,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
             peer_id,
             metrics: MetricsRegistry(Arc::new(registry)),
             store: handle_store,
+            sql_engine,
         },
         task,
     })

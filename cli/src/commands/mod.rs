@@ -12,6 +12,7 @@ mod list;
 mod node;
 mod preview;
 mod publish;
+mod query;
 mod schema;
 mod show;
 
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Fetch(args) => fetch::run(&target.connect()?, &args, json),
         Command::Check(args) => check::run(&target.connect()?, &args, json),
         Command::Preview(args) => preview::run(&target.connect()?, &args, json),
+        Command::Query(args) => query::run(&target.connect()?, &args, json),
         Command::Schema {
             command: crate::args::SchemaCommand::Infer(args),
         } => schema::infer(&args, json),

@@ -39,6 +39,8 @@
 //! | `POST /v1/own/{name}/access` | `{domain, action: grant\|deny\|revoke, expires_at_ms?, reason?}` |
 //! | `POST /v1/check` | `{product, version?}`: re-run the contract check on the verified copy this node holds |
 //! | `GET /v1/preview` | `product`, `version?`, `rows?`: the first rows of the verified copy this node holds |
+//! | `POST /v1/query` | `{sql, format?, limit?, output?, explain?, fetch?}`: SQL over products; JSON rows, or streamed CSV, JSON Lines, Arrow IPC, or a file |
+//! | `POST /v1/query/inputs` | `{sql}`: the products a statement reads and whether this node holds them |
 //! | `GET /v1/disputes` | products whose signed profile their bytes contradict, with the evidence |
 
 mod access;
@@ -48,6 +50,7 @@ mod error;
 mod extract;
 mod governance;
 mod handlers;
+pub mod query;
 mod schemas;
 mod serve;
 pub mod token;
@@ -155,7 +158,9 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::fetch_progress, handlers::cancel_fetch))
         .routes(routes!(data::check))
         .routes(routes!(data::disputes))
-        .routes(routes!(data::preview));
+        .routes(routes!(data::preview))
+        .routes(routes!(query::query))
+        .routes(routes!(query::inputs));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::health))
         .merge(guarded)
