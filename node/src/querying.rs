@@ -103,6 +103,16 @@ impl SqlEngine {
         let mut config = EngineConfig::new(spill_dir.clone());
         config.memory_limit = memory_limit;
         let threads = config.partitions.max(1);
+        // Spill files hold other domains' rows: private to the daemon's
+        // user like the rest of the data directory.
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&spill_dir).map_err(|source| NodeError::File {
+            path: spill_dir.clone(),
+            source,
+        })?;
         // Spill files of a query cut off by a crash are nobody's.
         if let Ok(entries) = std::fs::read_dir(&spill_dir) {
             for entry in entries.flatten() {
@@ -113,6 +123,16 @@ impl SqlEngine {
             path: spill_dir.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        // DataFusion makes its own directory inside with the process's
+        // umask; the 0700 parent already closes it, and so does this.
+        #[cfg(unix)]
+        if let Ok(entries) = std::fs::read_dir(&spill_dir) {
+            use std::os::unix::fs::PermissionsExt;
+            for entry in entries.flatten() {
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
+            }
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("meshd-query")

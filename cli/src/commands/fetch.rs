@@ -177,7 +177,7 @@ pub(crate) fn follow(
 
 /// The output path made absolute (the node writes it), with its directory
 /// checked to exist.
-fn absolute(path: &std::path::Path) -> CliResult<PathBuf> {
+pub(crate) fn absolute(path: &std::path::Path) -> CliResult<PathBuf> {
     let path = if path.is_absolute() {
         path.to_path_buf()
     } else {

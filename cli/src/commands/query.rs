@@ -145,15 +145,9 @@ fn cell(value: &Value) -> String {
     }
 }
 
-/// `path` made absolute (the node writes it).
+/// `path` made absolute (the node writes it), named for a format the
+/// node writes.
 fn absolute(path: &std::path::Path) -> CliResult<PathBuf> {
-    let path = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?
-            .join(path)
-    };
     let known = ["parquet", "csv", "jsonl", "ndjson", "arrow"];
     if !path
         .extension()
@@ -165,5 +159,5 @@ fn absolute(path: &std::path::Path) -> CliResult<PathBuf> {
             path.display()
         )));
     }
-    Ok(path)
+    super::fetch::absolute(path)
 }
