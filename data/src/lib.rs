@@ -39,7 +39,7 @@ pub mod text;
 pub mod types;
 
 pub use error::{Location, ReadError};
-pub use infer::{InferredField, InferredSchema, infer};
+pub use infer::{InferredField, InferredSchema, declared_field, infer};
 pub use read::{
     Batch, Batches, CsvDialect, JsonlValues, Limits, ReadOptions, from_reader, jsonl_values, open,
 };

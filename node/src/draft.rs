@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use mesh_protocol::contract::CsvDialect;
+use mesh_protocol::derivation::Derivation;
 use mesh_protocol::descriptor::{
     AccessPolicy, Content, Deprecation, Descriptor, Format, Owner, Quality, Schema,
 };
@@ -68,6 +69,9 @@ pub struct Release {
     pub deprecation: Option<Deprecation>,
     /// The data profile computed from the file, if its format is read.
     pub profile: Option<Profile>,
+    /// How the node computed the data, for a product published from a
+    /// query; its inputs replace the draft's lineage.
+    pub derivation: Option<Derivation>,
 }
 
 impl ProductDraft {
@@ -103,7 +107,11 @@ impl ProductDraft {
             created_at,
             deprecation,
             profile,
+            derivation,
         } = release;
+        let lineage = derivation
+            .as_ref()
+            .map_or(self.lineage, Derivation::lineage);
         Descriptor {
             id: ProductId {
                 domain,
@@ -119,13 +127,14 @@ impl ProductDraft {
             content,
             tags: self.tags,
             quality: self.quality,
-            lineage: self.lineage,
+            lineage,
             access: self.access,
             retention_days: self.retention_days,
             created_at,
             deprecation,
             csv: self.csv,
             profile,
+            derivation,
         }
     }
 }

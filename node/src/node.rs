@@ -225,6 +225,8 @@ pub(crate) struct Publication {
     pub(crate) profile: Option<mesh_protocol::profile::Profile>,
     /// The version's creation time, the one the profile was computed with.
     pub(crate) created_at: mesh_protocol::Timestamp,
+    /// How the data was computed, for a product published from a query.
+    pub(crate) derivation: Option<mesh_protocol::derivation::Derivation>,
 }
 
 /// A request to the event loop.
@@ -422,7 +424,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     let handle_store = store.clone();
     let sql_engine = Arc::new(crate::querying::SqlEngine::new(
         usize::try_from(options.config.query.memory_limit_mib << 20).unwrap_or(usize::MAX),
-        data_dir.join("query-spill"),
+        &data_dir.join("query-spill"),
     )?);
     let event_loop = EventLoop::new(
         crate::event_loop::Parts {
@@ -491,6 +493,17 @@ impl NodeHandle {
         path: &Path,
         draft: ProductDraft,
     ) -> Result<PublishReceipt, NodeError> {
+        self.publish_with(path, draft, None).await
+    }
+
+    /// [`Self::publish`], with the derivation of a product computed by a
+    /// query (see [`crate::querying`]).
+    pub(crate) async fn publish_with(
+        &self,
+        path: &Path,
+        draft: ProductDraft,
+        derivation: Option<mesh_protocol::derivation::Derivation>,
+    ) -> Result<PublishReceipt, NodeError> {
         let chunk_size = draft.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
         if !chunk_size.is_power_of_two()
             || !(mesh_protocol::manifest::MIN_CHUNK_SIZE..=mesh_protocol::manifest::MAX_CHUNK_SIZE)
@@ -537,6 +550,7 @@ impl NodeHandle {
                     manifest,
                     profile,
                     created_at,
+                    derivation,
                 }),
                 reply,
             })

@@ -107,6 +107,7 @@ fn descriptor(owner: &DomainKeypair) -> Descriptor {
         deprecation: None,
         csv: None,
         profile: None,
+        derivation: None,
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Hash;
 use crate::contract::{ConstraintError, Constraints, CsvDialect, DialectError};
+use crate::derivation::{Derivation, DerivationError};
 use crate::identity::DomainId;
 use crate::manifest::{MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE};
 use crate::profile::{Profile, ProfileError};
@@ -480,10 +481,13 @@ pub struct Descriptor {
     /// What the data holds and whether it keeps the contract, computed by
     /// the publisher from the bytes; `None` means "not profiled".
     pub profile: Option<Profile>,
+    /// How the product was computed, for a product published from a query
+    /// (filled in by the node from the plan); `None` otherwise.
+    pub derivation: Option<Derivation>,
 }
 
 impl Signable for Descriptor {
-    const TAG: &'static str = "meshd/v3/descriptor";
+    const TAG: &'static str = "meshd/v4/descriptor";
 }
 
 /// Why a descriptor is structurally invalid.
@@ -574,6 +578,9 @@ pub enum DescriptorError {
     /// The profile is over its limits.
     #[error("{0}")]
     Profile(#[from] ProfileError),
+    /// The derivation is inconsistent or over its limits.
+    #[error("{0}")]
+    Derivation(#[from] DerivationError),
 }
 
 fn check_len(field: &'static str, text: &str, max: usize) -> Result<(), DescriptorError> {
@@ -630,6 +637,10 @@ impl Descriptor {
         check_count("lineage", self.lineage.len(), MAX_LINEAGE)?;
         if self.lineage.contains(&self.id) {
             return Err(DescriptorError::SelfLineage);
+        }
+        if let Some(derivation) = &self.derivation {
+            let fields = self.schema.fields.iter().map(|f| f.name.as_str());
+            derivation.validate(&self.lineage, fields)?;
         }
         if let AccessMode::Domains(domains) = &self.access.mode {
             if domains.is_empty() {
@@ -849,6 +860,7 @@ pub(crate) mod tests {
             deprecation: None,
             csv: None,
             profile: None,
+            derivation: None,
         }
     }
 

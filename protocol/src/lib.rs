@@ -37,6 +37,7 @@ pub mod access;
 pub mod bytes;
 pub mod catalog;
 pub mod contract;
+pub mod derivation;
 pub mod descriptor;
 pub mod encoding;
 pub mod governance;
@@ -62,4 +63,6 @@ pub use time::Timestamp;
 /// certificates have the round-based form (see [`governance`]).
 /// 3: descriptors carry field constraints, nested fields, a CSV dialect and
 /// the signed profile (see [`profile`]).
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: descriptors of products published from a query carry their
+/// [`derivation`] (the query, the exact inputs, column lineage).
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -48,6 +48,9 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 
 /// Version of the gossip envelope, carried in it and in the topic names.
 ///
+/// 5: descriptors carry the derivation of a product computed by a query
+/// (protocol version 4).
+///
 /// 4: descriptors carry constraints, nested fields and the signed profile
 /// (protocol version 3).
 ///
@@ -62,7 +65,7 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 /// Version 1 nodes and version 2 nodes gossip on different topics, so
 /// neither penalises the other's messages; they still sync catalogs over
 /// request-response ([`PROTOCOL_VERSION`]).
-pub const GOSSIP_VERSION: u16 = 4;
+pub const GOSSIP_VERSION: u16 = 5;
 
 /// The gossip topic for one kind of traffic in one network.
 pub fn topic(network: &str, kind: &str) -> String {

@@ -137,6 +137,29 @@ fn descriptor(owner: &DomainKeypair, name: &str, version: u64) -> Descriptor {
             more_violations: 0,
             notes: vec!["column \"extra\" is not declared".into()],
         }),
+        derivation: Some(derivation()),
+    }
+}
+
+/// The derivation of the full descriptor: one input, one column source.
+fn derivation() -> mesh_protocol::derivation::Derivation {
+    mesh_protocol::derivation::Derivation {
+        query: "SELECT order_id, email FROM sales.customers@4".into(),
+        inputs: vec![mesh_protocol::derivation::DerivedInput {
+            product: ProductId {
+                domain: key(50).domain_id(),
+                name: "customers".into(),
+            },
+            version: 4,
+            descriptor: Hash::of(b"customers v4"),
+        }],
+        columns: vec![mesh_protocol::derivation::DerivedColumn {
+            name: "email".into(),
+            sources: vec![mesh_protocol::derivation::ColumnSource {
+                input: 0,
+                column: "email".into(),
+            }],
+        }],
     }
 }
 
@@ -187,6 +210,7 @@ fn tamperings() -> Vec<Tamper> {
             deprecation: _,
             csv: _,
             profile: _,
+            derivation: _,
         } = d;
         let Field {
             name: _,
@@ -310,6 +334,29 @@ fn tamperings() -> Vec<Tamper> {
         ("retention_days (none)", |d| d.retention_days = None),
         ("created_at", |d| {
             d.created_at = Timestamp(d.created_at.0 + 1);
+        }),
+        ("derivation (none)", |d| {
+            d.derivation = None;
+        }),
+        ("derivation.query", |d| {
+            if let Some(x) = &mut d.derivation {
+                x.query.push(' ');
+            }
+        }),
+        ("derivation.inputs.version", |d| {
+            if let Some(x) = &mut d.derivation {
+                x.inputs[0].version = 3;
+            }
+        }),
+        ("derivation.inputs.descriptor", |d| {
+            if let Some(x) = &mut d.derivation {
+                x.inputs[0].descriptor = Hash::of(b"other");
+            }
+        }),
+        ("derivation.columns.sources", |d| {
+            if let Some(x) = &mut d.derivation {
+                x.columns[0].sources.clear();
+            }
         }),
         ("deprecation (none)", |d| d.deprecation = None),
         ("deprecation.reason", |d| {
@@ -568,6 +615,7 @@ fn arb_descriptor() -> impl Strategy<Value = (DomainKeypair, Descriptor)> {
                 deprecation: dep,
                 csv: None,
                 profile: None,
+                derivation: None,
             };
             (key, d)
         },

@@ -116,6 +116,7 @@ impl Hostile {
             deprecation: None,
             csv: None,
             profile: None,
+            derivation: None,
         }
     }
 

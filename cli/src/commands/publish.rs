@@ -179,6 +179,7 @@ fn check(draft: &ProductDraft, size: u64) -> CliResult<()> {
                 created_at: Timestamp(0),
                 deprecation: None,
                 profile: None,
+                derivation: None,
             },
         )
         .validate()

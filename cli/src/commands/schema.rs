@@ -69,9 +69,7 @@ fn single_byte(text: &str, flag: &str) -> CliResult<u8> {
 }
 
 fn field(f: &InferredField) -> Field {
-    let mut out = Field::new(f.name.clone(), f.data_type, f.nulls_seen);
-    out.children = f.children.iter().map(field).collect();
-    out
+    f.declared()
 }
 
 fn type_name(t: DataType) -> String {
@@ -155,6 +153,7 @@ fn odcs(path: &Path, format: &Format, fields: &[Field]) -> CliResult<String> {
             created_at: mesh_protocol::Timestamp(0),
             deprecation: None,
             profile: None,
+            derivation: None,
         },
     );
     let signed = mesh_protocol::Signed::sign(descriptor, &key);

@@ -26,6 +26,7 @@ fn publish(parts: DraftParts, extras: &Extras) -> SignedDescriptor {
         created_at: Timestamp(1_795_608_000_123),
         deprecation: None,
         profile: None,
+        derivation: None,
     };
     let d = draft.into_descriptor(key.domain_id(), "sales", release);
     d.validate().unwrap();

@@ -127,6 +127,7 @@ fn full() -> SignedDescriptor {
         }),
         csv: None,
         profile: None,
+        derivation: None,
     })
 }
 

@@ -74,6 +74,36 @@ impl InferredField {
     }
 }
 
+impl InferredField {
+    /// The declared field for this draft: nullable where nulls were
+    /// seen, classification and description left for the owner.
+    pub fn declared(&self) -> mesh_protocol::descriptor::Field {
+        let mut out = mesh_protocol::descriptor::Field::new(
+            self.name.clone(),
+            self.data_type,
+            self.nulls_seen,
+        );
+        out.children = self.children.iter().map(InferredField::declared).collect();
+        out
+    }
+}
+
+/// The declared field for a column of Arrow type: its mesh type and inner
+/// fields, nullable as Arrow says at the top (inner fields nullable, the
+/// safe side).
+pub fn declared_field(field: &Field) -> mesh_protocol::descriptor::Field {
+    fn nullable_inside(f: &mut InferredField) {
+        for c in &mut f.children {
+            c.nulls_seen = true;
+            nullable_inside(c);
+        }
+    }
+    let mut inferred = from_arrow(field);
+    inferred.nulls_seen = field.is_nullable();
+    nullable_inside(&mut inferred);
+    inferred.declared()
+}
+
 impl InferredSchema {
     /// The Arrow schema of the inferred fields (see
     /// [`InferredField::arrow_field`]).

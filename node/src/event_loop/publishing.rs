@@ -48,6 +48,7 @@ impl EventLoop {
             manifest,
             profile,
             created_at,
+            derivation,
         } = publication;
         let manifest = &manifest;
         let product = self.own_product(&draft.name);
@@ -61,6 +62,7 @@ impl EventLoop {
                 created_at,
                 deprecation: None,
                 profile,
+                derivation,
             },
         );
         descriptor.validate()?;

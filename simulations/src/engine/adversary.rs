@@ -477,6 +477,7 @@ impl State {
             deprecation: None,
             csv: None,
             profile: None,
+            derivation: None,
         }
     }
 
