@@ -73,6 +73,9 @@ pub enum Command {
     /// version) or DOMAIN.PRODUCT@VERSION; inputs the node lacks are
     /// fetched first. Exit 2 for a mistake in the statement.
     Query(QueryArgs),
+    /// A product's upstream and downstream products across domains: a
+    /// tree, or Graphviz DOT with --dot.
+    Lineage(LineageArgs),
     /// Work with schemas: infer a draft from a data file.
     Schema {
         /// What to do.
@@ -329,6 +332,37 @@ pub struct QueryArgs {
     /// running the query.
     #[arg(long)]
     pub explain: bool,
+    /// Publish the result as a new version of this product of this
+    /// domain; its schema, classifications and lineage come from the
+    /// query.
+    #[arg(long, value_name = "NAME")]
+    pub publish: Option<String>,
+    /// The derived product's title (default: its name).
+    #[arg(long, requires = "publish")]
+    pub title: Option<String>,
+    /// The derived product's description.
+    #[arg(long, requires = "publish")]
+    pub description: Option<String>,
+    /// A tag of the derived product (repeatable).
+    #[arg(long = "tag", requires = "publish")]
+    pub tags: Vec<String>,
+    /// The derived product's format: parquet (default) or arrow.
+    #[arg(long, requires = "publish")]
+    pub format: Option<String>,
+    /// A meshd YAML descriptor for the rest of the derived product
+    /// (owner, access, quality, retention); not its schema or lineage.
+    #[arg(long, requires = "publish")]
+    pub descriptor: Option<PathBuf>,
+}
+
+/// `mesh lineage`.
+#[derive(Args, Debug)]
+pub struct LineageArgs {
+    /// DOMAIN/NAME.
+    pub product: ProductRef,
+    /// Print the graph in Graphviz DOT instead of a tree.
+    #[arg(long)]
+    pub dot: bool,
 }
 
 /// `mesh preview`.

@@ -228,6 +228,11 @@ impl Api {
         )?)
     }
 
+    /// DELETE a resource whose answer has no body (204).
+    pub fn delete_empty(&self, path: &str) -> CliResult<()> {
+        self.call("DELETE", path, None).map(drop)
+    }
+
     /// DELETE a resource, read a JSON answer.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
         Self::parse(&self.call("DELETE", path, None)?)

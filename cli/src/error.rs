@@ -4,7 +4,8 @@
 //! to do. Exit codes: 0 success, 1 operational failure (the node is not
 //! running, refused the token, does not know the product, a fetch failed),
 //! 2 usage error (bad arguments, a missing input file, an invalid
-//! descriptor file: nothing was attempted).
+//! descriptor file: nothing was attempted), 130 interrupted by Ctrl-C
+//! (what was running was cancelled).
 
 use std::process::ExitCode;
 
@@ -17,6 +18,9 @@ pub enum CliError {
     /// The operation was attempted and failed.
     #[error("{0}")]
     Failed(String),
+    /// The user interrupted the command (Ctrl-C); exit code 130.
+    #[error("{0}")]
+    Interrupted(String),
     /// The node answered with an API error.
     #[error("{message}")]
     Api {
@@ -44,6 +48,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage(_) => ExitCode::from(2),
+            Self::Interrupted(_) => ExitCode::from(130),
             Self::Failed(_) | Self::Api { .. } => ExitCode::from(1),
         }
     }

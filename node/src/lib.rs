@@ -40,6 +40,7 @@ pub mod fetch;
 pub mod gc;
 pub mod governance;
 pub mod identity;
+pub mod lineage;
 pub mod metrics;
 pub mod network;
 pub mod node;

@@ -8,6 +8,7 @@ mod demo;
 mod federation;
 mod fetch;
 mod lifecycle;
+mod lineage;
 mod list;
 mod node;
 mod preview;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Check(args) => check::run(&target.connect()?, &args, json),
         Command::Preview(args) => preview::run(&target.connect()?, &args, json),
         Command::Query(args) => query::run(&target.connect()?, &args, json),
+        Command::Lineage(args) => lineage::run(&target.connect()?, &args, json),
         Command::Schema {
             command: crate::args::SchemaCommand::Infer(args),
         } => schema::infer(&args, json),

@@ -35,6 +35,11 @@ struct Shown {
     /// What its data holds: `conforms`, `contract-broken`, `disputed` or
     /// `not-profiled` (the signed profile is in `item`).
     data: &'static str,
+    /// For a product computed by a query: each input as
+    /// `domain/name@version` (domain names as this node's catalog knows
+    /// them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<String>,
     item: CatalogItem,
 }
 
@@ -60,6 +65,24 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
         },
         (CatalogItem::Withdrawal(_), false) => "not-profiled",
     };
+    let inputs = match &item {
+        CatalogItem::Descriptor(d) => d
+            .value
+            .derivation
+            .iter()
+            .flat_map(|x| &x.inputs)
+            .map(|i| {
+                let name = match api.get::<CatalogItem>(&product_ref::path(&i.product)) {
+                    Ok(CatalogItem::Descriptor(d)) => {
+                        format!("{}/{}", d.value.domain_name, i.product.name)
+                    }
+                    _ => i.product.to_string(),
+                };
+                format!("{name}@{}", i.version)
+            })
+            .collect(),
+        CatalogItem::Withdrawal(_) => Vec::new(),
+    };
     let shown = Shown {
         product: id.to_string(),
         version: item.version(),
@@ -73,6 +96,7 @@ pub(super) fn run(api: &Api, args: &ShowArgs, json: bool) -> CliResult<()> {
         providers: providers.providers,
         compliance,
         data,
+        inputs,
         item,
     };
     if json {
@@ -101,7 +125,14 @@ fn text(id: &ProductId, s: &Shown) -> String {
             pairs.push(("version", s.version.to_string()));
             pairs.push(("status", format!("withdrawn: {}", w.value.reason)));
         }
-        CatalogItem::Descriptor(d) => describe(&mut pairs, &d.value),
+        CatalogItem::Descriptor(d) => {
+            describe(&mut pairs, &d.value);
+            if let Some(x) = &d.value.derivation {
+                pairs.push(("inputs", s.inputs.join(", ")));
+                let query: Vec<&str> = x.query.split_whitespace().collect();
+                pairs.push(("query", output::printable(&query.join(" "))));
+            }
+        }
     }
     pairs.push(("versions", format!("{versions} (kept by this node)")));
     pairs.push(("signature", signature));

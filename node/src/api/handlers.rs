@@ -160,13 +160,13 @@ pub(super) async fn products(
     Ok(Json(s.handle.query(query).await?))
 }
 
-fn product_id(domain: &str, name: &str) -> Result<ProductId, ApiError> {
+pub(super) fn product_id(domain: &str, name: &str) -> Result<ProductId, ApiError> {
     format!("{domain}/{name}")
         .parse()
         .map_err(|e| ApiError::bad_request(format!("product id: {e}")))
 }
 
-fn unknown_product(product: &ProductId) -> ApiError {
+pub(super) fn unknown_product(product: &ProductId) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "unknown_product",

@@ -39,7 +39,9 @@
 //! | `POST /v1/own/{name}/access` | `{domain, action: grant\|deny\|revoke, expires_at_ms?, reason?}` |
 //! | `POST /v1/check` | `{product, version?}`: re-run the contract check on the verified copy this node holds |
 //! | `GET /v1/preview` | `product`, `version?`, `rows?`: the first rows of the verified copy this node holds |
-//! | `POST /v1/query` | `{sql, format?, limit?, output?, explain?, fetch?}`: SQL over products; JSON rows, or streamed CSV, JSON Lines, Arrow IPC, or a file |
+//! | `POST /v1/query` | `{sql, format?, limit?, output?, explain?, fetch?, id?, publish?}`: SQL over products; JSON rows, or streamed CSV, JSON Lines, Arrow IPC, a file, or a derived product |
+//! | `GET /v1/queries`, `DELETE /v1/queries/{id}` | the running queries; cancel one |
+//! | `GET /v1/products/{domain}/{name}/lineage` | the product's upstream and downstream graph across domains |
 //! | `POST /v1/query/inputs` | `{sql}`: the products a statement reads and whether this node holds them |
 //! | `GET /v1/disputes` | products whose signed profile their bytes contradict, with the evidence |
 
@@ -50,6 +52,7 @@ mod error;
 mod extract;
 mod governance;
 mod handlers;
+mod lineage;
 pub mod query;
 mod schemas;
 mod serve;
@@ -160,7 +163,10 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(data::disputes))
         .routes(routes!(data::preview))
         .routes(routes!(query::query))
-        .routes(routes!(query::inputs));
+        .routes(routes!(query::inputs))
+        .routes(routes!(query::running))
+        .routes(routes!(query::cancel))
+        .routes(routes!(lineage::lineage));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::health))
         .merge(guarded)

@@ -1,11 +1,14 @@
 //! `POST /v1/query`: SQL over the products this node may read, answered as
 //! JSON rows (with a row limit), streamed as CSV, JSON Lines or Arrow IPC,
-//! or written to a file; and `POST /v1/query/inputs`, the products a
-//! statement reads and whether this node holds them.
+//! written to a file, or published as a derived product;
+//! `POST /v1/query/inputs`, the products a statement reads and whether
+//! this node holds them; `GET /v1/queries` and `DELETE /v1/queries/{id}`,
+//! the running queries and cancelling one.
 //!
 //! A client that goes away cancels its query: the response body owns the
 //! running query, and dropping it stops the engine and removes its spill
-//! files.
+//! files. A client that names its query (`id`) can also cancel it from
+//! elsewhere, which is what `mesh query` does on Ctrl-C.
 
 use std::path::PathBuf;
 
@@ -15,13 +18,16 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mesh_query::{Encoder, FileSink, QueryError, ResultFormat, json_rows};
+use mesh_query::{Encoder, QueryError, ResultFormat, json_rows};
 use serde::{Deserialize, Serialize};
 
+use super::extract::JsonPath;
 use super::handlers::body;
-use super::schemas::ErrorDoc;
+use super::schemas::{ErrorDoc, ProductDraftDoc};
 use super::{ApiError, ApiState};
-use crate::querying::{SqlError, SqlInput, SqlRows};
+use crate::draft::ProductDraft;
+use crate::node::PublishReceipt;
+use crate::querying::{RunningQuery, SqlError, SqlInput, SqlRows};
 
 /// Rows a JSON answer holds when the request names no limit.
 const DEFAULT_JSON_ROWS: u64 = 1_000;
@@ -49,6 +55,16 @@ pub(super) struct QueryRequest {
     /// Fetch the inputs this node does not hold (default true); when
     /// false, such a query is refused with `not_held`.
     fetch: Option<bool>,
+    /// The id to run under (1 to 64 letters, digits, `-`, `_`), so the
+    /// client can cancel it with `DELETE /v1/queries/{id}`; default: one
+    /// the node picks.
+    id: Option<String>,
+    /// Publish the result as a new version of this product of this
+    /// domain (format parquet or arrow). Its schema, classifications,
+    /// lineage and the query text come from the plan: a draft that types
+    /// a schema or a lineage is refused.
+    #[schema(value_type = Option<ProductDraftDoc>)]
+    publish: Option<ProductDraft>,
 }
 
 /// One column of a result.
@@ -84,6 +100,8 @@ pub struct QueryAnswer {
     pub notes: Vec<String>,
     /// The plan (`explain` only).
     pub plan: Option<String>,
+    /// The product version published from the result (`publish` only).
+    pub published: Option<PublishReceipt>,
 }
 
 /// A statement.
@@ -111,9 +129,11 @@ impl From<SqlError> for ApiError {
                 "out_of_memory_budget",
                 message,
             ),
-            SqlError::Query(QueryError::Cancelled) => {
-                Self::new(StatusCode::CONFLICT, "cancelled", message)
-            }
+            SqlError::Query(QueryError::Cancelled) => Self::new(
+                StatusCode::CONFLICT,
+                "cancelled",
+                "the query was cancelled; its temporary files are removed",
+            ),
             SqlError::Query(QueryError::Failed(_)) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "query_failed", message)
             }
@@ -150,6 +170,8 @@ pub(super) async fn inputs(
         (status = 404, description = "unknown_table (with the closest names), unknown_version", body = ErrorDoc),
         (status = 403, description = "denied: an input's providers refuse access", body = ErrorDoc),
         (status = 409, description = "not_held (with fetch false), ambiguous_domain", body = ErrorDoc),
+        (status = 409, description = "cancelled (`DELETE /v1/queries/{id}`)", body = ErrorDoc),
+        (status = 422, description = "policy_violation: the derived product breaks a federation rule (`publish`)", body = ErrorDoc),
         (status = 507, description = "out_of_memory_budget", body = ErrorDoc),
         (status = 401, body = ErrorDoc)))]
 pub(super) async fn query(
@@ -179,6 +201,30 @@ pub(super) async fn query(
             return Err(ApiError::bad_request("output must be an absolute path"));
         }
     }
+    if let Some(draft) = r.publish {
+        if r.explain || r.output.is_some() || r.format.is_some() || r.limit.is_some() {
+            return Err(ApiError::bad_request(
+                "publish goes with sql and id only (no format, limit, output or explain)",
+            ));
+        }
+        let planned = s.handle.sql(&r.sql, r.fetch.unwrap_or(true)).await?;
+        let columns = columns(&planned)?;
+        let inputs = planned.inputs().to_vec();
+        let notes = planned.query().notes().map_err(SqlError::from)?;
+        drop(planned);
+        let derived = s.handle.publish_query(&r.sql, draft, r.id).await?;
+        return Ok(Json(QueryAnswer {
+            columns,
+            rows: Vec::new(),
+            truncated: false,
+            rows_written: Some(derived.rows),
+            inputs,
+            notes,
+            plan: None,
+            published: Some(derived.receipt),
+        })
+        .into_response());
+    }
     let planned = s.handle.sql(&r.sql, r.fetch.unwrap_or(true)).await?;
     let columns = columns(&planned)?;
     let inputs = planned.inputs().to_vec();
@@ -191,14 +237,18 @@ pub(super) async fn query(
         inputs,
         notes,
         plan,
+        published: None,
     };
     if r.explain {
         let plan = planned.query().explain().await.map_err(SqlError::from)?;
         return Ok(Json(answer(Vec::new(), false, None, Some(plan))).into_response());
     }
-    let mut rows = planned.run();
+    let mut rows = planned.run(r.id)?;
     if let Some(output) = r.output {
-        let written = write_file(&mut rows, &output, r.limit).await?;
+        let written = rows
+            .write_file(&output, r.limit)
+            .await
+            .map_err(SqlError::from)?;
         return Ok(Json(answer(Vec::new(), false, Some(written), None)).into_response());
     }
     match format {
@@ -256,29 +306,6 @@ async fn json_answer(
     Ok((out, false))
 }
 
-async fn write_file(
-    rows: &mut SqlRows,
-    output: &std::path::Path,
-    limit: Option<u64>,
-) -> Result<u64, ApiError> {
-    let schema = rows.schema.clone();
-    let mut sink = FileSink::create(output, &schema).map_err(SqlError::from)?;
-    let mut left = limit.unwrap_or(u64::MAX);
-    while left > 0
-        && let Some(batch) = rows.next().await
-    {
-        let batch = batch.map_err(SqlError::from)?;
-        let take = usize::try_from(left.min(batch.num_rows() as u64)).unwrap_or(0);
-        sink.write(&batch.slice(0, take)).map_err(SqlError::from)?;
-        left -= take as u64;
-    }
-    let written = tokio::task::spawn_blocking(move || sink.finish(&schema))
-        .await
-        .map_err(|_| ApiError::internal("the writer stopped"))?
-        .map_err(SqlError::from)?;
-    Ok(written)
-}
-
 /// The result as a streamed body; the body owns the query, so a client
 /// that disconnects cancels it.
 fn stream(rows: SqlRows, format: ResultFormat, limit: Option<u64>) -> Result<Response, ApiError> {
@@ -318,4 +345,40 @@ fn stream(rows: SqlRows, format: ResultFormat, limit: Option<u64>) -> Result<Res
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// The queries running on this node.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunningAnswer {
+    /// Oldest first.
+    pub queries: Vec<RunningQuery>,
+}
+
+#[utoipa::path(get, path = "/v1/queries", tag = "data",
+    responses((status = 200, description = "The queries running now, oldest first", body = RunningAnswer),
+        (status = 401, body = ErrorDoc)))]
+pub(super) async fn running(State(s): State<ApiState>) -> Json<RunningAnswer> {
+    Json(RunningAnswer {
+        queries: s.handle.running_queries(),
+    })
+}
+
+#[utoipa::path(delete, path = "/v1/queries/{id}", tag = "data",
+    params(("id" = String, Path, description = "The id the query runs under")),
+    responses((status = 204, description = "Cancelled: the query stops, its client gets `cancelled`, its temporary files are removed"),
+        (status = 404, description = "unknown_query: none runs under that id", body = ErrorDoc),
+        (status = 401, body = ErrorDoc)))]
+pub(super) async fn cancel(
+    State(s): State<ApiState>,
+    JsonPath(id): JsonPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if s.handle.cancel_query(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_query",
+            format!("no query runs under id {id:?}; see GET /v1/queries"),
+        ))
+    }
 }

@@ -37,7 +37,7 @@ macro_rules! opaque {
 opaque!(
     SignedDescriptorDoc,
     "SignedDescriptor",
-    "A descriptor and its domain's signature: `{value: Descriptor, signer, signature}`. The descriptor has `id {domain, name}`, `domain_name`, `version`, `title`, `description`, `owner`, `schema {major, fields}`, `format`, `content {size, chunk_size, manifest_hash}`, `tags`, `quality`, `lineage`, `access`, `retention_days`, `created_at`, `deprecation`."
+    "A descriptor and its domain's signature: `{value: Descriptor, signer, signature}`. The descriptor has `id {domain, name}`, `domain_name`, `version`, `title`, `description`, `owner`, `schema {major, fields}`, `format`, `content {size, chunk_size, manifest_hash}`, `tags`, `quality`, `lineage`, `access`, `retention_days`, `created_at`, `deprecation`, `csv`, `profile`, and for a product published from a query `derivation {query, inputs: [{product, version, descriptor}], columns: [{name, sources: [{input, column}]}]}`."
 );
 opaque!(
     CatalogItemDoc,

@@ -25,6 +25,12 @@ use crate::blobs::Pin;
 use crate::fetch::FetchError;
 use crate::node::{NodeError, NodeHandle};
 
+mod deriving;
+mod running;
+
+pub use deriving::DerivedAnswer;
+pub use running::{MAX_QUERY_ID_LEN, RunningQuery};
+
 /// Batches a running query may have ready before its reader takes them.
 const AHEAD: usize = 2;
 
@@ -87,6 +93,8 @@ pub struct SqlInput {
 pub(crate) struct SqlEngine {
     engine: Engine,
     runtime: Option<tokio::runtime::Runtime>,
+    running: running::Running,
+    scratch: PathBuf,
 }
 
 impl Drop for SqlEngine {
@@ -98,8 +106,11 @@ impl Drop for SqlEngine {
 }
 
 impl SqlEngine {
-    /// An engine with `memory_limit` bytes, spilling under `spill_dir`.
-    pub(crate) fn new(memory_limit: usize, spill_dir: PathBuf) -> Result<Self, NodeError> {
+    /// An engine with `memory_limit` bytes, spilling under `spill_dir`;
+    /// results published as products are written under
+    /// `spill_dir/results` first (emptied with the rest at start).
+    pub(crate) fn new(memory_limit: usize, spill_dir: &std::path::Path) -> Result<Self, NodeError> {
+        let spill_dir = spill_dir.to_owned();
         let mut config = EngineConfig::new(spill_dir.clone());
         config.memory_limit = memory_limit;
         let threads = config.partitions.max(1);
@@ -139,12 +150,14 @@ impl SqlEngine {
             .enable_all()
             .build()
             .map_err(|source| NodeError::File {
-                path: spill_dir,
+                path: spill_dir.clone(),
                 source,
             })?;
         Ok(Self {
             engine,
             runtime: Some(runtime),
+            running: running::Running::default(),
+            scratch: spill_dir.join("results"),
         })
     }
 }
@@ -153,7 +166,11 @@ impl SqlEngine {
 pub struct SqlQuery {
     query: Query,
     engine: Arc<SqlEngine>,
+    sql: String,
     inputs: Vec<SqlInput>,
+    /// The descriptor each of the query's inputs was read from, in the
+    /// order of [`Query::inputs_all`].
+    descriptors: Vec<SignedDescriptor>,
     pins: Vec<Pin>,
 }
 
@@ -169,6 +186,8 @@ impl std::fmt::Debug for SqlQuery {
 pub struct SqlRows {
     /// The result's columns.
     pub schema: SchemaRef,
+    /// The id the query runs under (see [`NodeHandle::cancel_query`]).
+    pub id: String,
     rows: mpsc::Receiver<Result<RecordBatch, QueryError>>,
     _pins: Vec<Pin>,
 }
@@ -177,6 +196,29 @@ impl SqlRows {
     /// The next batch; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<RecordBatch, QueryError>> {
         self.rows.recv().await
+    }
+
+    /// Writes up to `limit` rows to `path` (its extension names the
+    /// format; see [`mesh_query::FileSink`]); returns the rows written.
+    pub async fn write_file(
+        &mut self,
+        path: &std::path::Path,
+        limit: Option<u64>,
+    ) -> Result<u64, QueryError> {
+        let schema = self.schema.clone();
+        let mut sink = mesh_query::FileSink::create(path, &schema)?;
+        let mut left = limit.unwrap_or(u64::MAX);
+        while left > 0
+            && let Some(batch) = self.next().await
+        {
+            let batch = batch?;
+            let take = usize::try_from(left.min(batch.num_rows() as u64)).unwrap_or(0);
+            sink.write(&batch.slice(0, take))?;
+            left -= take as u64;
+        }
+        tokio::task::spawn_blocking(move || sink.finish(&schema))
+            .await
+            .map_err(|_| QueryError::Failed("the writer stopped".into()))?
     }
 }
 
@@ -191,13 +233,18 @@ impl SqlQuery {
         &self.inputs
     }
 
-    /// Runs the query on the engine's threads.
-    pub fn run(self) -> SqlRows {
+    /// Runs the query on the engine's threads, under `id` (or a fresh
+    /// one) until it ends or is cancelled.
+    pub fn run(self, id: Option<String>) -> Result<SqlRows, SqlError> {
         let schema = self.query.schema();
         let (tx, rows) = mpsc::channel(AHEAD);
         let query = self.query;
+        let (id, mut cancelled) = self.engine.running.register(id, &self.sql)?;
+        let engine = Arc::clone(&self.engine);
+        let guard_id = id.clone();
         if let Some(rt) = &self.engine.runtime {
             rt.spawn(async move {
+                let _registered = engine.running.guard(guard_id);
                 let mut stream = match query.run().await {
                     Ok(s) => s,
                     Err(e) => {
@@ -208,6 +255,11 @@ impl SqlQuery {
                 loop {
                     tokio::select! {
                         () = tx.closed() => return,
+                        _ = &mut cancelled => {
+                            drop(stream);
+                            let _ = tx.send(Err(QueryError::Cancelled)).await;
+                            return;
+                        }
                         next = stream.next() => match next {
                             None => return,
                             Some(batch) => {
@@ -221,11 +273,12 @@ impl SqlQuery {
                 }
             });
         }
-        SqlRows {
+        Ok(SqlRows {
             schema,
+            id,
             rows,
             _pins: self.pins,
-        }
+        })
     }
 }
 
@@ -253,6 +306,7 @@ impl NodeHandle {
         let parsed = self.sql_engine.engine.parse(sql)?;
         let mut inputs = Vec::new();
         let mut views = Vec::new();
+        let mut descriptors = Vec::new();
         let mut pins = Vec::new();
         for named in &parsed.products {
             let signed = self.sql_product(named).await?;
@@ -277,6 +331,7 @@ impl NodeHandle {
             });
             inputs.push(input(named.clone(), d, self.blobs.path(&hash)));
             pins.push(pin);
+            descriptors.push(signed);
         }
         let engine = Arc::clone(&self.sql_engine);
         let owner = Arc::clone(&engine);
@@ -291,9 +346,21 @@ impl NodeHandle {
         Ok(SqlQuery {
             query,
             engine,
+            sql: sql.to_owned(),
             inputs: views,
+            descriptors,
             pins,
         })
+    }
+
+    /// The queries running now, oldest first.
+    pub fn running_queries(&self) -> Vec<RunningQuery> {
+        self.sql_engine.running.list()
+    }
+
+    /// Cancels the query running under `id`; false if none runs under it.
+    pub fn cancel_query(&self, id: &str) -> bool {
+        self.sql_engine.running.cancel(id)
     }
 
     /// The descriptor a table names: its domain by id or by name, the
