@@ -131,7 +131,10 @@ pub(crate) async fn register(
                 Format::Jsonl => None,
                 _ => Some(file_schema(input)?),
             };
-            let schema = declared_schema(&input.fields, stored.as_ref());
+            let mut schema = declared_schema(&input.fields, stored.as_ref());
+            if input.format == Format::Parquet {
+                schema = string_views(&schema);
+            }
             let format: Arc<dyn FileFormat> = match input.format {
                 Format::Parquet => Arc::new(ParquetFormat::default()),
                 Format::Arrow => Arc::new(ArrowFormat),
@@ -173,8 +176,12 @@ fn file_schema(input: &Input) -> Result<SchemaRef, QueryError> {
         .map_err(|e| QueryError::Failed(format!("{}: {e}", input.exact())))
 }
 
-/// The table's schema: every declared field as its declared type; an
-/// object or array as the file stores it (its children are the file's).
+/// The table's schema: every declared field as its declared type. Where
+/// the file already stores a value of that type, its own Arrow type is
+/// kept (a `decimal` stored as `Decimal128(15, 2)` keeps its precision and
+/// scale, a string stored as `Utf8View` is not copied to `Utf8`); where it
+/// stores another type, the column is cast to the declared one. An object
+/// or array is always as the file stores it (its children are the file's).
 fn declared_schema(fields: &[Field], stored: Option<&SchemaRef>) -> SchemaRef {
     Arc::new(Schema::new(
         fields
@@ -183,12 +190,32 @@ fn declared_schema(fields: &[Field], stored: Option<&SchemaRef>) -> SchemaRef {
                 let nested = matches!(f.data_type, DataType::Object | DataType::Array);
                 let t = stored
                     .and_then(|s| s.field_with_name(&f.name).ok())
-                    .filter(|_| nested)
+                    .filter(|s| {
+                        nested || mesh_data::types::mesh_type(s.data_type()) == Some(f.data_type)
+                    })
                     .map_or_else(
                         || mesh_data::types::arrow_type(f.data_type),
                         |s| s.data_type().clone(),
                     );
                 ArrowField::new(&f.name, t, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Parquet strings read as `Utf8View`: the reader decodes them into views
+/// of its pages without copying, and DataFusion's string kernels
+/// (comparisons, LIKE, grouping) are fastest on them.
+fn string_views(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                Arrow::Utf8 | Arrow::LargeUtf8 => {
+                    ArrowField::new(f.name(), Arrow::Utf8View, f.is_nullable())
+                }
+                _ => f.as_ref().clone(),
             })
             .collect::<Vec<_>>(),
     ))
@@ -212,5 +239,39 @@ fn null_regex(dialect: &CsvDialect) -> String {
         format!("^{null}$")
     } else {
         format!("^(?:{null})?$")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_types_of_the_declared_type_are_kept_others_are_cast() {
+        let stored: SchemaRef = Arc::new(Schema::new(vec![
+            ArrowField::new("price", Arrow::Decimal128(15, 2), false),
+            ArrowField::new("name", Arrow::Utf8View, false),
+            ArrowField::new("qty", Arrow::Int32, false),
+            ArrowField::new("code", Arrow::Int64, false),
+        ]));
+        let declared = [
+            Field::new("price", DataType::Decimal, false),
+            Field::new("name", DataType::String, false),
+            Field::new("qty", DataType::Int64, false),
+            Field::new("code", DataType::String, false),
+            Field::new("missing", DataType::Date, true),
+        ];
+        let schema = declared_schema(&declared, Some(&stored));
+        let types: Vec<&Arrow> = schema.fields().iter().map(|f| f.data_type()).collect();
+        assert_eq!(
+            types,
+            [
+                &Arrow::Decimal128(15, 2),
+                &Arrow::Utf8View,
+                &Arrow::Int64,
+                &Arrow::Utf8,
+                &Arrow::Date32
+            ]
+        );
     }
 }

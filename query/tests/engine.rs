@@ -320,6 +320,27 @@ async fn lineage_names_the_exact_inputs_and_classifications_follow_the_columns()
 }
 
 #[tokio::test]
+async fn the_sql_forms_analysts_write_are_planned() {
+    // EXTRACT, SUBSTRING ... FROM, POSITION ... IN and the string, date and
+    // regex functions need DataFusion's expression planners, which its
+    // feature flags turn on one by one.
+    let mesh = Mesh::new(64 << 20);
+    let table = mesh
+        .rows(
+            "SELECT extract(year FROM date '2024-05-01') AS y, \
+             substring('abcdef' FROM 2 FOR 3) AS s, position('c' IN 'abc') AS p, \
+             upper('x') || lower('Y') AS u, date_trunc('month', TIMESTAMP '2024-05-17 10:00:00') AS m, \
+             regexp_like('abc', '^a') AS r, to_hex(255) AS h",
+        )
+        .await
+        .unwrap();
+    assert!(
+        table.contains("| 2024 | bcd | 3 | Xy | 2024-05-01T00:00:00 | true | ff |"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
 async fn mistakes_are_the_users_and_say_what_is_wrong() {
     let mesh = Mesh::new(64 << 20);
     let cases = [
