@@ -11,7 +11,9 @@ pub enum QueryError {
     #[error("{0}")]
     User(String),
     /// The engine needed more memory than its budget and could not spill.
-    #[error("out of memory budget: {0}")]
+    #[error(
+        "out of memory budget: {0}; raise [query] memory_limit_mib in meshd.toml, or narrow the query"
+    )]
     OutOfMemory(String),
     /// The query was cancelled before it finished.
     #[error("query cancelled")]

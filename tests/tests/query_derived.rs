@@ -11,9 +11,7 @@
 )]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use mesh_node::api::client::call;
 use mesh_protocol::Timestamp;
@@ -21,7 +19,8 @@ use mesh_protocol::governance::{Genesis, Member, Quorum};
 use mesh_protocol::policy::PolicyRule;
 use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, init, run};
-use mesh_tests::{TIMEOUT, mesh_binary};
+use mesh_tests::mesh_binary;
+use mesh_tests::query::{files, running, small_budget_node, wait};
 use serde_json::{Value, json};
 
 /// Two member domains whose federation was founded with
@@ -295,76 +294,9 @@ fn a_derived_product_carries_lineage_classification_and_its_query() {
     );
 }
 
-/// A node whose engine may hold 16 MiB, with one product of `rows`
-/// integers.
-fn small_budget_node(rows: u32) -> Daemon {
-    let dir = init("lab", &[]);
-    let config = dir.path().join("meshd.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[query]\nmemory_limit_mib = 16\n");
-    std::fs::write(&config, text).unwrap();
-    let node = run(dir, None, &[]);
-    let csv: String = std::iter::once("id".to_owned())
-        .chain((0..rows).map(|i| i.to_string()))
-        .map(|line| line + "\n")
-        .collect();
-    let work = tempfile::tempdir().unwrap();
-    let file = write(work.path(), "t.csv", &csv);
-    let yaml = write(
-        work.path(),
-        "t.yaml",
-        "title: T\nschema: {fields: [{name: id, type: int64, nullable: false}]}\n",
-    );
-    let out = stdout_json(&mesh(
-        Some(&node),
-        &[
-            "publish",
-            &file,
-            "--name",
-            "t",
-            "--descriptor",
-            &yaml,
-            "--json",
-        ],
-    ));
-    assert!(out["version"].is_number(), "{out}");
-    node
-}
-
 /// A query that must sort 9 million rows (144 MiB) under a 16 MiB budget:
 /// it spills long before its first row.
 const SPILLING: &str = "SELECT a.id AS x, b.id AS y FROM lab.t a CROSS JOIN lab.t b ORDER BY (a.id * 7919 + b.id) % 10007, x, y";
-
-/// Files under `dir`, recursively.
-fn files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() { files(&path) } else { 1 }
-        })
-        .sum()
-}
-
-fn wait(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn running(node: &Daemon) -> Vec<String> {
-    node.get("/v1/queries").json().unwrap()["queries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn ctrl_c_and_the_cancel_route_stop_a_spilling_query_and_remove_its_files() {
