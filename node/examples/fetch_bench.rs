@@ -14,6 +14,7 @@
     reason = "a measuring tool: figures are printed, not computed on"
 )]
 
+#[allow(dead_code, reason = "shared with the other examples")]
 mod common;
 
 use std::net::SocketAddr;

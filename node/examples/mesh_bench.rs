@@ -25,6 +25,7 @@
     reason = "a measuring tool: figures are printed, not computed on; constants parse"
 )]
 
+#[allow(dead_code, reason = "shared with the other examples")]
 mod common;
 
 use std::collections::HashMap;

@@ -34,31 +34,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use mesh_node::{Config, NodeOptions, ProductDraft, PublishReceipt, RunningNode};
+use mesh_node::{ProductDraft, PublishReceipt};
 use mesh_protocol::descriptor::Format;
 use serde_json::{Value, json};
 
-/// Starts a node on a fresh temp data dir (returned with it: dropping it
-/// removes the dir).
-async fn start(name: &str) -> anyhow::Result<(tempfile::TempDir, RunningNode)> {
-    let dir = tempfile::tempdir()?;
-    mesh_node::identity::init(dir.path(), name)?;
-    let mut config = Config::default();
-    config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    config.network.mdns = false;
-    let node = mesh_node::start(NodeOptions {
-        data_dir: dir.path().to_owned(),
-        config,
-        store: None,
-        transport: None,
-    })
-    .await?;
-    Ok((dir, node))
-}
-
 /// Publishes `file` as `draft` on a fresh node; the receipt and seconds.
 async fn publish(file: &Path, draft: ProductDraft) -> anyhow::Result<(PublishReceipt, f64)> {
-    let (_dir, node) = start("bench").await?;
+    let (_dir, node) = common::start_node("bench", mesh_node::Config::default()).await?;
     let t = Instant::now();
     let receipt = node.handle.publish(file, draft).await?;
     let seconds = t.elapsed().as_secs_f64();
@@ -67,29 +49,12 @@ async fn publish(file: &Path, draft: ProductDraft) -> anyhow::Result<(PublishRec
     Ok((receipt, seconds))
 }
 
-/// Forgets the peak RSS so far (Linux: `5` to clear_refs resets VmHWM).
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 /// Runs the DuckDB script on `file`: its JSON answer, or a note.
 fn duckdb(file: &Path, format: &str) -> Value {
-    let run = Command::new("python3")
-        .arg("-c")
-        .arg(include_str!("duck.py"))
-        .arg(file)
-        .arg(format)
-        .output();
-    let out = match run {
-        Ok(out) if out.status.success() => out,
-        Ok(out) => {
-            return json!({"error": format!("duckdb script failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim())});
-        }
-        Err(e) => return json!({"error": format!("python3 did not run: {e}")}),
-    };
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| json!({"error": format!("duckdb script printed no JSON: {e}")}))
+    common::python(
+        include_str!("duck.py"),
+        &[file.as_os_str(), std::ffi::OsStr::new(format)],
+    )
 }
 
 /// The violation counts of a profile, keyed `field/Check`.
@@ -176,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let reset = reset_peak_rss();
+    let reset = common::reset_peak_rss();
     let rss_at_start = common::peak_rss_mib("self");
     let (schema, quality) = generate::contract();
     let mut draft = ProductDraft::new("bench", "Data bench", declared);
