@@ -118,6 +118,11 @@ impl Daemon {
         call(self.api, "GET", path, Some(&self.token), None).unwrap()
     }
 
+    /// DELETE with the token.
+    pub fn delete(&self, path: &str) -> Answer {
+        call(self.api, "DELETE", path, Some(&self.token), None).unwrap()
+    }
+
     /// POST JSON with the token.
     pub fn post(&self, path: &str, body: &Value) -> Answer {
         let bytes = json_body(body);

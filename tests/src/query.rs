@@ -13,6 +13,25 @@ use crate::TIMEOUT;
 use crate::cli::{mesh, stdout_json, write};
 use crate::daemon::{Daemon, init, run};
 
+/// `mesh publish FILE --name NAME --descriptor YAML --json` on `node`;
+/// asserts a version came back and returns the receipt.
+pub fn publish(node: &Daemon, file: &str, name: &str, descriptor: &str) -> serde_json::Value {
+    let out = stdout_json(&mesh(
+        Some(node),
+        &[
+            "publish",
+            file,
+            "--name",
+            name,
+            "--descriptor",
+            descriptor,
+            "--json",
+        ],
+    ));
+    assert!(out["version"].is_number(), "{out}");
+    out
+}
+
 /// A node whose engine may hold 16 MiB, with one product of `rows`
 /// integers.
 pub fn small_budget_node(rows: u32) -> Daemon {
@@ -33,19 +52,7 @@ pub fn small_budget_node(rows: u32) -> Daemon {
         "t.yaml",
         "title: T\nschema: {fields: [{name: id, type: int64, nullable: false}]}\n",
     );
-    let out = stdout_json(&mesh(
-        Some(&node),
-        &[
-            "publish",
-            &file,
-            "--name",
-            "t",
-            "--descriptor",
-            &yaml,
-            "--json",
-        ],
-    ));
-    assert!(out["version"].is_number(), "{out}");
+    publish(&node, &file, "t", &yaml);
     node
 }
 

@@ -10,24 +10,8 @@
 
 use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, start};
+use mesh_tests::query::publish;
 use serde_json::{Value, json};
-
-fn publish(node: &Daemon, file: &str, name: &str, descriptor: &str) -> Value {
-    let out = stdout_json(&mesh(
-        Some(node),
-        &[
-            "publish",
-            file,
-            "--name",
-            name,
-            "--descriptor",
-            descriptor,
-            "--json",
-        ],
-    ));
-    assert!(out["version"].is_number(), "{out}");
-    out
-}
 
 fn held(node: &Daemon, sql: &str) -> Vec<(String, bool)> {
     let answer = node.post("/v1/query/inputs", &json!({ "sql": sql }));

@@ -20,7 +20,7 @@ use mesh_protocol::policy::PolicyRule;
 use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, init, run};
 use mesh_tests::mesh_binary;
-use mesh_tests::query::{files, running, small_budget_node, wait};
+use mesh_tests::query::{files, publish, running, small_budget_node, wait};
 use serde_json::{Value, json};
 
 /// Two member domains whose federation was founded with
@@ -53,22 +53,6 @@ fn federation() -> (Daemon, Daemon) {
     let sales = run(dirs.next().unwrap(), None, &[]);
     let crm = run(dirs.next().unwrap(), Some(&sales.addr), &[]);
     (sales, crm)
-}
-
-fn publish(node: &Daemon, file: &str, name: &str, descriptor: &str) {
-    let out = stdout_json(&mesh(
-        Some(node),
-        &[
-            "publish",
-            file,
-            "--name",
-            name,
-            "--descriptor",
-            descriptor,
-            "--json",
-        ],
-    ));
-    assert!(out["version"].is_number(), "{out}");
 }
 
 fn descriptor(shown: &Value) -> &Value {
@@ -348,14 +332,7 @@ fn ctrl_c_and_the_cancel_route_stop_a_spilling_query_and_remove_its_files() {
     );
     assert_eq!(in_use.status, 400, "an id in use is refused");
     wait("the sort spills", || files(&spill) > 0);
-    let cancel = call(
-        node.api,
-        "DELETE",
-        "/v1/queries/big",
-        Some(&node.token),
-        None,
-    )
-    .unwrap();
+    let cancel = node.delete("/v1/queries/big");
     assert_eq!(cancel.status, 204);
     let answer = asking.join().unwrap();
     assert_eq!(
@@ -366,14 +343,7 @@ fn ctrl_c_and_the_cancel_route_stop_a_spilling_query_and_remove_its_files() {
     );
     assert_eq!(answer.json().unwrap()["code"], "cancelled");
     wait("its spill files are removed", || files(&spill) == 0);
-    let again = call(
-        node.api,
-        "DELETE",
-        "/v1/queries/big",
-        Some(&node.token),
-        None,
-    )
-    .unwrap();
+    let again = node.delete("/v1/queries/big");
     assert_eq!(again.status, 404);
     assert!(running(&node).is_empty());
     // The node still answers queries.

@@ -21,6 +21,8 @@ tables = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nat
 
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
+# Its progress bar goes to stdout, which carries the JSON answer.
+con.execute("SET enable_progress_bar = false")
 con.execute("CREATE SCHEMA tpch")
 for t in tables:
     con.execute(f"CREATE VIEW tpch.{t} AS SELECT * FROM read_parquet('{data_dir}/{t}.parquet')")
