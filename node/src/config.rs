@@ -437,6 +437,12 @@ max_concurrent_streams = 64
 # version or fetch refers to (it also runs soon after a withdrawal or a new
 # version).
 collect_interval_secs = 600
+
+[query]
+# Memory the SQL engine's sorts, joins and aggregates may reserve, in MiB
+# (16 to 1048576); beyond it they spill to DATA_DIR/query-spill, or the
+# query fails with "out of memory budget" (a hash join cannot spill).
+memory_limit_mib = 1024
 "#
     )
 }

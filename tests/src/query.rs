@@ -37,8 +37,9 @@ pub fn publish(node: &Daemon, file: &str, name: &str, descriptor: &str) -> serde
 pub fn small_budget_node(rows: u32) -> Daemon {
     let dir = init("lab", &[]);
     let config = dir.path().join("meshd.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[query]\nmemory_limit_mib = 16\n");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\nmemory_limit_mib = 1024\n"), "{text}");
+    let text = text.replace("\nmemory_limit_mib = 1024\n", "\nmemory_limit_mib = 16\n");
     std::fs::write(&config, text).unwrap();
     let node = run(dir, None, &[]);
     let csv: String = std::iter::once("id".to_owned())
