@@ -211,8 +211,7 @@ pub(super) async fn query(
         let columns = columns(&planned)?;
         let inputs = planned.inputs().to_vec();
         let notes = planned.query().notes().map_err(SqlError::from)?;
-        drop(planned);
-        let derived = s.handle.publish_query(&r.sql, draft, r.id).await?;
+        let derived = s.handle.publish_query(planned, draft, r.id).await?;
         return Ok(Json(QueryAnswer {
             columns,
             rows: Vec::new(),

@@ -167,17 +167,16 @@ fn describe(sources: &[String]) -> String {
 }
 
 impl NodeHandle {
-    /// Runs `sql` (under `id`, see [`NodeHandle::cancel_query`]) and
+    /// Runs `planned` (under `id`, see [`NodeHandle::cancel_query`]) and
     /// publishes its result as a new version of `draft`'s product, with
     /// the schema, classification and lineage the plan gives.
     pub async fn publish_query(
         &self,
-        sql: &str,
+        planned: SqlQuery,
         mut draft: ProductDraft,
         id: Option<String>,
     ) -> Result<DerivedAnswer, SqlError> {
         let extension = check_draft(&draft)?;
-        let planned = self.sql(sql, true).await?;
         let (fields, derivation) = derive(&planned)?;
         draft.schema.fields = fields;
         // Everything the descriptor checks is checked now, before the
