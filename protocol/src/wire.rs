@@ -48,6 +48,15 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 
 /// Version of the gossip envelope, carried in it and in the topic names.
 ///
+/// 6: gossipsub messages are signed by the node that first publishes them
+/// (gossipsub's `StrictSign`, the default of rust-, go- and js-libp2p), and
+/// a message's id is its author's peer id followed by its sequence number
+/// (the rule go- and js-libp2p use by default), so a libp2p peer in its
+/// default configuration can join the catalog topic: version 2's unsigned
+/// messages were dropped by such peers. The envelope keeps its own origin
+/// signature: the gossip signature is the transport's, and a descriptor's
+/// signature is still what a node trusts.
+///
 /// 5: descriptors carry the derivation of a product computed by a query
 /// (protocol version 4).
 ///
@@ -65,7 +74,7 @@ pub const MAX_ITEMS_PER_RESPONSE: usize = 512;
 /// Version 1 nodes and version 2 nodes gossip on different topics, so
 /// neither penalises the other's messages; they still sync catalogs over
 /// request-response ([`PROTOCOL_VERSION`]).
-pub const GOSSIP_VERSION: u16 = 5;
+pub const GOSSIP_VERSION: u16 = 6;
 
 /// The gossip topic for one kind of traffic in one network.
 pub fn topic(network: &str, kind: &str) -> String {

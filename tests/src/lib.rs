@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 pub mod cli;
 pub mod daemon;
 pub mod federation;
+pub mod gossip_peer;
 pub mod query;
 
 /// How long any wait in a test may take before it fails.

@@ -7,141 +7,25 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, gossipsub, noise, tcp, yamux};
+use libp2p::gossipsub;
+use mesh_node::ProductDraft;
 use mesh_node::network::gossip;
 use mesh_node::node::NodeEvent;
-use mesh_node::{Config, ProductDraft};
-use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
-use mesh_protocol::wire::{GossipMessage, topic};
-use mesh_protocol::{CatalogItem, DomainKeypair, Hash, NodeBinding, ProductId, Signed, Timestamp};
+use mesh_protocol::descriptor::Format;
+use mesh_protocol::wire::GossipMessage;
+use mesh_protocol::{CatalogItem, DomainKeypair, NodeBinding, ProductId, Signed};
+use mesh_tests::gossip_peer::GossipPeer;
 use mesh_tests::{TIMEOUT, TestNode, Transport, sample_file, wait_for};
 
-struct Hostile {
-    swarm: Swarm<gossipsub::Behaviour>,
-    key: libp2p::identity::Keypair,
-    domain: DomainKeypair,
-    binding: Signed<NodeBinding>,
-    topic: gossipsub::IdentTopic,
-}
-
-impl Hostile {
-    fn new() -> Self {
-        let key = libp2p::identity::Keypair::generate_ed25519();
-        let config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .message_id_fn(|m: &gossipsub::Message| {
-                use std::hash::{Hash as _, Hasher as _};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                m.data.hash(&mut h);
-                gossipsub::MessageId::from(h.finish().to_be_bytes().to_vec())
-            })
-            .max_transmit_size(2 * 1024 * 1024)
-            .build()
-            .unwrap();
-        let swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                    .unwrap()
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
-        let domain = DomainKeypair::from_secret([66; 32]);
-        let binding = NodeBinding::issue(
-            &domain,
-            key.public().to_peer_id().to_bytes(),
-            mesh_node::clock::now(),
-            3_600_000,
-        );
-        let topic =
-            gossipsub::IdentTopic::new(topic(&Config::default().network.network_id, "catalog"));
-        Self {
-            swarm,
-            key,
-            domain,
-            binding,
-            topic,
-        }
-    }
-
-    /// Dials `addr` and waits until the node there subscribes to the topic.
-    async fn join(&mut self, addr: Multiaddr) {
-        self.swarm.behaviour_mut().subscribe(&self.topic).unwrap();
-        self.swarm.dial(addr).unwrap();
-        let wait = async {
-            loop {
-                if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
-                    self.swarm.select_next_some().await
-                {
-                    return;
-                }
-            }
-        };
-        tokio::time::timeout(TIMEOUT, wait).await.unwrap();
-    }
-
-    fn descriptor(&self, name: &str, version: u64) -> Descriptor {
-        Descriptor {
-            id: ProductId {
-                domain: self.domain.domain_id(),
-                name: name.into(),
-            },
-            domain_name: "mallory".into(),
-            version,
-            title: format!("{name} v{version}"),
-            description: String::new(),
-            owner: Owner::default(),
-            schema: Schema::default(),
-            format: Format::Csv,
-            content: Content {
-                size: 10,
-                chunk_size: 1 << 20,
-                manifest_hash: Hash::of(b"x"),
-            },
-            tags: std::collections::BTreeSet::default(),
-            quality: Quality::default(),
-            lineage: vec![],
-            access: mesh_protocol::descriptor::AccessPolicy::default(),
-            retention_days: None,
-            created_at: Timestamp(1),
-            deprecation: None,
-            csv: None,
-            profile: None,
-            derivation: None,
-        }
-    }
-
-    fn envelope(&self, item: CatalogItem) -> Vec<u8> {
-        self.gossip(GossipMessage::Catalog(item))
-    }
-
-    fn send(&mut self, bytes: Vec<u8>) {
-        // A publish error (e.g. the node dropped us) is part of the test's
-        // subject, not a test failure.
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .publish(self.topic.clone(), bytes);
-    }
-
-    /// Drives the swarm for a moment so queued messages go out.
-    async fn flush(&mut self) {
-        let _ = tokio::time::timeout(Duration::from_millis(300), async {
-            loop {
-                self.swarm.select_next_some().await;
-            }
-        })
-        .await;
-    }
+/// A peer with gossipsub's defaults (signed messages, rust-libp2p's own
+/// message ids) but a size limit above the node's, to send oversized
+/// messages.
+fn hostile() -> GossipPeer {
+    let config = gossipsub::ConfigBuilder::default()
+        .max_transmit_size(2 * 1024 * 1024)
+        .build()
+        .unwrap();
+    GossipPeer::new(config, [66; 32])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +34,7 @@ async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
     let mut b = TestNode::start("billing", Transport::Tcp, vec![a.addr.clone()]).await;
     b.wait_peers(1).await;
 
-    let mut mallory = Hostile::new();
+    let mut mallory = hostile();
     mallory.join(a.addr.clone()).await;
     let product = mallory.descriptor("hprod", 2).id.clone();
 
@@ -232,14 +116,14 @@ async fn forged_stale_malformed_and_oversized_gossip_is_not_forwarded() {
     assert_eq!(a_status.catalog_size, 2, "hprod and marker only");
 }
 
-/// gossipsub runs unsigned, so the envelope's own signature is what ties a
-/// message to the node its binding names: an envelope around an item its
-/// domain really signed, but carrying a binding for a node whose key the
-/// sender does not hold, is refused.
+/// The envelope's own signature is what ties a message to the node its
+/// binding names (gossipsub's signature only names the peer that published
+/// it): an envelope around an item its domain really signed, but carrying a
+/// binding for a node whose key the sender does not hold, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_under_another_nodes_binding_is_refused() {
     let mut a = TestNode::start("sales", Transport::Tcp, vec![]).await;
-    let mut mallory = Hostile::new();
+    let mut mallory = hostile();
     mallory.join(a.addr.clone()).await;
 
     let elsewhere = libp2p::identity::Keypair::generate_ed25519();
@@ -276,12 +160,6 @@ async fn gossip_under_another_nodes_binding_is_refused() {
     assert_eq!(a.current_version(&borrowed_id).await, 0);
 }
 
-impl Hostile {
-    fn gossip(&self, message: GossipMessage) -> Vec<u8> {
-        gossip::seal(&self.key, &self.binding, message)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_grants_are_refused_and_a_real_request_arrives() {
     use mesh_protocol::access::{AccessDecision, AccessRequest, Verdict};
@@ -299,7 +177,7 @@ async fn forged_grants_are_refused_and_a_real_request_arrives() {
     let payroll = a.handle.publish(&file, draft).await.unwrap().product;
     b.wait_for_version(&payroll, 1).await;
 
-    let mut mallory = Hostile::new();
+    let mut mallory = hostile();
     mallory.join(a.addr.clone()).await;
     let now = mesh_node::clock::now();
     let me = mallory.domain.domain_id();

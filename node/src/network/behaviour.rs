@@ -89,22 +89,23 @@ impl MeshBehaviour {
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
 
-        // Unsigned at the gossipsub layer: the envelope carries the origin
-        // node's signature, checked once per new message (see
-        // `network::gossip`), not once per copy as gossipsub's would be.
+        // Signed by the author and checked on every copy, with the message
+        // id of go- and js-libp2p: what a libp2p peer in its default
+        // configuration expects (see `network::gossip`). The envelope's own
+        // origin signature is still checked once per new message.
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .heartbeat_interval(Duration::from_millis(500))
-            .message_id_fn(|m: &gossipsub::Message| {
-                gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
-            })
+            .message_id_fn(super::gossip::message_id)
             .build()
             .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-                .map_err(|e| BehaviourError::Gossipsub(e.to_owned()))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| BehaviourError::Gossipsub(e.to_owned()))?;
         let (params, thresholds) = score_params(&catalog_topic(&config.network_id));
         gossipsub
             .with_peer_score(params, thresholds)

@@ -1,16 +1,21 @@
-//! Sealing and opening gossip envelopes with the origin node's key.
+//! Gossip as the mesh speaks it: the gossipsub message-id rule, and
+//! sealing and opening gossip envelopes with the origin node's key.
 //!
-//! gossipsub runs unsigned (`MessageAuthenticity::Anonymous`): its own
-//! signatures were checked on every copy a node received, before gossipsub
-//! dropped duplicates, and a node receives each message from several mesh
-//! peers. What those signatures proved, that the node whose binding the
-//! envelope carries really sent it, is proved instead by the envelope's own
-//! signature ([`mesh_protocol::wire::GOSSIP_VERSION`] 2), which the node
-//! checks once, on the first copy, in [`open`]. The node key lives in
-//! libp2p's identity types, which mesh-protocol does not depend on, hence
-//! this module here rather than there.
+//! Two signatures travel with every message, and they answer different
+//! questions. gossipsub signs each message with its author's libp2p key
+//! (`StrictSign`, the default of every libp2p implementation) and checks it
+//! on every copy: that is the transport's, and it is what lets a libp2p peer
+//! in its default configuration take part in the topic at all (such peers
+//! drop unsigned messages). The envelope carries the origin node's binding
+//! to its domain and that node's signature over the message
+//! ([`mesh_protocol::wire::GOSSIP_VERSION`] 6), which the node checks once,
+//! on the first copy, in [`open`]: that is what ties a message to a domain,
+//! and it survives any number of forwarding peers that are not meshd nodes.
+//! The node key lives in libp2p's identity types, which mesh-protocol does
+//! not depend on, hence this module here rather than there.
 
 use libp2p::PeerId;
+use libp2p::gossipsub;
 use libp2p::identity::{Keypair, PublicKey};
 use mesh_protocol::bytes::ByteBuf;
 use mesh_protocol::identity::BindingError;
@@ -46,6 +51,33 @@ pub struct Opened {
     pub domain: DomainId,
     /// The message.
     pub message: GossipMessage,
+}
+
+/// The id gossipsub gives a message: its author's peer id (as bytes)
+/// followed by its sequence number (eight bytes, big-endian, as sent).
+///
+/// Message ids cross the wire in IHAVE and IWANT, so two peers must compute
+/// the same id for the same message, or each asks the other for messages it
+/// already holds and counts the answer as a broken promise. This is the
+/// rule of the pubsub specification as go-libp2p and js-libp2p implement it
+/// by default. rust-libp2p's default renders the same two fields as text
+/// (base58 peer id and decimal number), so a rust-libp2p peer sets
+/// `message_id_fn` to this rule (README, "Joining the mesh from another
+/// libp2p implementation"); it still receives and forwards every message
+/// without doing so, since mesh peers push messages whatever their ids.
+/// A content hash would merge copies that different authors published, but
+/// no libp2p default uses one, and the envelope check dedups those anyway.
+/// A message without author or sequence number is refused by gossipsub's
+/// strict validation before any id is asked for; it gets a content hash.
+pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    match (message.source, message.sequence_number) {
+        (Some(author), Some(sequence)) => {
+            let mut id = author.to_bytes();
+            id.extend_from_slice(&sequence.to_be_bytes());
+            gossipsub::MessageId::from(id)
+        }
+        _ => gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec()),
+    }
 }
 
 /// Encodes `message` in an envelope carrying `origin` and signed with

@@ -110,15 +110,13 @@ fn build_swarm(plan: &Plan, net: &Net) -> Option<libp2p::Swarm<Attack>> {
     let transport = net.transport(plan.index);
     let key = plan.node_key.clone();
     let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
         .max_transmit_size(1024 * 1024)
-        .message_id_fn(|m: &gossipsub::Message| {
-            gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
-        })
+        .message_id_fn(mesh_node::network::gossip::message_id)
         .build()
         .ok()?;
     let gossipsub =
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).ok()?;
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+            .ok()?;
     let rr = request_response::Behaviour::with_codec(
         MeshCodec,
         [(
