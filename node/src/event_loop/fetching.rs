@@ -18,6 +18,7 @@ mod partial;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -30,7 +31,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
-use crate::blobs::{Pin, write_at};
+use crate::blobs::Pin;
 use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
 use crate::node::NodeEvent;
 
@@ -52,6 +53,10 @@ const REPROBE: Duration = Duration::from_secs(1);
 /// Give up when no chunk arrived for this long.
 const STALL_DEADLINE: Duration = Duration::from_secs(120);
 
+/// Records of jobs just paused (cancelled or failed) kept in memory, for a
+/// fetch that starts again before the journal has written them.
+const PAUSING_KEPT: usize = 16;
+
 /// The DHT key under which holders of a manifest's bytes announce themselves.
 pub(crate) fn provider_key(manifest: &Hash) -> RecordKey {
     RecordKey::new(&format!("meshd/blob/{manifest}"))
@@ -72,7 +77,7 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) struct Job {
     id: FetchId,
     descriptor: Descriptor,
-    manifest: Option<Manifest>,
+    manifest: Option<Arc<Manifest>>,
     providers: HashMap<PeerId, Provider>,
     probing: HashSet<PeerId>,
     bad: HashSet<PeerId>,
@@ -80,7 +85,7 @@ pub(crate) struct Job {
     queue: VecDeque<u32>,
     inflight: usize,
     record: FetchRecord,
-    file: Option<std::fs::File>,
+    file: Option<Arc<std::fs::File>>,
     unsynced: u32,
     syncing: bool,
     progress: FetchProgress,
@@ -112,6 +117,16 @@ impl Job {
     /// The peers this fetch is getting bytes from, or may.
     pub(super) fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.providers.keys().copied()
+    }
+
+    /// The partial file chunks are written to, once the job has one.
+    pub(super) fn file(&self) -> Option<Arc<std::fs::File>> {
+        self.file.clone()
+    }
+
+    /// The manifest chunks are checked against, once the job has one.
+    pub(super) fn manifest(&self) -> Option<Arc<Manifest>> {
+        self.manifest.clone()
     }
 }
 
@@ -236,7 +251,11 @@ impl EventLoop {
                 .flatten()
                 .and_then(|b| encoding::from_bytes::<FetchRecord>(&b, 1 << 20).ok())
         };
-        stored(FetchRecord::key(&hash))
+        // A job paused a moment ago may still have its record on the
+        // journal's queue: the copy kept here is at least as new.
+        let pausing = self.pausing.iter().find(|r| r.manifest == hash).cloned();
+        pausing
+            .or_else(|| stored(FetchRecord::key(&hash)))
             .or_else(|| stored(FetchRecord::paused_key(&hash)))
             .filter(|r| r.product == descriptor.id && r.version == descriptor.version)
             .unwrap_or_else(|| FetchRecord {
@@ -273,10 +292,28 @@ impl EventLoop {
             return;
         };
         let hash = job.record.manifest;
-        let _ = self
-            .store
-            .put_meta(&FetchRecord::key(&hash), &encoding::to_bytes(&job.record));
+        let key = FetchRecord::key(&hash);
+        if self.pausing.iter().any(|r| r.manifest == hash) {
+            // The record of a job just paused is still on the journal's
+            // queue: this one goes behind it, or the pause would delete it.
+            self.journal_record(key, job.record.clone());
+        } else {
+            // A started fetch is acknowledged at once: its record is written
+            // before (one small write per fetch).
+            let _ = self.store.put_meta(&key, &encoding::to_bytes(&job.record));
+        }
         self.find_providers(id, &hash);
+    }
+
+    /// Writes a fetch record under `key`, on the journal.
+    pub(super) fn journal_record(&self, key: String, record: FetchRecord) {
+        let store = self.store.clone();
+        self.disk.journal(move || {
+            if let Err(e) = store.put_meta(&key, &encoding::to_bytes(&record)) {
+                warn!(error = %e, "cannot record fetch progress");
+            }
+            None
+        });
     }
 
     /// Asks the peers already connected (the probe) and the DHT who holds
@@ -293,15 +330,48 @@ impl EventLoop {
 
     /// Ends a job with an error. Its record moves to the paused key: a later
     /// fetch of the same bytes resumes, a restart does not retry forever.
-    fn fail_job(&self, job: Job, error: FetchError) {
-        let hash = job.record.manifest;
-        let _ = self.store.put_meta(
-            &FetchRecord::paused_key(&hash),
-            &encoding::to_bytes(&job.record),
-        );
-        let _ = self.store.delete_meta(&FetchRecord::key(&hash));
+    pub(super) fn fail_job(&mut self, job: Job, error: FetchError) {
         self.metrics.fetch_ended("failed");
-        end_job(job, FetchState::Failed, &Err(error));
+        self.pause(job, false, FetchState::Failed, error);
+    }
+
+    /// Ends a job: its record moves to the paused key on the journal
+    /// (after any sync of it queued before), and only then are its waiters
+    /// told, so what they are told survives a crash. A later fetch of the
+    /// same bytes resumes from the record, a restart does not. `sync`
+    /// first syncs the partial file.
+    fn pause(&mut self, mut job: Job, sync: bool, state: FetchState, error: FetchError) {
+        let file = job.file.take().filter(|_| sync);
+        let record = job.record.clone();
+        self.pausing.retain(|r| r.manifest != record.manifest);
+        if self.pausing.len() >= PAUSING_KEPT {
+            self.pausing.pop_back();
+        }
+        self.pausing.push_front(record.clone());
+        let store = self.store.clone();
+        self.disk.journal(move || {
+            if let Some(file) = file {
+                let _ = file.sync_data();
+            }
+            let hash = record.manifest;
+            let _ = store.put_meta(
+                &FetchRecord::paused_key(&hash),
+                &encoding::to_bytes(&record),
+            );
+            let _ = store.delete_meta(&FetchRecord::key(&hash));
+            Some(super::Internal::Paused {
+                job: Box::new(job),
+                state,
+                error,
+            })
+        });
+    }
+
+    /// A job's pause is recorded: tell its waiters how it ended.
+    pub(super) fn on_paused(&mut self, job: Job, state: FetchState, error: &FetchError) {
+        let hash = job.record.manifest;
+        self.pausing.retain(|r| r.manifest != hash);
+        end_job(job, state, &Err(error.clone()));
     }
 
     /// Resumes every fetch recorded in the store (after a restart).
@@ -326,17 +396,8 @@ impl EventLoop {
         if let Some(job) = self.jobs.remove(&id) {
             // Keep the partial file and its record under the paused key: a
             // later fetch of the same bytes resumes, a restart does not.
-            if let Some(file) = &job.file {
-                let _ = file.sync_data();
-            }
-            let hash = job.record.manifest;
-            let _ = self.store.put_meta(
-                &FetchRecord::paused_key(&hash),
-                &encoding::to_bytes(&job.record),
-            );
-            let _ = self.store.delete_meta(&FetchRecord::key(&hash));
             self.metrics.fetch_ended("cancelled");
-            end_job(job, FetchState::Cancelled, &Err(FetchError::Cancelled));
+            self.pause(job, true, FetchState::Cancelled, FetchError::Cancelled);
         }
     }
 
@@ -481,9 +542,9 @@ impl EventLoop {
                 job.queue.push_back(i);
             }
         }
-        job.file = Some(file);
+        job.file = Some(Arc::new(file));
         job.progress.state = FetchState::Fetching;
-        job.manifest = Some(manifest);
+        job.manifest = Some(Arc::new(manifest));
         let _ = job.watch.send(job.progress.clone());
         let partial = job.want.is_some();
         if job.queue.is_empty()
@@ -540,6 +601,8 @@ impl EventLoop {
     }
 
     /// A chunk request ended: with bytes, a refusal or a failure (`None`).
+    /// Bytes go to the disk pool to be checked and written; the job's
+    /// window keeps counting them until [`Self::on_stored`].
     pub(super) fn on_chunk(
         &mut self,
         id: FetchId,
@@ -550,53 +613,25 @@ impl EventLoop {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        job.inflight = job.inflight.saturating_sub(1);
         if let Some(p) = job.providers.get_mut(&peer) {
             p.inflight = p.inflight.saturating_sub(1);
         }
-        let Some(manifest) = job.manifest.as_ref() else {
+        if job.manifest.is_none() {
+            job.inflight = job.inflight.saturating_sub(1);
             return;
-        };
-        match response {
-            Some(Response::Chunk(bytes)) => {
-                if manifest.verify_chunk(index, &bytes.0).is_err() {
-                    warn!(%peer, index, "provider served a corrupted chunk; dropping it");
-                    job.progress.bad_chunks += 1;
-                    self.metrics.bad_chunk();
-                    job.bad.insert(peer);
-                    job.progress.bad_providers = job.bad.iter().map(ToString::to_string).collect();
-                    job.providers.remove(&peer);
-                    job.queue.push_front(index);
-                } else {
-                    let offset = manifest.chunk_offset(index);
-                    let written = job
-                        .file
-                        .as_ref()
-                        .map_or(Ok(()), |f| write_at(f, &bytes.0, offset));
-                    if let Err(e) = written {
-                        let error = FetchError::Local(e.to_string());
-                        if let Some(job) = self.jobs.remove(&id) {
-                            self.fail_job(job, error);
-                        }
-                        return;
-                    }
-                    job.record.set(index);
-                    job.unsynced += 1;
-                    job.last_chunk = Instant::now();
-                    if let Some(p) = job.providers.get_mut(&peer) {
-                        p.failures = 0;
-                    }
-                    job.progress.chunks_done += 1;
-                    job.progress.chunks_fetched += 1;
-                    *job.progress
-                        .chunks_by_provider
-                        .entry(peer.to_string())
-                        .or_default() += 1;
-                    job.progress.bytes_done += bytes.0.len() as u64;
-                    self.metrics.fetched(bytes.0.len());
-                    job.progress.rate_bytes_per_s = rate(job.progress.bytes_done, job.started);
-                }
+        }
+        if let Some(Response::Chunk(bytes)) = response {
+            if self.store_chunk(id, index, peer, bytes.0) {
+                return;
             }
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.inflight = job.inflight.saturating_sub(1);
+                job.queue.push_front(index);
+            }
+            return;
+        }
+        job.inflight = job.inflight.saturating_sub(1);
+        match response {
             Some(Response::Error {
                 code: ErrorCode::Busy,
                 ..
@@ -623,6 +658,53 @@ impl EventLoop {
                 }
             }
         }
+        self.after_chunk(id);
+    }
+
+    /// A fetched chunk is verified and written: count it.
+    pub(super) fn chunk_written(&mut self, id: FetchId, index: u32, peer: PeerId, len: usize) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.inflight = job.inflight.saturating_sub(1);
+        job.record.set(index);
+        job.unsynced += 1;
+        job.last_chunk = Instant::now();
+        if let Some(p) = job.providers.get_mut(&peer) {
+            p.failures = 0;
+        }
+        job.progress.chunks_done += 1;
+        job.progress.chunks_fetched += 1;
+        *job.progress
+            .chunks_by_provider
+            .entry(peer.to_string())
+            .or_default() += 1;
+        job.progress.bytes_done += len as u64;
+        self.metrics.fetched(len);
+        job.progress.rate_bytes_per_s = rate(job.progress.bytes_done, job.started);
+    }
+
+    /// A provider served a chunk its manifest does not name: stop using
+    /// it and ask someone else.
+    pub(super) fn chunk_corrupt(&mut self, id: FetchId, index: u32, peer: PeerId) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.inflight = job.inflight.saturating_sub(1);
+        warn!(%peer, index, "provider served a corrupted chunk; dropping it");
+        job.progress.bad_chunks += 1;
+        self.metrics.bad_chunk();
+        job.bad.insert(peer);
+        job.progress.bad_providers = job.bad.iter().map(ToString::to_string).collect();
+        job.providers.remove(&peer);
+        job.queue.push_front(index);
+    }
+
+    /// After a chunk's outcome: finish the job, sync it, or ask for more.
+    pub(super) fn after_chunk(&mut self, id: FetchId) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
         if job.want.is_some() {
             self.on_partial_chunk(id);
             return;
@@ -645,72 +727,88 @@ impl EventLoop {
         self.schedule(id);
     }
 
-    /// Syncs the partial file on a blocking thread (the loop keeps moving
-    /// bytes meanwhile); [`Self::on_synced`] then records the chunks that
-    /// were verified when the sync began.
+    /// Syncs the partial file and then records the chunks that were
+    /// written when the sync began, on the journal (the loop keeps moving
+    /// bytes meanwhile; see `event_loop::disk`).
     fn start_sync_job(&mut self, id: FetchId) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        let Some(file) = job.file.as_ref().and_then(|f| f.try_clone().ok()) else {
+        let Some(file) = job.file.clone() else {
             return;
         };
         job.syncing = true;
         job.unsynced = 0;
         let record = job.record.clone();
-        let done = self.internal.clone();
-        tokio::task::spawn_blocking(move || {
-            let synced = file.sync_data().is_ok();
-            let _ = done.blocking_send(super::Internal::Synced { id, record, synced });
+        // A preview's chunks are never an interrupted fetch to resume.
+        let key = if job.want.is_some() {
+            FetchRecord::paused_key(&record.manifest)
+        } else {
+            FetchRecord::key(&record.manifest)
+        };
+        let store = self.store.clone();
+        self.disk.journal(move || {
+            let synced = file.sync_data().map_err(|e| e.to_string()).and_then(|()| {
+                store
+                    .put_meta(&key, &encoding::to_bytes(&record))
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = &synced {
+                warn!(error = %e, "cannot record fetch progress");
+            }
+            Some(super::Internal::Synced {
+                id,
+                synced: synced.is_ok(),
+            })
         });
     }
 
-    /// A partial file sync finished: record what it made durable.
-    pub(super) fn on_synced(&mut self, id: FetchId, record: &FetchRecord, synced: bool) {
-        let key = if let Some(job) = self.jobs.get_mut(&id) {
+    /// A partial file sync and its record finished.
+    pub(super) fn on_synced(&mut self, id: FetchId, synced: bool) {
+        // A job that ended meanwhile had its end queued behind this sync.
+        if let Some(job) = self.jobs.get_mut(&id) {
             job.syncing = false;
             if !synced {
                 job.unsynced = SYNC_EVERY;
-                return;
             }
-            // A preview's chunks are never an interrupted fetch to resume.
-            if job.want.is_some() {
-                FetchRecord::paused_key(&record.manifest)
-            } else {
-                FetchRecord::key(&record.manifest)
-            }
-        } else {
-            // The job ended meanwhile (completed, cancelled or failed): its
-            // own end already recorded or removed the state.
-            return;
-        };
-        if let Err(e) = self.store.put_meta(&key, &encoding::to_bytes(record)) {
-            warn!(error = %e, "cannot record fetch progress");
         }
     }
 
+    /// Every chunk is verified: sync the file, keep its manifest and move
+    /// it among the blobs, on the journal behind any sync of this job.
     fn complete(&mut self, mut job: Job) {
         let hash = job.record.manifest;
         info!(product = %job.descriptor.id, "all chunks verified; finishing");
-        let result = (|| -> Result<(), String> {
-            if let Some(file) = job.file.take() {
-                file.sync_all().map_err(|e| e.to_string())?;
-            }
-            if let Some(manifest) = &job.manifest {
-                self.store
-                    .put_manifest(manifest)
+        let file = job.file.take();
+        let manifest = job.manifest.clone();
+        let store = self.store.clone();
+        let blobs = self.blobs.clone();
+        self.disk.journal(move || {
+            let result = (|| -> Result<(), String> {
+                if let Some(file) = file {
+                    file.sync_all().map_err(|e| e.to_string())?;
+                }
+                if let Some(manifest) = &manifest {
+                    store.put_manifest(manifest).map_err(|e| e.to_string())?;
+                }
+                blobs.finish_partial(&hash).map_err(|e| e.to_string())?;
+                store
+                    .delete_meta(&FetchRecord::paused_key(&hash))
                     .map_err(|e| e.to_string())?;
-            }
-            self.blobs
-                .finish_partial(&hash)
-                .map_err(|e| e.to_string())?;
-            self.store
-                .delete_meta(&FetchRecord::paused_key(&hash))
-                .map_err(|e| e.to_string())?;
-            self.store
-                .delete_meta(&FetchRecord::key(&hash))
-                .map_err(|e| e.to_string())
-        })();
+                store
+                    .delete_meta(&FetchRecord::key(&hash))
+                    .map_err(|e| e.to_string())
+            })();
+            Some(super::Internal::Finished {
+                job: Box::new(job),
+                result,
+            })
+        });
+    }
+
+    /// A completed job's bytes are durable among the blobs (or could not
+    /// be made so): announce them and write the outputs.
+    pub(super) fn on_finished(&mut self, job: Job, result: Result<(), String>) {
         if let Err(e) = result {
             self.fail_job(job, FetchError::Local(e));
             return;
@@ -720,15 +818,13 @@ impl EventLoop {
                 .swarm
                 .behaviour_mut()
                 .kad
-                .start_providing(provider_key(&hash));
+                .start_providing(provider_key(&job.record.manifest));
         }
         self.complete_from_blob(job);
     }
 
     fn complete_from_blob(&mut self, mut job: Job) {
         let hash = job.descriptor.content.manifest_hash;
-        let _ = self.store.delete_meta(&FetchRecord::key(&hash));
-        let _ = self.store.delete_meta(&FetchRecord::paused_key(&hash));
         job.progress.bytes_done = job.progress.bytes_total;
         job.progress.chunks_done = job.progress.chunks_total;
         self.metrics.fetch_ended("done");
@@ -736,9 +832,12 @@ impl EventLoop {
         // loop. The job (and its pin) goes along and comes back with the
         // results.
         let blobs = self.blobs.clone();
+        let store = self.store.clone();
         let done = self.internal.clone();
         let signed = self.profile_to_check(&job.descriptor);
         tokio::task::spawn_blocking(move || {
+            let _ = store.delete_meta(&FetchRecord::key(&hash));
+            let _ = store.delete_meta(&FetchRecord::paused_key(&hash));
             let check = signed.map(|signed| {
                 let (verdict, recomputed) =
                     crate::profiling::verify(&blobs.path(&hash), &blobs.scratch_dir(), &signed);

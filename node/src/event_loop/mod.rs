@@ -57,8 +57,10 @@ const MAX_SUMMARY_ENTRIES: usize = 150_000;
 
 mod access;
 mod bootstrap;
+mod chunks;
 mod collecting;
 mod dht_refresh;
+mod disk;
 mod fetching;
 mod gossip_in;
 mod governing;
@@ -82,14 +84,41 @@ pub(crate) use fetching::FetchStarted;
 
 /// Results of blocking work the loop handed off, coming back in.
 pub(crate) enum Internal {
+    /// A fetch's partial file was synced and its record written.
     Synced {
         id: crate::fetch::FetchId,
-        record: crate::fetch::FetchRecord,
         synced: bool,
     },
     BlobChecked {
         id: crate::fetch::FetchId,
         ok: bool,
+    },
+    /// A chunk read for serving, or why it could not be.
+    Served {
+        channel: request_response::ResponseChannel<Response>,
+        product: ProductId,
+        manifest: mesh_protocol::Hash,
+        index: u32,
+        outcome: Result<Vec<u8>, chunks::Unservable>,
+    },
+    /// A fetched chunk checked and written, or why not.
+    Stored {
+        id: crate::fetch::FetchId,
+        index: u32,
+        peer: PeerId,
+        len: usize,
+        outcome: chunks::Stored,
+    },
+    /// An ended fetch's record moved to the paused key.
+    Paused {
+        job: Box<fetching::Job>,
+        state: crate::fetch::FetchState,
+        error: crate::fetch::FetchError,
+    },
+    /// A completed fetch's bytes made durable among the blobs.
+    Finished {
+        job: Box<fetching::Job>,
+        result: Result<(), String>,
     },
     Exported {
         job: Box<fetching::Job>,
@@ -165,6 +194,11 @@ pub(crate) struct EventLoop {
     limiter: limits::Limiter,
     internal: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    /// Where chunk reads and writes and fetch records go (`disk.rs`).
+    disk: disk::Disk,
+    manifests: chunks::Manifests,
+    /// Records of fetch jobs just paused (`fetching.rs`).
+    pausing: std::collections::VecDeque<crate::fetch::FetchRecord>,
     gc: collecting::Collector,
 }
 
@@ -254,6 +288,9 @@ impl EventLoop {
             next_job: 1,
             provider_queries: HashMap::new(),
             limiter: limits::Limiter::new(config.serve.clone()),
+            disk: disk::Disk::start(internal.clone()),
+            manifests: chunks::Manifests::default(),
+            pausing: std::collections::VecDeque::new(),
             internal,
             internal_rx,
             gc: collecting::Collector::new(std::time::Duration::from_secs(
@@ -296,7 +333,23 @@ impl EventLoop {
                 Some(internal) = self.internal_rx.recv() => {
                     let _turn = self.metrics.turn();
                     match internal {
-                        Internal::Synced { id, record, synced } => self.on_synced(id, &record, synced),
+                        Internal::Synced { id, synced } => self.on_synced(id, synced),
+                        Internal::Served {
+                            channel,
+                            product,
+                            manifest,
+                            index,
+                            outcome,
+                        } => self.on_served(channel, &product, &manifest, index, outcome),
+                        Internal::Stored {
+                            id,
+                            index,
+                            peer,
+                            len,
+                            outcome,
+                        } => self.on_stored(id, index, peer, len, outcome),
+                        Internal::Finished { job, result } => self.on_finished(*job, result),
+                        Internal::Paused { job, state, error } => self.on_paused(*job, state, &error),
                         Internal::BlobChecked { id, ok } => self.on_blob_checked(id, ok),
                         Internal::Exported {
                             job,

@@ -37,12 +37,20 @@ impl EventLoop {
                     request, channel, ..
                 } => {
                     self.peers.used(&peer);
-                    let response = self.answer(peer, request);
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .rr
-                        .send_response(channel, response);
+                    match self.answer(peer, request) {
+                        super::serving::Answer::Now(response) => {
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .rr
+                                .send_response(channel, response);
+                        }
+                        super::serving::Answer::Chunk {
+                            product,
+                            manifest,
+                            index,
+                        } => self.serve_chunk(channel, product, manifest, index),
+                    }
                 }
                 request_response::Message::Response {
                     request_id,

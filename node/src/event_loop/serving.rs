@@ -4,7 +4,7 @@
 use super::{
     AccessMode, CatalogItem, DIGEST_COST, ErrorCode, EventLoop, MAX_FETCH_BATCH,
     MAX_ITEMS_PER_RESPONSE, MAX_SUMMARY_ENTRIES, NodeBinding, PeerId, ProductId, Request,
-    RequestFrame, Response, Signed, fetching, info_span, now, warn,
+    RequestFrame, Response, Signed, info_span, now,
 };
 
 /// The metrics label of a request kind.
@@ -20,6 +20,19 @@ pub(super) fn request_label(request: &Request) -> &'static str {
     }
 }
 
+/// What the loop does with a request it admitted.
+pub(super) enum Answer {
+    /// Answer at once.
+    Now(Response),
+    /// Read a chunk the requester may read, on the disk pool
+    /// (`chunks.rs`), and answer with it then.
+    Chunk {
+        product: ProductId,
+        manifest: mesh_protocol::Hash,
+        index: u32,
+    },
+}
+
 impl EventLoop {
     /// The manifest of a product's current version, if the requester may
     /// read it and this node holds the bytes.
@@ -30,6 +43,30 @@ impl EventLoop {
         product: &ProductId,
         manifest: &mesh_protocol::Hash,
     ) -> Result<mesh_protocol::Manifest, Response> {
+        self.may_read(peer, requester, product, manifest)?;
+        if !self.blobs.has(manifest) {
+            return Err(Response::error(ErrorCode::NotHeld, "bytes not held here"));
+        }
+        match self.store.manifest(manifest) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(Response::error(
+                ErrorCode::NotHeld,
+                "manifest not held here",
+            )),
+            Err(e) => Err(Response::error(ErrorCode::Busy, e.to_string())),
+        }
+    }
+
+    /// Whether the requester may read `manifest`, the current version of
+    /// `product`, from this node: what the catalog and the grants say,
+    /// without touching the disk.
+    fn may_read(
+        &self,
+        peer: PeerId,
+        requester: Option<&Signed<NodeBinding>>,
+        product: &ProductId,
+        manifest: &mesh_protocol::Hash,
+    ) -> Result<(), Response> {
         let Some(CatalogItem::Descriptor(d)) = self.catalog.get(product) else {
             return Err(Response::error(
                 ErrorCode::UnknownProduct,
@@ -66,20 +103,10 @@ impl EventLoop {
                 "the owner does not allow re-serving",
             ));
         }
-        if !self.blobs.has(manifest) {
-            return Err(Response::error(ErrorCode::NotHeld, "bytes not held here"));
-        }
-        match self.store.manifest(manifest) {
-            Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(Response::error(
-                ErrorCode::NotHeld,
-                "manifest not held here",
-            )),
-            Err(e) => Err(Response::error(ErrorCode::Busy, e.to_string())),
-        }
+        Ok(())
     }
 
-    pub(super) fn answer(&mut self, peer: PeerId, frame: RequestFrame) -> Response {
+    pub(super) fn answer(&mut self, peer: PeerId, frame: RequestFrame) -> Answer {
         let span = info_span!("request", %peer);
         let _guard = span.enter();
         // A digest costs the whole catalog to compare: charge more for it.
@@ -93,16 +120,19 @@ impl EventLoop {
         };
         if !self.limiter.admit_cost(peer, cost) {
             self.metrics.busy();
-            return Response::error(
+            return Answer::Now(Response::error(
                 ErrorCode::Busy,
                 "request rate over this node's per-peer limit; retry later",
-            );
+            ));
         }
         self.metrics.request(request_label(&frame.request));
-        match frame.request {
+        Answer::Now(match frame.request {
             Request::CatalogDigest(digest) => {
                 if digest.buckets.len() != mesh_protocol::catalog::SYNC_BUCKETS {
-                    return Response::error(ErrorCode::BadRequest, "digest must have 256 buckets");
+                    return Answer::Now(Response::error(
+                        ErrorCode::BadRequest,
+                        "digest must have 256 buckets",
+                    ));
                 }
                 let mine = self
                     .digest_cache
@@ -117,10 +147,10 @@ impl EventLoop {
             }
             Request::CatalogFetch(products) => {
                 if products.len() > MAX_FETCH_BATCH {
-                    return Response::error(
+                    return Answer::Now(Response::error(
                         ErrorCode::BadRequest,
                         "too many products in one fetch",
-                    );
+                    ));
                 }
                 let items = products
                     .iter()
@@ -148,36 +178,20 @@ impl EventLoop {
                 manifest,
                 index,
             } => {
-                let m = match self.readable_manifest(
-                    peer,
-                    frame.requester.as_ref(),
-                    &product,
-                    &manifest,
-                ) {
-                    Ok(m) => m,
-                    Err(refusal) => return refusal,
+                return match self.may_read(peer, frame.requester.as_ref(), &product, &manifest) {
+                    Ok(()) => Answer::Chunk {
+                        product,
+                        manifest,
+                        index,
+                    },
+                    Err(refusal) => Answer::Now(refusal),
                 };
-                match self.blobs.read_chunk(&m, index) {
-                    // Verified again before it leaves: the local copy may be
-                    // damaged (bit rot; outputs are copies, never links).
-                    Ok(bytes) if m.verify_chunk(index, &bytes).is_ok() => {
-                        self.metrics.served(bytes.len());
-                        Response::Chunk(mesh_protocol::bytes::ByteBuf(bytes))
-                    }
-                    Ok(_) => {
-                        warn!(%product, index, "local copy is damaged; no longer serving it");
-                        let key = fetching::provider_key(&manifest);
-                        self.swarm.behaviour_mut().kad.stop_providing(&key);
-                        Response::error(ErrorCode::NotHeld, "local copy damaged")
-                    }
-                    Err(e) => Response::error(ErrorCode::NotHeld, e.to_string()),
-                }
             }
             Request::GovernanceCatchUp {
                 federation,
                 from_version,
             } => self.answer_catch_up(federation, from_version),
             Request::AccessCatchUp { digest } => self.answer_access_catch_up(digest),
-        }
+        })
     }
 }

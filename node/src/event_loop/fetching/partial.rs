@@ -156,16 +156,18 @@ impl EventLoop {
                 .extend((0..count).filter(|i| !job.record.has(*i) && !want.contains(i)));
         }
         let key = FetchRecord::key(&job.record.manifest);
+        // The full fetch is acknowledged at once: its record is written
+        // before (a running job has no pause queued).
         let _ = self.store.put_meta(&key, &encoding::to_bytes(&job.record));
         self.schedule(id);
     }
 
     /// A partial job has every chunk it wanted: sync them and keep the
-    /// record paused, off the loop thread.
+    /// record paused, on the journal behind the job's syncs.
     pub(super) fn finish_partial(&mut self, mut job: Job) {
         let store = self.store.clone();
         let path = self.blobs.partial_path(&job.record.manifest);
-        tokio::task::spawn_blocking(move || {
+        self.disk.journal(move || {
             let synced = job.file.take().map_or(Ok(()), |f| f.sync_data());
             let key = FetchRecord::paused_key(&job.record.manifest);
             let kept = synced.map_err(|e| e.to_string()).and_then(|()| {
@@ -192,6 +194,7 @@ impl EventLoop {
             // The job (and its pin on the partial file) ends here, after
             // its record is stored: the collector keeps what a record names.
             drop(job);
+            None
         });
     }
 }

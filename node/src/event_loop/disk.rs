@@ -1,0 +1,113 @@
+//! The data plane's disk work, done off the loop thread.
+//!
+//! The event loop owns the swarm: while it waits on a disk, no gossip is
+//! read, no request answered and no timer fired, for every peer at once.
+//! So reading a chunk to serve it, checking and writing a fetched chunk,
+//! syncing a partial file and recording what it holds, and finishing a
+//! completed fetch all run here; their results come back to the loop as
+//! [`Internal`] messages, and the loop only routes.
+//!
+//! Two lanes:
+//! - **the pool**: chunk reads and writes, independent of one another, on
+//!   tokio's blocking threads. Reads for serving take one of
+//!   [`POOL_SLOTS`] slots, and with every slot taken the loop answers
+//!   "busy", so however many peers ask, neither the chunks held in memory
+//!   nor the threads grow without bound. Writes of fetched chunks are
+//!   bounded by each fetch's request window instead, which counts a chunk
+//!   until it is written.
+//! - **the journal**: the durable record of each fetch (sync the data, then
+//!   record the chunks it holds; pause on cancel or failure; the final sync,
+//!   manifest and rename), where order matters: one operation after another
+//!   on one task, so a record written for a sync can never land after the
+//!   delete of a fetch that ended meanwhile. Each fetch job has at most one
+//!   sync and one end queued, so the queue is bounded by the jobs.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::Internal;
+
+/// Chunk reads and writes running at once, across all peers and fetches:
+/// enough to keep a disk and two cores busy, few enough that the chunks in
+/// memory stay in the tens of MiB.
+pub(crate) const POOL_SLOTS: usize = 32;
+
+/// An operation of the journal: blocking work, and what to tell the loop.
+type JournalOp = Box<dyn FnOnce() -> Option<Internal> + Send>;
+
+/// Handles to both lanes; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Disk {
+    slots: Arc<Semaphore>,
+    journal: mpsc::UnboundedSender<JournalOp>,
+    internal: mpsc::Sender<Internal>,
+}
+
+impl Disk {
+    /// Starts the journal task; results go to `internal`.
+    pub(crate) fn start(internal: mpsc::Sender<Internal>) -> Self {
+        let (journal, mut ops) = mpsc::unbounded_channel::<JournalOp>();
+        let out = internal.clone();
+        tokio::spawn(async move {
+            while let Some(op) = ops.recv().await {
+                // A failed op (a panic on its thread) has nothing to report:
+                // the fetch it served stays as it was recorded last.
+                if let Ok(Some(message)) = tokio::task::spawn_blocking(op).await
+                    && out.send(message).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self {
+            slots: Arc::new(Semaphore::new(POOL_SLOTS)),
+            journal,
+            internal,
+        }
+    }
+
+    /// A free slot of the pool, or `None` when every slot is taken.
+    pub(crate) fn try_slot(&self) -> Option<Slot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        Some(Slot {
+            permit,
+            internal: self.internal.clone(),
+        })
+    }
+
+    /// Runs `work` on a blocking thread without taking a slot, for work
+    /// whose count the caller bounds: a fetch's chunks, which its request
+    /// window counts until they are written.
+    pub(crate) fn run(&self, work: impl FnOnce() -> Internal + Send + 'static) {
+        let out = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = out.blocking_send(work());
+        });
+    }
+
+    /// Queues `op` behind every journal operation queued before it.
+    pub(crate) fn journal(&self, op: impl FnOnce() -> Option<Internal> + Send + 'static) {
+        // The journal task ends only with the loop's receiver.
+        let _ = self.journal.send(Box::new(op));
+    }
+}
+
+/// A slot of the pool, taken: the work it runs is admitted.
+pub(crate) struct Slot {
+    permit: OwnedSemaphorePermit,
+    internal: mpsc::Sender<Internal>,
+}
+
+impl Slot {
+    /// Runs `work` on a blocking thread and sends its result to the loop.
+    pub(crate) fn run(self, work: impl FnOnce() -> Internal + Send + 'static) {
+        tokio::task::spawn_blocking(move || {
+            let message = work();
+            // The slot is held until the loop has the result: the chunk
+            // bytes a result carries count against the pool until then.
+            let _ = self.internal.blocking_send(message);
+            drop(self.permit);
+        });
+    }
+}
