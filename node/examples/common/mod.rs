@@ -6,6 +6,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+pub(crate) mod daemon;
+
 /// Writes `len` pseudo-random (incompressible) bytes to `path`.
 pub(crate) fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
