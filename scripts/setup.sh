@@ -17,6 +17,9 @@ command -v mount >/dev/null 2>&1 || need+=(mount)
 # The ODCS export test reads exports back with PyYAML (a YAML 1.1 reader).
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+# The js-libp2p interop test runs a Node.js peer (Node 20 or later).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -25,3 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+# The js peer's packages, exactly as locked (tests/js/package-lock.json).
+js="$(dirname "$0")/../tests/js"
+if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
+  echo "setup: installing the js interop peer's packages (npm ci)" >&2
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
