@@ -170,3 +170,58 @@ async fn acknowledged_publish_survives_sigkill() {
     };
     assert_eq!(node.current_version(&product).await, 1);
 }
+
+/// Logs that go to a file or a pipe (journald, `2>log`) carry plain text:
+/// no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(
+        meshd(&["init", "--data-dir", d, "--domain", "sales"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = meshd(&[
+        "run",
+        "--data-dir",
+        d,
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
+    ])
+    .env("RUST_LOG", "info")
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Ends when the daemon exits and its stderr closes.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("listening")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        seen.push(
+            rx.recv_timeout(left)
+                .expect("meshd logged its listen address"),
+        );
+    }
+    signal(&child, "-TERM");
+    wait_exit(&mut child);
+    seen.extend(rx.try_iter());
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in piped logs: {seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.contains("INFO")), "{seen:?}");
+}
