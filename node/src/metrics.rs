@@ -71,15 +71,28 @@ impl Default for TurnHistogram {
     }
 }
 
+/// A turn at least this long is logged (at debug level) with what it
+/// handled, so a slow kind of event can be found.
+const SLOW_TURN: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Times one event-loop turn; records it when dropped.
 pub(crate) struct TurnTimer {
     histogram: Histogram,
+    kind: &'static str,
     started: std::time::Instant,
 }
 
 impl Drop for TurnTimer {
     fn drop(&mut self) {
-        self.histogram.observe(self.started.elapsed().as_secs_f64());
+        let took = self.started.elapsed();
+        self.histogram.observe(took.as_secs_f64());
+        if took >= SLOW_TURN {
+            tracing::debug!(
+                kind = self.kind,
+                micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+                "slow event-loop turn"
+            );
+        }
     }
 }
 
@@ -177,10 +190,11 @@ impl MeshMetrics {
         m
     }
 
-    /// Starts timing one event-loop turn.
-    pub(crate) fn turn(&self) -> TurnTimer {
+    /// Starts timing one event-loop turn, handling an event of `kind`.
+    pub(crate) fn turn(&self, kind: &'static str) -> TurnTimer {
         TurnTimer {
             histogram: self.turn.0.clone(),
+            kind,
             started: std::time::Instant::now(),
         }
     }

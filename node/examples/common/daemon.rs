@@ -92,7 +92,10 @@ pub(crate) fn start(
     let d = dir.path().display().to_string();
     let ok = Command::new(bin)
         .args(["init", "--data-dir", &d, "--domain", name])
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_MESHD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .status()?;
     ensure!(ok.success(), "meshd init failed");
     let listen = match transport {
@@ -115,7 +118,10 @@ pub(crate) fn start(
     }
     let mut child = Command::new(bin)
         .args(&args)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_MESHD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stderr(Stdio::inherit())
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -128,6 +128,37 @@ pub(crate) enum Internal {
     Collected(Result<crate::gc::CollectReport, crate::gc::CollectError>),
 }
 
+impl Internal {
+    /// What the message is, for the turn-time log.
+    fn kind(&self) -> &'static str {
+        match self {
+            Internal::Synced { .. } => "synced",
+            Internal::BlobChecked { .. } => "blob_checked",
+            Internal::Served { .. } => "served",
+            Internal::Stored { .. } => "stored",
+            Internal::Paused { .. } => "paused",
+            Internal::Finished { .. } => "finished",
+            Internal::Exported { .. } => "exported",
+            Internal::Collected(_) => "collected",
+        }
+    }
+}
+
+/// What a swarm event is, for the turn-time log.
+fn swarm_event_kind(event: &SwarmEvent<MeshBehaviourEvent>) -> &'static str {
+    match event {
+        SwarmEvent::Behaviour(MeshBehaviourEvent::Gossipsub(_)) => "gossipsub",
+        SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(_)) => "kademlia",
+        SwarmEvent::Behaviour(MeshBehaviourEvent::Rr(_)) => "request_response",
+        SwarmEvent::Behaviour(MeshBehaviourEvent::Identify(_)) => "identify",
+        SwarmEvent::Behaviour(_) => "behaviour",
+        SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+            "connection"
+        }
+        _ => "swarm",
+    }
+}
+
 /// Capacity of the internal channel (one sync in flight per fetch job).
 const INTERNAL_QUEUE: usize = 1024;
 
@@ -324,14 +355,14 @@ impl EventLoop {
             tokio::select! {
                 biased;
                 command = self.commands.recv() => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn("command");
                     match command {
                         Some(Command::Shutdown) | None => break,
                         Some(command) => self.handle_command(command),
                     }
                 }
                 Some(internal) = self.internal_rx.recv() => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn(internal.kind());
                     match internal {
                         Internal::Synced { id, synced } => self.on_synced(id, synced),
                         Internal::Served {
@@ -360,15 +391,15 @@ impl EventLoop {
                     }
                 }
                 event = self.swarm.select_next_some() => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn(swarm_event_kind(&event));
                     self.handle_swarm_event(event);
                 }
                 () = governing::sleep_until(next_round_timer) => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn("round_timer");
                     self.fire_round_timers();
                 }
                 _ = upkeep.tick() => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn("upkeep");
                     self.tick_fetches();
                     self.tick_collector();
                     self.limiter.forget_idle();
@@ -379,7 +410,7 @@ impl EventLoop {
                     self.metrics.gauges(self.catalog.len(), self.peers.len(), self.jobs.len());
                 }
                 _ = anti_entropy.tick() => {
-                    let _turn = self.metrics.turn();
+                    let _turn = self.metrics.turn("anti_entropy");
                     // Sync with one connected peer per period, in turn, so a
                     // gossip message lost to a race is repaired without any
                     // re-broadcast.
