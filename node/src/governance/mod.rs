@@ -15,7 +15,15 @@
 //!   [`MAX_PROPOSALS`](mesh_protocol::governance::MAX_PROPOSALS) proposals,
 //!   each with at most two votes per member, and the round log
 //!   [`MAX_ROUNDS_KEPT`](mesh_protocol::governance::MAX_ROUNDS_KEPT) rounds.
+//!
+//! Here: opening from the store, applying certificates and the policies in
+//! force; `ballot.rs` takes proposals and votes in, `rounds.rs` drives the
+//! slot's consensus rounds, `catch_up.rs` answers and takes in catch-ups,
+//! `view.rs` renders it all for the API.
 
+mod ballot;
+mod catch_up;
+mod rounds;
 mod view;
 
 use std::path::Path;
@@ -23,16 +31,18 @@ use std::sync::Arc;
 
 use mesh_protocol::descriptor::Descriptor;
 use mesh_protocol::governance::{
-    BallotError, Ballots, Certificate, CertificateError, ChainError, Change, Consensus, Durable,
-    Equivocation, Federation, FederationId, Genesis, GenesisError, MAX_PROPOSALS, Output, Proposal,
-    ProposalError, ProposalId, ProposalStatus, RoundError, RoundMessage, RoundTimes, Timeout,
-    Values, Vote, VoteOutcome,
+    BallotError, Ballots, Certificate, CertificateError, ChainError, Consensus, Durable,
+    Equivocation, Federation, FederationId, Genesis, GenesisError, Proposal, RoundError,
+    RoundTimes, Vote,
 };
 use mesh_protocol::policy;
-use mesh_protocol::{DomainId, DomainKeypair, Signed, Timestamp, encoding};
+use mesh_protocol::{DomainId, DomainKeypair, Signed, encoding};
 
 use crate::store::{Store, StoreError, Table};
 
+pub(crate) use ballot::VoteTaken;
+pub(crate) use rounds::Effects;
+use rounds::{Eligible, new_consensus};
 pub use view::{
     Compliance, DecisionView, EquivocationView, FederationView, Issue, MemberRoundView, MemberView,
     MemberVoteView, ProposalView, SlotView,
@@ -49,7 +59,7 @@ const MAX_RECORD: usize = 16 * 1024 * 1024;
 /// member cannot fill the ballot box and block everyone else's proposals.
 /// Rejected and expired ones do not count, so a failed proposal never stops
 /// its proposer from trying again.
-const MAX_PROPOSALS_PER_MEMBER: usize = 8;
+pub(super) const MAX_PROPOSALS_PER_MEMBER: usize = 8;
 
 // Keys of the round-based governance (protocol version 2). A store written
 // by version 1 keeps its old keys, which are ignored: its certificates do
@@ -145,60 +155,6 @@ fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     k
 }
 
-fn proposal_key(p: &Proposal) -> Vec<u8> {
-    key(
-        PREFIX_PROPOSAL,
-        &[&p.base_version.to_be_bytes(), &p.id().0.0],
-    )
-}
-
-fn vote_key(v: &Signed<Vote>) -> Vec<u8> {
-    key(
-        PREFIX_VOTE,
-        &[
-            &v.value.base_version.to_be_bytes(),
-            &v.value.proposal.0.0,
-            &v.signer_domain().0,
-            &[u8::from(v.value.approve)],
-        ],
-    )
-}
-
-/// What taking in a vote did.
-pub(crate) enum VoteTaken {
-    /// Already known.
-    Duplicate,
-    /// New and persisted.
-    New,
-}
-
-/// What the event loop must do after the consensus moved: gossip these
-/// round messages (already persisted), arm these timers, and gossip the
-/// certificate if the slot was decided and applied here.
-#[derive(Default)]
-pub(crate) struct Effects {
-    pub(crate) messages: Vec<RoundMessage>,
-    pub(crate) timers: Vec<(Timeout, u64)>,
-    pub(crate) certificate: Option<Certificate>,
-    pub(crate) equivocations: Vec<Equivocation>,
-}
-
-/// The eligible proposals, as the consensus asks for them: `valid(v)` is
-/// "a quorum of members approved `v`".
-struct Eligible<'a> {
-    fed: &'a Federation,
-    ballots: &'a Ballots,
-}
-
-impl Values for Eligible<'_> {
-    fn is_valid(&self, value: &ProposalId) -> bool {
-        self.ballots.is_approved(self.fed, value)
-    }
-    fn candidate(&self) -> Option<ProposalId> {
-        self.ballots.candidate(self.fed)
-    }
-}
-
 /// The federation as this node holds it.
 pub(crate) struct Governance {
     fed: Federation,
@@ -210,9 +166,6 @@ pub(crate) struct Governance {
     evidence: Vec<Equivocation>,
     store: Arc<dyn Store>,
 }
-
-/// Most equivocation records kept (each is two signed votes).
-const MAX_EVIDENCE: usize = 4096;
 
 impl Governance {
     /// Opens the federation of `genesis` from the store: the stored chain is
@@ -323,202 +276,6 @@ impl Governance {
         self.fed.state().is_member(domain)
     }
 
-    /// Signs and records a proposal of this node's domain on the current
-    /// version.
-    pub(crate) fn propose(
-        &mut self,
-        change: Change,
-        reason: String,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<Signed<Proposal>, GovernanceError> {
-        let domain = self.key.domain_id();
-        if !self.is_member(&domain) {
-            return Err(GovernanceError::NotMember(domain));
-        }
-        let proposal = Signed::sign(
-            Proposal {
-                federation: self.fed.id(),
-                base_version: self.version(),
-                change,
-                reason,
-                created_at: now,
-                expires_at,
-            },
-            &self.key,
-        );
-        self.take_proposal(proposal.clone(), now)?;
-        Ok(proposal)
-    }
-
-    /// Takes in a proposal (from this node or the network); `true` if new.
-    pub(crate) fn take_proposal(
-        &mut self,
-        proposal: Signed<Proposal>,
-        now: Timestamp,
-    ) -> Result<bool, GovernanceError> {
-        self.fed
-            .check_proposal(&proposal, now)
-            .map_err(BallotError::from)?;
-        self.admit_proposal(proposal)
-    }
-
-    /// Takes in a proposal whose shape was checked (its expiry may be past,
-    /// when it arrives with a quorum of approvals cast in time).
-    fn admit_proposal(&mut self, proposal: Signed<Proposal>) -> Result<bool, GovernanceError> {
-        if self.ballots.proposal(&proposal.value.id()).is_some() {
-            return Ok(false);
-        }
-        if self.ballots.proposals().count() >= MAX_PROPOSALS {
-            return Err(BallotError::Full.into());
-        }
-        let proposer = proposal.signer_domain();
-        let at = proposal.value.created_at;
-        let open = self
-            .ballots
-            .proposals()
-            .filter(|p| p.signer_domain() == proposer)
-            .filter(|p| {
-                matches!(
-                    self.ballots.status(&self.fed, &p.value.id(), at),
-                    ProposalStatus::Open | ProposalStatus::Approved
-                )
-            })
-            .count();
-        if open >= MAX_PROPOSALS_PER_MEMBER {
-            return Err(GovernanceError::TooManyProposals(proposer));
-        }
-        // Persist, then hold it in memory.
-        self.store.write(
-            Table::Governance,
-            &[(
-                proposal_key(&proposal.value),
-                Some(encoding::to_bytes(&proposal)),
-            )],
-        )?;
-        Ok(self.ballots.add_proposal(&self.fed, proposal, at)?)
-    }
-
-    /// Signs this member's approval or rejection of a proposal, with a
-    /// reason. A vote binds nobody to anything but itself: it cannot be
-    /// changed, and a member may approve several proposals of one slot.
-    pub(crate) fn vote(
-        &mut self,
-        id: &ProposalId,
-        approve: bool,
-        reason: String,
-        now: Timestamp,
-    ) -> Result<Signed<Vote>, GovernanceError> {
-        let domain = self.key.domain_id();
-        if !self.is_member(&domain) {
-            return Err(GovernanceError::NotMember(domain));
-        }
-        let proposal = self
-            .ballots
-            .proposal(id)
-            .ok_or_else(|| GovernanceError::UnknownProposal(id.to_string()))?
-            .value
-            .clone();
-        if now > proposal.expires_at {
-            return Err(GovernanceError::Expired(id.to_string()));
-        }
-        if let Some(earlier) = self.ballots.votes(id).find(|v| v.signer_domain() == domain) {
-            return Err(GovernanceError::AlreadyVoted {
-                id: id.to_string(),
-                verb: if earlier.value.approve {
-                    "approved"
-                } else {
-                    "rejected"
-                },
-            });
-        }
-        let vote = Signed::sign(
-            Vote {
-                federation: proposal.federation,
-                proposal: *id,
-                base_version: proposal.base_version,
-                approve,
-                cast_at: now,
-                reason,
-            },
-            &self.key,
-        );
-        self.take_vote(&vote)?;
-        Ok(vote)
-    }
-
-    /// Takes in a vote; persists it if new.
-    pub(crate) fn take_vote(&mut self, vote: &Signed<Vote>) -> Result<VoteTaken, GovernanceError> {
-        // Check, persist, then hold in memory.
-        let voter = self.ballots.check_vote(&self.fed, vote)?;
-        let known = self
-            .ballots
-            .votes(&vote.value.proposal)
-            .any(|v| v.signer_domain() == voter && v.value.approve == vote.value.approve);
-        if known {
-            return Ok(VoteTaken::Duplicate);
-        }
-        self.store.write(
-            Table::Governance,
-            &[(vote_key(vote), Some(encoding::to_bytes(vote)))],
-        )?;
-        match self.ballots.add_vote(&self.fed, vote.clone())? {
-            VoteOutcome::Duplicate => Ok(VoteTaken::Duplicate),
-            VoteOutcome::Recorded => Ok(VoteTaken::New),
-        }
-    }
-
-    /// Takes in catch-up: a proposal whose time ran out is still taken when
-    /// the same answer carries a quorum of approvals cast before it expired
-    /// (the slot may yet decide it), never otherwise.
-    pub(crate) fn take_caught_up(
-        &mut self,
-        proposals: Vec<Signed<Proposal>>,
-        votes: &[Signed<Vote>],
-        now: Timestamp,
-    ) -> usize {
-        let mut taken = 0;
-        for p in proposals {
-            let id = p.value.id();
-            let result = match self.fed.check_proposal(&p, now) {
-                Ok(()) => self.admit_proposal(p),
-                Err(ProposalError::Expired(_)) if self.approved_in(&p, votes) => {
-                    self.admit_proposal(p)
-                }
-                Err(e) => Err(BallotError::from(e).into()),
-            };
-            if let Err(e) = result {
-                tracing::debug!(proposal = %id, error = %e, "catch-up proposal not taken");
-            }
-        }
-        for v in votes {
-            if matches!(self.take_vote(v), Ok(VoteTaken::New)) {
-                taken += 1;
-            }
-        }
-        taken
-    }
-
-    /// Whether `votes` hold a quorum of valid member approvals of `p` cast
-    /// before it expired.
-    fn approved_in(&self, p: &Signed<Proposal>, votes: &[Signed<Vote>]) -> bool {
-        if self.fed.check_proposal_shape(p).is_err() {
-            return false;
-        }
-        let mut probe = Ballots::default();
-        if probe
-            .add_proposal(&self.fed, p.clone(), p.value.created_at)
-            .is_err()
-        {
-            return false;
-        }
-        let id = p.value.id();
-        for v in votes.iter().filter(|v| v.value.proposal == id) {
-            let _ = probe.add_vote(&self.fed, v.clone());
-        }
-        probe.is_approved(&self.fed, &id)
-    }
-
     /// Verifies and applies a certificate for the current version, then
     /// starts the next slot's rounds. `false` for one already applied.
     pub(crate) fn apply(&mut self, cert: Certificate) -> Result<bool, GovernanceError> {
@@ -565,148 +322,6 @@ impl Governance {
 
     // ---- the slot's consensus ---------------------------------------------
 
-    /// Starts the slot's rounds after a new slot began or a proposal became
-    /// eligible (both are no-ops when nothing changed).
-    pub(crate) fn values_changed(&mut self) -> Result<Effects, GovernanceError> {
-        let values = Eligible {
-            fed: &self.fed,
-            ballots: &self.ballots,
-        };
-        let outputs = self.consensus.values_changed(&values);
-        self.carry(outputs)
-    }
-
-    /// A round message from a member; `Ok((true, ..))` if it was news.
-    pub(crate) fn on_round(
-        &mut self,
-        message: RoundMessage,
-    ) -> Result<(bool, Effects), GovernanceError> {
-        let values = Eligible {
-            fed: &self.fed,
-            ballots: &self.ballots,
-        };
-        let (news, outputs) = self.consensus.handle_message(message, &values)?;
-        Ok((news, self.carry(outputs)?))
-    }
-
-    /// A round timer fired.
-    pub(crate) fn on_timeout(&mut self, timeout: Timeout) -> Result<Effects, GovernanceError> {
-        let values = Eligible {
-            fed: &self.fed,
-            ballots: &self.ballots,
-        };
-        let outputs = self.consensus.handle_timeout(timeout, &values);
-        self.carry(outputs)
-    }
-
-    /// Carries out the consensus's outputs: its state is synced before any
-    /// message of this member is handed back for gossip; a decision is
-    /// assembled into a certificate, applied and handed back; evidence is
-    /// kept. Applying a certificate starts the next slot, whose outputs are
-    /// carried out too.
-    fn carry(&mut self, outputs: Vec<Output>) -> Result<Effects, GovernanceError> {
-        let mut effects = Effects::default();
-        let mut pending = outputs;
-        while !pending.is_empty() {
-            if pending.iter().any(|o| matches!(o, Output::Broadcast(_))) {
-                self.store.write(
-                    Table::Governance,
-                    &[(
-                        KEY_CONSENSUS.to_vec(),
-                        Some(encoding::to_bytes(self.consensus.durable())),
-                    )],
-                )?;
-            }
-            let mut next = Vec::new();
-            for output in std::mem::take(&mut pending) {
-                match output {
-                    Output::Broadcast(m) => effects.messages.push(m),
-                    Output::Schedule { timeout, after_ms } => {
-                        effects.timers.push((timeout, after_ms));
-                    }
-                    Output::Equivocation(e) => {
-                        self.keep_evidence(&e)?;
-                        effects.equivocations.push(*e);
-                    }
-                    Output::Decided {
-                        value,
-                        round,
-                        precommits,
-                    } => {
-                        let Some(cert) = self
-                            .ballots
-                            .certificate(&self.fed, &value, round, precommits)
-                        else {
-                            tracing::warn!(proposal = %value, round, "decided, but the certificate does not verify");
-                            continue;
-                        };
-                        if self.apply(cert.clone())? {
-                            effects.certificate = Some(cert);
-                            let values = Eligible {
-                                fed: &self.fed,
-                                ballots: &self.ballots,
-                            };
-                            next.extend(self.consensus.start(&values));
-                        }
-                    }
-                }
-            }
-            pending = next;
-        }
-        Ok(effects)
-    }
-
-    fn keep_evidence(&mut self, e: &Equivocation) -> Result<(), GovernanceError> {
-        if self.evidence.len() >= MAX_EVIDENCE || self.evidence.contains(e) {
-            return Ok(());
-        }
-        let id = encoding::tagged_hash("meshd/v2/evidence", e);
-        self.store.write(
-            Table::Governance,
-            &[(key(PREFIX_EVIDENCE, &[&id.0]), Some(encoding::to_bytes(e)))],
-        )?;
-        self.evidence.push(e.clone());
-        Ok(())
-    }
-
-    /// What a peer at `from_version` is missing: certificates (within a
-    /// byte budget), then open proposals and their votes, then the current
-    /// slot's round messages.
-    pub(crate) fn catch_up(&self, from_version: u64, budget: usize) -> CatchUp {
-        let mut used = 0;
-        let mut out = CatchUp::default();
-        let start = usize::try_from(from_version).unwrap_or(usize::MAX);
-        for cert in self.fed.chain().iter().skip(start) {
-            used += encoding::to_bytes(cert).len();
-            if used > budget && !out.certificates.is_empty() {
-                return out;
-            }
-            out.certificates.push(cert.clone());
-        }
-        for p in self.ballots.proposals() {
-            used += encoding::to_bytes(p).len();
-            if used > budget {
-                return out;
-            }
-            out.proposals.push(p.clone());
-            for v in self.ballots.votes(&p.value.id()) {
-                used += 200 + v.value.reason.len();
-                out.votes.push(v.clone());
-            }
-        }
-        // The newest rounds first: they are the ones that matter.
-        let mut rounds: Vec<RoundMessage> = self.consensus.messages().collect();
-        rounds.reverse();
-        for m in rounds {
-            used += 200;
-            if used > budget {
-                break;
-            }
-            out.rounds.push(m);
-        }
-        out
-    }
-
     /// Whether checking a descriptor needs its previous version.
     pub(crate) fn needs_previous(&self) -> bool {
         self.fed
@@ -739,29 +354,6 @@ impl Governance {
         );
         out
     }
-}
-
-/// A governance catch-up answer.
-#[derive(Default)]
-pub(crate) struct CatchUp {
-    pub(crate) certificates: Vec<Certificate>,
-    pub(crate) proposals: Vec<Signed<Proposal>>,
-    pub(crate) votes: Vec<Signed<Vote>>,
-    pub(crate) rounds: Vec<RoundMessage>,
-}
-
-/// The consensus of the federation's current slot, with this node's key
-/// (it signs only if its domain is a member).
-fn new_consensus(fed: &Federation, key: &Arc<DomainKeypair>, times: RoundTimes) -> Consensus {
-    let state = fed.state();
-    Consensus::new(
-        fed.id(),
-        state.version,
-        state.members.keys().copied(),
-        fed.threshold(),
-        Some(key.clone()),
-        times,
-    )
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use mesh_protocol::Timestamp;
 use mesh_protocol::governance::{
-    Member, ProposalError, Quorum, RoundVote, Step, VoteError, VoteKind,
+    Change, Member, ProposalError, ProposalId, Quorum, RoundMessage, RoundVote, Step, Timeout,
+    VoteError, VoteKind,
 };
 use mesh_protocol::policy::PolicyRule;
 
