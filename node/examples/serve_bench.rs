@@ -145,7 +145,6 @@ async fn start_watchers(
 /// A watcher: its data dir and the node.
 type WatcherNode = (tempfile::TempDir, mesh_node::RunningNode);
 
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
