@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, gossipsub, noise, tcp, yamux};
+use libp2p::{Multiaddr, Swarm, gossipsub};
 use mesh_node::Config;
 use mesh_node::network::gossip;
 use mesh_protocol::descriptor::{Content, Descriptor, Format, Owner, Quality, Schema};
@@ -39,21 +39,10 @@ impl GossipPeer {
     /// own key (gossipsub's default authenticity), for domain `secret`.
     pub fn new(config: gossipsub::Config, secret: [u8; 32]) -> Self {
         let key = libp2p::identity::Keypair::generate_ed25519();
-        let swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|k| {
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(k.clone()), config)
-                    .unwrap()
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let swarm = crate::tcp_swarm(key.clone(), |k| {
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(k.clone()), config)
+                .unwrap()
+        });
         let domain = DomainKeypair::from_secret(secret);
         let binding = NodeBinding::issue(
             &domain,

@@ -23,6 +23,27 @@ pub mod federation;
 pub mod gossip_peer;
 pub mod query;
 
+/// A plain rust-libp2p swarm over loopback-ready TCP (noise, yamux) with
+/// `key` and the behaviour `make` builds: the stand-in for another libp2p
+/// implementation or a hostile peer in the tests.
+pub fn tcp_swarm<B: libp2p::swarm::NetworkBehaviour>(
+    key: libp2p::identity::Keypair,
+    make: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .expect("tcp transport")
+        .with_behaviour(make)
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 /// How long any wait in a test may take before it fails.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -6,13 +6,11 @@
     reason = "helpers shared by tests: a failed unwrap is a failed test"
 )]
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad};
 use mesh_protocol::wire::KAD_PROTOCOL;
 use mesh_tests::{TIMEOUT, TestNode, Transport};
 
@@ -35,33 +33,22 @@ struct Plain {
 /// identify, and dials A from a fresh (ephemeral) port, as a peer without
 /// TCP port reuse does.
 async fn peer_from_an_ephemeral_port(a: &Multiaddr) -> (Swarm<Plain>, u16) {
-    let mut b = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|k| {
-            let me = k.public().to_peer_id();
-            let mut kad = kad::Behaviour::with_config(
-                me,
-                kad::store::MemoryStore::new(me),
-                kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
-            );
-            kad.set_mode(Some(kad::Mode::Server));
-            Plain {
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/meshd/id/1".into(),
-                    k.public(),
-                )),
-                kad,
-            }
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut b = mesh_tests::tcp_swarm(libp2p::identity::Keypair::generate_ed25519(), |k| {
+        let me = k.public().to_peer_id();
+        let mut kad = kad::Behaviour::with_config(
+            me,
+            kad::store::MemoryStore::new(me),
+            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+        );
+        kad.set_mode(Some(kad::Mode::Server));
+        Plain {
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/meshd/id/1".into(),
+                k.public(),
+            )),
+            kad,
+        }
+    });
     b.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .unwrap();
     let listen = tokio::time::timeout(TIMEOUT, async {
@@ -115,26 +102,15 @@ async fn the_dht_names_a_peer_by_its_listen_address_not_its_inbound_port() {
     // A Kademlia client asks A for the peers closest to B.
     let key = libp2p::identity::Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
-    let mut probe = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            let mut kad = kad::Behaviour::with_config(
-                me,
-                kad::store::MemoryStore::new(me),
-                kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
-            );
-            kad.set_mode(Some(kad::Mode::Client));
-            kad
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-        .build();
+    let mut probe = mesh_tests::tcp_swarm(key, |_| {
+        let mut kad = kad::Behaviour::with_config(
+            me,
+            kad::store::MemoryStore::new(me),
+            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+        );
+        kad.set_mode(Some(kad::Mode::Client));
+        kad
+    });
     let a_peer: PeerId = a.handle.status().await.unwrap().peer_id.parse().unwrap();
     probe.behaviour_mut().add_address(&a_peer, a_addr);
 

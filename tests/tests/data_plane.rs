@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{StreamProtocol, Swarm, noise, tcp, yamux};
+use libp2p::{StreamProtocol, Swarm};
 use mesh_node::fetch::{FetchError, FetchState};
 use mesh_node::network::codec::MeshCodec;
 use mesh_node::node::NodeEvent;
@@ -201,26 +201,13 @@ fn corrupt_provider(
     target: libp2p::Multiaddr,
 ) -> libp2p::PeerId {
     let mut swarm: Swarm<request_response::Behaviour<MeshCodec>> =
-        libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
+        mesh_tests::tcp_swarm(libp2p::identity::Keypair::generate_ed25519(), |_| {
+            request_response::Behaviour::with_codec(
+                MeshCodec,
+                [(StreamProtocol::new(DATA_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default(),
             )
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    MeshCodec,
-                    [(StreamProtocol::new(DATA_PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
-            })
-            .build();
+        });
     let peer = *swarm.local_peer_id();
     swarm.dial(target).unwrap();
     tokio::spawn(async move {

@@ -17,6 +17,20 @@ fn meshd(args: &[&str]) -> Command {
     cmd
 }
 
+/// `meshd run` on data dir `d`, on loopback ports of the OS's choosing.
+fn run(d: &str) -> Command {
+    meshd(&[
+        "run",
+        "--data-dir",
+        d,
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
+    ])
+}
+
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -62,35 +76,12 @@ fn init_refuses_to_overwrite_and_run_exits_zero_on_sigterm() {
         key_before
     );
 
-    let mut child = meshd(&[
-        "run",
-        "--data-dir",
-        d,
-        "--no-mdns",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api",
-        "127.0.0.1:0",
-    ])
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = run(d).stderr(Stdio::null()).spawn().unwrap();
     let info = mesh_tests::wait_node_info(dir.path(), &mut child);
     assert!(info["peer_id"].as_str().unwrap().starts_with("12D3"));
 
     // A second daemon on the same data dir is refused and changes nothing.
-    let second = meshd(&[
-        "run",
-        "--data-dir",
-        d,
-        "--no-mdns",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api",
-        "127.0.0.1:0",
-    ])
-    .output()
-    .unwrap();
+    let second = run(d).output().unwrap();
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("locked"), "{err}");
@@ -183,20 +174,11 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
             .unwrap()
             .success()
     );
-    let mut child = meshd(&[
-        "run",
-        "--data-dir",
-        d,
-        "--no-mdns",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api",
-        "127.0.0.1:0",
-    ])
-    .env("RUST_LOG", "info")
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = run(d)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     // Ends when the daemon exits and its stderr closes.
