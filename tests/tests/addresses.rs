@@ -7,7 +7,9 @@
 )]
 
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::DialError;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad};
@@ -32,7 +34,7 @@ struct Plain {
 /// B: a plain libp2p peer that listens, tells its listen address over
 /// identify, and dials A from a fresh (ephemeral) port, as a peer without
 /// TCP port reuse does.
-async fn peer_from_an_ephemeral_port(a: &Multiaddr) -> (Swarm<Plain>, u16) {
+async fn peer_from_an_ephemeral_port(a: &Multiaddr) -> (Swarm<Plain>, ListenerId, u16) {
     let mut b = mesh_tests::tcp_swarm(libp2p::identity::Keypair::generate_ed25519(), |k| {
         let me = k.public().to_peer_id();
         let mut kad = kad::Behaviour::with_config(
@@ -49,7 +51,8 @@ async fn peer_from_an_ephemeral_port(a: &Multiaddr) -> (Swarm<Plain>, u16) {
             kad,
         }
     });
-    b.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+    let listener = b
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .unwrap();
     let listen = tokio::time::timeout(TIMEOUT, async {
         loop {
@@ -65,7 +68,56 @@ async fn peer_from_an_ephemeral_port(a: &Multiaddr) -> (Swarm<Plain>, u16) {
         .allocate_new_port()
         .build();
     b.dial(opts).unwrap();
-    (b, listen)
+    (b, listener, listen)
+}
+
+/// A Kademlia client that knows only A.
+fn probe(a_peer: PeerId, a_addr: Multiaddr) -> Swarm<kad::Behaviour<kad::store::MemoryStore>> {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let mut probe = mesh_tests::tcp_swarm(key, |_| {
+        let mut kad = kad::Behaviour::with_config(
+            me,
+            kad::store::MemoryStore::new(me),
+            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+        );
+        kad.set_mode(Some(kad::Mode::Client));
+        kad
+    });
+    probe.behaviour_mut().add_address(&a_peer, a_addr);
+    probe
+}
+
+/// The addresses of `b` that a fresh Kademlia client, asking A for the
+/// peers closest to `b`, dials and fails to reach.
+async fn addresses_a_stranger_tries(
+    a_peer: PeerId,
+    a_addr: Multiaddr,
+    b: PeerId,
+) -> Vec<Multiaddr> {
+    let mut stranger = probe(a_peer, a_addr);
+    stranger.behaviour_mut().get_closest_peers(b);
+    let mut tried: Vec<Multiaddr> = Vec::new();
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match stranger.select_next_some().await {
+                SwarmEvent::OutgoingConnectionError {
+                    peer_id: Some(peer),
+                    error: DialError::Transport(errors),
+                    ..
+                } if peer == b => tried.extend(errors.into_iter().map(|(addr, _)| addr)),
+                SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed { step, .. })
+                    if step.last =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    tried
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,13 +128,30 @@ async fn the_dht_names_a_peer_by_its_listen_address_not_its_inbound_port() {
         .iter()
         .filter(|p| !matches!(p, Protocol::P2p(_)))
         .collect();
-    let (mut b, b_listen) = peer_from_an_ephemeral_port(&a_addr).await;
+    let (mut b, listener, b_listen) = peer_from_an_ephemeral_port(&a_addr).await;
     let b_peer = *b.local_peer_id();
-    // B runs on its own, answering identify, for the rest of the test.
+    // B runs on its own, answering identify and Kademlia, until told to
+    // stop listening (it says when it has).
+    let (stop, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel::<()>();
     let b_task = tokio::spawn(async move {
+        let mut closed_tx = Some(closed_tx);
+        let mut stopped = false;
         let _ = tokio::time::timeout(4 * TIMEOUT, async {
             loop {
-                b.select_next_some().await;
+                tokio::select! {
+                    event = b.select_next_some() => {
+                        if let SwarmEvent::ListenerClosed { .. } = event
+                            && let Some(tx) = closed_tx.take()
+                        {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(()) = &mut stop_rx, if !stopped => {
+                        stopped = true;
+                        b.remove_listener(listener);
+                    }
+                }
             }
         })
         .await;
@@ -100,31 +169,20 @@ async fn the_dht_names_a_peer_by_its_listen_address_not_its_inbound_port() {
     assert_ne!(inbound_port, b_listen, "B dialed from a port of its own");
 
     // A Kademlia client asks A for the peers closest to B.
-    let key = libp2p::identity::Keypair::generate_ed25519();
-    let me = key.public().to_peer_id();
-    let mut probe = mesh_tests::tcp_swarm(key, |_| {
-        let mut kad = kad::Behaviour::with_config(
-            me,
-            kad::store::MemoryStore::new(me),
-            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
-        );
-        kad.set_mode(Some(kad::Mode::Client));
-        kad
-    });
     let a_peer: PeerId = a.handle.status().await.unwrap().peer_id.parse().unwrap();
-    probe.behaviour_mut().add_address(&a_peer, a_addr);
+    let mut client = probe(a_peer, a_addr.clone());
 
     // A learns B's listen address from identify soon after they connect;
     // ask until A names B (bounded by the test timeout).
     let named = tokio::time::timeout(TIMEOUT, async {
         loop {
-            probe.behaviour_mut().get_closest_peers(b_peer);
+            client.behaviour_mut().get_closest_peers(b_peer);
             let addrs = loop {
                 if let SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
                     result: kad::QueryResult::GetClosestPeers(result),
                     step,
                     ..
-                }) = probe.select_next_some().await
+                }) = client.select_next_some().await
                     && step.last
                 {
                     let peers = match result {
@@ -152,9 +210,24 @@ async fn the_dht_names_a_peer_by_its_listen_address_not_its_inbound_port() {
         ports.contains(&Some(b_listen)),
         "A names B's listen port {b_listen}: {named:?}"
     );
+
+    // Every address A names for B is one a stranger dials: B stops
+    // listening, and a fresh client asking A again tries each of them, in
+    // vain, and says which.
+    stop.send(()).unwrap();
+    tokio::time::timeout(TIMEOUT, closed)
+        .await
+        .unwrap()
+        .unwrap();
+    let tried = addresses_a_stranger_tries(a_peer, a_addr, b_peer).await;
+    let tried_ports: Vec<Option<u16>> = tried.iter().map(tcp_port).collect();
     assert!(
-        !ports.contains(&Some(inbound_port)),
-        "A never names the inbound port {inbound_port}: {named:?}"
+        tried_ports.contains(&Some(b_listen)),
+        "the stranger tried B's listen port: {tried:?}"
+    );
+    assert!(
+        !tried_ports.contains(&Some(inbound_port)),
+        "A never names the inbound port {inbound_port}: {tried:?}"
     );
     b_task.abort();
 }
