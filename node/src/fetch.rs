@@ -11,9 +11,7 @@ use std::path::PathBuf;
 
 use mesh_protocol::{Hash, ProductId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
-
-use crate::node::Command;
+use tokio::sync::{oneshot, watch};
 
 /// Identifies one fetch job in a node.
 pub type FetchId = u64;
@@ -39,7 +37,7 @@ pub struct FetchProgress {
     /// The job.
     pub id: FetchId,
     /// The product.
-    #[schema(value_type = crate::api::ProductIdDoc)]
+    #[schema(value_type = crate::schemas::ProductIdDoc)]
     pub product: ProductId,
     /// The version being fetched.
     pub version: u64,
@@ -116,38 +114,6 @@ pub enum FetchError {
     Stopped,
 }
 
-/// A running fetch: watch its progress, await its result, or cancel it.
-pub struct FetchHandle {
-    /// The job id.
-    pub id: FetchId,
-    /// Progress, updated as chunks arrive.
-    pub progress: watch::Receiver<FetchProgress>,
-    pub(crate) result: oneshot::Receiver<Result<PathBuf, FetchError>>,
-    pub(crate) commands: mpsc::Sender<Command>,
-}
-
-impl FetchHandle {
-    /// Waits for the fetch to end; `Ok` only when the output file is
-    /// complete, verified and in place.
-    pub async fn finish(self) -> Result<PathBuf, FetchError> {
-        self.result.await.unwrap_or(Err(FetchError::Stopped))
-    }
-
-    /// Cancels the fetch. Verified chunks are kept for a later fetch.
-    pub async fn cancel(&self) {
-        self.canceller().await;
-    }
-
-    /// A future that cancels the fetch, independent of this handle's lifetime.
-    pub fn canceller(&self) -> impl Future<Output = ()> + Send + 'static {
-        let commands = self.commands.clone();
-        let id = self.id;
-        async move {
-            let _ = commands.send(Command::CancelFetch { id }).await;
-        }
-    }
-}
-
 /// The durable record of an unfinished fetch (in the store's metadata).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRecord {
@@ -197,6 +163,30 @@ impl FetchRecord {
         self.done[i / 8] |= 1 << (i % 8);
     }
 }
+
+/// What a node holds of a product after a partial fetch.
+#[derive(Clone, Debug)]
+pub(crate) enum Chunks {
+    /// The whole product is in the store (it was, or a full fetch finished).
+    Held,
+    /// Some chunks, verified, at their offsets in the partial file.
+    Partial {
+        /// The partial file.
+        path: PathBuf,
+        /// Which chunks of it are verified.
+        record: FetchRecord,
+    },
+}
+
+/// The answer to a partial fetch.
+pub(crate) type ChunksReply = oneshot::Sender<Result<Chunks, FetchError>>;
+
+/// What `start_fetch` hands back to the caller.
+pub(crate) type FetchStarted = (
+    FetchId,
+    watch::Receiver<FetchProgress>,
+    oneshot::Receiver<Result<PathBuf, FetchError>>,
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::node::Counters;
+use crate::status::Counters;
 
 /// A label with one value, e.g. `verdict="accepted"`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

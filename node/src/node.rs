@@ -12,336 +12,34 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
-use mesh_protocol::catalog::{MergeError, Query};
+use mesh_protocol::catalog::Query;
 use mesh_protocol::descriptor::{Content, DescriptorError, Format};
 use mesh_protocol::manifest::DEFAULT_CHUNK_SIZE;
-use mesh_protocol::{CatalogItem, DomainId, Hash, ProductId, SignedDescriptor};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use mesh_protocol::{CatalogItem, DomainId, ProductId, SignedDescriptor};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::draft::ProductDraft;
 use crate::event_loop::EventLoop;
-use crate::fetch::{FetchError, FetchHandle};
-use crate::identity::{self, Identity, IdentityError};
+use crate::fetch::{FetchError, FetchId, FetchProgress};
+use crate::identity::{self, Identity};
 use crate::metrics::MetricsRegistry;
-use crate::network::behaviour::BehaviourError;
 use crate::peers::PeerInfo;
-use crate::store::{RocksStore, Store, StoreError};
+use crate::store::{RocksStore, Store};
+
+pub use crate::command::PublishReceipt;
+use crate::command::{Command, Publication};
+pub use crate::error::NodeError;
+pub use crate::events::NodeEvent;
+pub use crate::network::{BoxedTransport, TransportFactory};
+pub use crate::status::{Counters, Status};
 
 /// Capacity of the command channel.
 const COMMAND_QUEUE: usize = 256;
 /// Capacity of the event stream (slow subscribers lag, never block the node).
 const EVENT_QUEUE: usize = 4096;
-
-/// Why a node operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// Identity files.
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    /// Storage.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Config.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// Network set-up.
-    #[error("network: {0}")]
-    Network(String),
-    /// Behaviour set-up.
-    #[error(transparent)]
-    Behaviour(#[from] BehaviourError),
-    /// File IO while publishing.
-    #[error("{path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The descriptor is invalid.
-    #[error("invalid descriptor: {0}")]
-    Descriptor(#[from] DescriptorError),
-    /// The catalog refused the item.
-    #[error("catalog refused: {0}")]
-    Catalog(#[from] MergeError),
-    /// The product is unknown.
-    #[error("unknown product {0}")]
-    UnknownProduct(String),
-    /// The node holds no verified copy of the product's bytes.
-    #[error("this node holds no verified copy of {0}; fetch it first")]
-    NotHeld(String),
-    /// Governance.
-    #[error(transparent)]
-    Governance(#[from] crate::governance::GovernanceError),
-    /// The product breaks the federation's policies.
-    #[error("refused by the federation's policies: {}", .0.iter().map(|i| format!("{}: {}", i.rule, i.reason)).collect::<Vec<_>>().join("; "))]
-    Policy(Vec<crate::governance::Issue>),
-    /// An access request or decision was refused.
-    #[error(transparent)]
-    Access(#[from] crate::access::AccessCommandError),
-    /// The node has stopped.
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-/// Something that happened in the node, for observers (tests, API, CLI).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// Listening on a new address.
-    Listening(Multiaddr),
-    /// A connection to a peer opened.
-    PeerConnected(PeerId),
-    /// The last connection to a peer closed.
-    PeerDisconnected(PeerId),
-    /// The catalog took a new item.
-    CatalogUpdated {
-        /// The product.
-        product: ProductId,
-        /// Its new version.
-        version: u64,
-        /// Whether it is now withdrawn.
-        withdrawn: bool,
-    },
-    /// A message or item was refused.
-    Rejected {
-        /// Who sent it.
-        peer: PeerId,
-        /// Why.
-        reason: String,
-    },
-    /// A fetched product's bytes give another profile than the one its
-    /// owner signed (the evidence is kept).
-    ProfileDisputed {
-        /// The product.
-        product: ProductId,
-        /// The version.
-        version: u64,
-    },
-    /// A fetch finished and its output file is in place.
-    FetchCompleted {
-        /// The product.
-        product: ProductId,
-        /// The output file.
-        path: PathBuf,
-    },
-    /// The federation applied a certificate.
-    FederationAdvanced {
-        /// Its new version.
-        version: u64,
-    },
-    /// A catalog sync with a peer finished.
-    SyncCompleted {
-        /// The peer.
-        peer: PeerId,
-        /// Items taken in.
-        received: usize,
-    },
-}
-
-/// A snapshot of the node's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Status {
-    /// Domain name.
-    pub domain_name: String,
-    /// Domain id.
-    pub domain_id: String,
-    /// Domain public key (hex): what a federation's genesis or an
-    /// add-member proposal names.
-    pub domain_key: String,
-    /// The federation this node takes part in, if any: its id and version.
-    pub federation: Option<String>,
-    /// Whether this node's domain is a member of that federation.
-    pub member: bool,
-    /// libp2p PeerId.
-    pub peer_id: String,
-    /// Listen addresses.
-    pub listen_addrs: Vec<String>,
-    /// Connected peers.
-    pub peers: usize,
-    /// Products in the catalog (including withdrawn).
-    pub catalog_size: usize,
-    /// Counters.
-    pub counters: Counters,
-    /// Bytes on disk in blobs and partial fetches (`DATA_DIR/blobs`).
-    #[serde(default)]
-    pub blob_bytes: u64,
-    /// Software version.
-    pub version: String,
-}
-
-/// Counters of what the node refused and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Counters {
-    /// Gossip messages accepted and forwarded.
-    pub gossip_accepted: u64,
-    /// Gossip messages rejected as forged or malformed.
-    pub gossip_rejected: u64,
-    /// Gossip messages ignored (stale, duplicate, over capacity).
-    pub gossip_ignored: u64,
-    /// Items taken in through catalog sync.
-    pub sync_items: u64,
-    /// Items refused in catalog sync.
-    pub sync_rejected: u64,
-    /// Requests answered "busy" because a peer was over its rate.
-    pub requests_refused_busy: u64,
-    /// Kademlia bootstraps that ran in full (own-id and bucket lookups).
-    #[serde(default)]
-    pub dht_bootstraps_full: u64,
-    /// Kademlia bootstraps cut to their own-id lookup because a full one
-    /// ran shortly before.
-    #[serde(default)]
-    pub dht_bootstraps_shortened: u64,
-}
-
-/// The result of a publish.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PublishReceipt {
-    /// The product.
-    #[schema(value_type = crate::api::ProductIdDoc)]
-    pub product: ProductId,
-    /// Its new version.
-    pub version: u64,
-    /// The manifest hash (64 hex digits).
-    #[schema(value_type = String)]
-    pub manifest_hash: Hash,
-    /// Bytes.
-    pub size: u64,
-    /// The profile signed with it (`None`: a format meshd does not read).
-    #[schema(value_type = Option<Object>)]
-    pub profile: Option<mesh_protocol::profile::Profile>,
-}
-
-/// A publish whose file has been read: what the event loop signs.
-pub(crate) struct Publication {
-    pub(crate) draft: ProductDraft,
-    pub(crate) content: Content,
-    pub(crate) manifest: mesh_protocol::Manifest,
-    /// The profile computed from the file (`None`: a format meshd does not
-    /// read).
-    pub(crate) profile: Option<mesh_protocol::profile::Profile>,
-    /// The version's creation time, the one the profile was computed with.
-    pub(crate) created_at: mesh_protocol::Timestamp,
-    /// How the data was computed, for a product published from a query.
-    pub(crate) derivation: Option<mesh_protocol::derivation::Derivation>,
-}
-
-/// A request to the event loop.
-pub(crate) enum Command {
-    ProfileChecked(Box<crate::event_loop::ProfileChecked>),
-    Publish {
-        publication: Box<Publication>,
-        reply: oneshot::Sender<Result<PublishReceipt, NodeError>>,
-    },
-    Withdraw {
-        name: String,
-        reason: String,
-        reply: oneshot::Sender<Result<u64, NodeError>>,
-    },
-    Deprecate {
-        name: String,
-        reason: String,
-        successor: Option<ProductId>,
-        reply: oneshot::Sender<Result<u64, NodeError>>,
-    },
-    Query {
-        query: Box<Query>,
-        reply: oneshot::Sender<Vec<SignedDescriptor>>,
-    },
-    Get {
-        product: ProductId,
-        reply: oneshot::Sender<Option<CatalogItem>>,
-    },
-    Lookup {
-        product: ProductId,
-        reply: oneshot::Sender<Option<CatalogItem>>,
-    },
-    Peers {
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    Versions {
-        product: ProductId,
-        reply: oneshot::Sender<Result<Vec<CatalogItem>, NodeError>>,
-    },
-    Federation {
-        reply: oneshot::Sender<Result<crate::governance::FederationView, NodeError>>,
-    },
-    Proposals {
-        reply: oneshot::Sender<Result<Vec<crate::governance::ProposalView>, NodeError>>,
-    },
-    Propose {
-        change: mesh_protocol::governance::Change,
-        reason: String,
-        ttl_ms: u64,
-        reply: oneshot::Sender<Result<crate::governance::ProposalView, NodeError>>,
-    },
-    Vote {
-        proposal: mesh_protocol::governance::ProposalId,
-        approve: bool,
-        reason: String,
-        reply: oneshot::Sender<Result<crate::event_loop::VoteReceipt, NodeError>>,
-    },
-    Compliance {
-        products: Option<Vec<ProductId>>,
-        reply: oneshot::Sender<Result<Vec<crate::governance::Compliance>, NodeError>>,
-    },
-    AccessList {
-        reply: oneshot::Sender<Vec<crate::access::AccessView>>,
-    },
-    RequestAccess {
-        product: ProductId,
-        reason: String,
-        reply: oneshot::Sender<Result<crate::access::AccessView, NodeError>>,
-    },
-    DecideAccess {
-        name: String,
-        domain: String,
-        verdict: mesh_protocol::access::Verdict,
-        reply: oneshot::Sender<Result<crate::access::AccessView, NodeError>>,
-    },
-    Resolve {
-        domain_name: String,
-        name: String,
-        reply: oneshot::Sender<Vec<ProductId>>,
-    },
-    Providers {
-        product: ProductId,
-        reply: oneshot::Sender<Vec<String>>,
-    },
-    Dial {
-        addr: Multiaddr,
-        reply: oneshot::Sender<Result<(), NodeError>>,
-    },
-    Status {
-        reply: oneshot::Sender<Status>,
-    },
-    Fetch {
-        product: ProductId,
-        version: Option<u64>,
-        output: PathBuf,
-        reply: oneshot::Sender<Result<crate::event_loop::FetchStarted, FetchError>>,
-    },
-    /// Some chunks of a product, for a preview.
-    FetchChunks {
-        product: ProductId,
-        version: Option<u64>,
-        chunks: std::collections::BTreeSet<u32>,
-        reply: crate::event_loop::ChunksReply,
-    },
-    CancelFetch {
-        id: crate::fetch::FetchId,
-    },
-    RunningFetches {
-        reply: oneshot::Sender<Vec<crate::event_loop::FetchStarted>>,
-    },
-    CollectGarbage {
-        reply: oneshot::Sender<Result<crate::gc::CollectReport, String>>,
-    },
-    Shutdown,
-}
 
 /// A cloneable handle to a running node.
 #[derive(Clone)]
@@ -369,12 +67,37 @@ pub struct NodeOptions {
     pub transport: Option<TransportFactory>,
 }
 
-/// An authenticated, multiplexed libp2p transport, boxed.
-pub type BoxedTransport =
-    libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+/// A running fetch: watch its progress, await its result, or cancel it.
+pub struct FetchHandle {
+    /// The job id.
+    pub id: FetchId,
+    /// Progress, updated as chunks arrive.
+    pub progress: watch::Receiver<FetchProgress>,
+    pub(crate) result: oneshot::Receiver<Result<PathBuf, FetchError>>,
+    pub(crate) commands: mpsc::Sender<Command>,
+}
 
-/// Builds a node's transport from its node key.
-pub type TransportFactory = Box<dyn FnOnce(&libp2p::identity::Keypair) -> BoxedTransport + Send>;
+impl FetchHandle {
+    /// Waits for the fetch to end; `Ok` only when the output file is
+    /// complete, verified and in place.
+    pub async fn finish(self) -> Result<PathBuf, FetchError> {
+        self.result.await.unwrap_or(Err(FetchError::Stopped))
+    }
+
+    /// Cancels the fetch. Verified chunks are kept for a later fetch.
+    pub async fn cancel(&self) {
+        self.canceller().await;
+    }
+
+    /// A future that cancels the fetch, independent of this handle's lifetime.
+    pub fn canceller(&self) -> impl Future<Output = ()> + Send + 'static {
+        let commands = self.commands.clone();
+        let id = self.id;
+        async move {
+            let _ = commands.send(Command::CancelFetch { id }).await;
+        }
+    }
+}
 
 /// A started node: its handle and the task running it.
 pub struct RunningNode {
@@ -740,7 +463,7 @@ impl NodeHandle {
         proposal: mesh_protocol::governance::ProposalId,
         approve: bool,
         reason: String,
-    ) -> Result<crate::event_loop::VoteReceipt, NodeError> {
+    ) -> Result<crate::governance::VoteReceipt, NodeError> {
         self.ask(|reply| Command::Vote {
             proposal,
             approve,

@@ -24,9 +24,11 @@ use mesh_protocol::descriptor::{Descriptor, Format};
 use mesh_protocol::{CatalogItem, ProductId};
 use tokio::sync::oneshot;
 
-use crate::event_loop::Chunks;
+use crate::command::Command;
+use crate::error::NodeError;
+use crate::fetch::Chunks;
 use crate::fetch::{FetchError, FetchRecord};
-use crate::node::{Command, NodeError, NodeHandle};
+use crate::node::NodeHandle;
 
 /// Most fetch rounds a remote preview makes.
 const MAX_ROUNDS: usize = 16;

@@ -253,7 +253,7 @@ pub(crate) fn verify(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckReport {
     /// The product.
-    #[schema(value_type = crate::api::ProductIdDoc)]
+    #[schema(value_type = crate::schemas::ProductIdDoc)]
     pub product: mesh_protocol::ProductId,
     /// The version checked.
     pub version: u64,
@@ -306,7 +306,7 @@ impl crate::node::NodeHandle {
             };
             let _ = self
                 .commands
-                .send(crate::node::Command::ProfileChecked(Box::new(checked)))
+                .send(crate::command::Command::ProfileChecked(Box::new(checked)))
                 .await;
         }
         Ok(CheckReport {
@@ -365,6 +365,13 @@ impl crate::node::NodeHandle {
             .filter_map(|(_, bytes)| mesh_protocol::encoding::from_bytes(&bytes, 4 << 20).ok())
             .collect()
     }
+}
+
+/// A recomputed profile on its way back to the loop.
+pub(crate) struct ProfileChecked {
+    pub(crate) signed: SignedDescriptor,
+    pub(crate) verdict: ProfileCheck,
+    pub(crate) recomputed: Option<Profile>,
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::extract::{JsonPath, JsonQuery};
 use super::handlers::{ApiResult, body};
-use super::schemas::ErrorDoc;
 use super::{ApiError, ApiState};
 use crate::access::{AccessView, Direction};
+use crate::schemas::ErrorDoc;
 
 /// Which records to list.
 #[derive(Deserialize, utoipa::IntoParams)]

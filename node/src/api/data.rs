@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::JsonQuery;
 use super::handlers::{ApiResult, body};
-use super::schemas::ErrorDoc;
 use super::{ApiError, ApiState};
 use crate::profiling::CheckReport;
+use crate::schemas::ErrorDoc;
 
 /// A product to check.
 #[derive(Deserialize, utoipa::ToSchema)]

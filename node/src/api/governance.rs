@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::extract::{JsonPath, JsonQuery};
 use super::handlers::{ApiResult, body};
-use super::schemas::ErrorDoc;
 use super::{ApiError, ApiState};
-use crate::event_loop::VoteReceipt;
+use crate::governance::VoteReceipt;
 use crate::governance::{Compliance, FederationView, ProposalView};
+use crate::schemas::ErrorDoc;
 
 /// How long a proposal stays open by default: seven days.
 const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;

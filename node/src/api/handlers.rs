@@ -14,11 +14,11 @@ use mesh_protocol::{CatalogItem, ProductId, SignedDescriptor};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonPath, JsonQuery};
-use super::schemas::{CatalogItemDoc, ErrorDoc, SignedDescriptorDoc};
 use super::{ApiError, ApiState, MAX_TRACKED_FETCHES};
 use crate::fetch::{FetchProgress, FetchState};
 use crate::node::Status;
 use crate::peers::PeerInfo;
+use crate::schemas::{CatalogItemDoc, ErrorDoc, SignedDescriptorDoc};
 
 /// Liveness, and whether the node can write.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -9,8 +9,8 @@ use mesh_protocol::catalog::Query as CatalogQuery;
 use super::ApiState;
 use super::extract::JsonPath;
 use super::handlers::{ApiResult, product_id, unknown_product};
-use super::schemas::ErrorDoc;
 use crate::lineage::LineageGraph;
+use crate::schemas::ErrorDoc;
 
 #[utoipa::path(get, path = "/v1/products/{domain}/{name}/lineage", tag = "products",
     params(("domain" = String, Path, description = "Owning domain id"),

@@ -54,7 +54,7 @@ mod governance;
 mod handlers;
 mod lineage;
 pub mod query;
-mod schemas;
+use crate::schemas;
 mod serve;
 pub mod token;
 mod uploads;
@@ -77,7 +77,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::fetch::{FetchHandle, FetchId};
+use crate::fetch::FetchId;
+use crate::node::FetchHandle;
 use crate::node::NodeHandle;
 
 /// Most fetch jobs the API remembers; the oldest finished ones go first.

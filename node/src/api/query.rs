@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::JsonPath;
 use super::handlers::body;
-use super::schemas::{ErrorDoc, ProductDraftDoc};
 use super::{ApiError, ApiState};
 use crate::draft::ProductDraft;
 use crate::node::PublishReceipt;
 use crate::querying::{RunningQuery, SqlError, SqlInput, SqlRows};
+use crate::schemas::{ErrorDoc, ProductDraftDoc};
 
 /// Rows a JSON answer holds when the request names no limit.
 const DEFAULT_JSON_ROWS: u64 = 1_000;

@@ -33,10 +33,10 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::handlers::{ApiResult, body};
-use super::schemas::{BinaryDoc, ErrorDoc, ProductDraftDoc};
 use super::{ApiError, ApiState};
 use crate::draft::ProductDraft;
 use crate::node::PublishReceipt;
+use crate::schemas::{BinaryDoc, ErrorDoc, ProductDraftDoc};
 
 /// Largest upload: the most chunks of the largest size a manifest allows.
 const MAX_UPLOAD: u64 =

@@ -16,7 +16,8 @@ use tracing::{debug, info, warn};
 use super::{EventLoop, Pending};
 use crate::access::{Access, AccessBookError, AccessCommandError, AccessView};
 use crate::clock::now;
-use crate::node::{Command, NodeError};
+use crate::command::Command;
+use crate::error::NodeError;
 
 /// Bytes of access records in one catch-up answer.
 const CATCH_UP_BUDGET: usize = 4 * 1024 * 1024;

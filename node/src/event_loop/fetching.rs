@@ -32,11 +32,10 @@ use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
 use crate::blobs::Pin;
+use crate::events::NodeEvent;
 use crate::fetch::{FetchError, FetchId, FetchProgress, FetchRecord, FetchState};
-use crate::node::NodeEvent;
 
-pub(crate) use partial::Chunks;
-pub(crate) use partial::ChunksReply;
+use crate::fetch::FetchStarted;
 
 /// Most chunk requests in flight per job.
 const WINDOW: usize = 64;
@@ -105,13 +104,6 @@ pub(crate) struct Job {
     last_probe: Instant,
     last_chunk: Instant,
 }
-
-/// What `start_fetch` hands back to the caller.
-pub(crate) type FetchStarted = (
-    FetchId,
-    watch::Receiver<FetchProgress>,
-    oneshot::Receiver<Result<PathBuf, FetchError>>,
-);
 
 impl Job {
     /// The peers this fetch is getting bytes from, or may.

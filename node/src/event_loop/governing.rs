@@ -20,8 +20,11 @@ use tracing::{debug, info, warn};
 
 use super::{EventLoop, Pending};
 use crate::clock::now;
+use crate::command::Command;
+use crate::error::NodeError;
+use crate::events::NodeEvent;
+use crate::governance::VoteReceipt;
 use crate::governance::{Compliance, Effects, GovernanceError, ProposalView};
-use crate::node::{Command, NodeError, NodeEvent};
 
 /// Bytes of certificates, proposals and votes in one catch-up answer.
 const CATCH_UP_BUDGET: usize = 8 * 1024 * 1024;
@@ -74,24 +77,6 @@ pub(super) fn open(
 /// The gossip topic of one federation in one network.
 pub(crate) fn governance_topic(network_id: &str, federation: &str) -> IdentTopic {
     IdentTopic::new(wire::topic(network_id, &format!("gov/{federation}")))
-}
-
-/// What a vote command produced.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct VoteReceipt {
-    /// The proposal.
-    pub proposal: String,
-    /// The vote.
-    pub approve: bool,
-    /// Where the proposal stands after the vote: `open`, `approved` (a
-    /// quorum approved it; the slot's rounds decide it), `rejected` or
-    /// `expired`.
-    pub status: String,
-    /// Whether the change is already in force (the slot was decided while
-    /// the vote was taken).
-    pub ratified: bool,
-    /// The federation's version after the vote.
-    pub version: u64,
 }
 
 fn gov_err(e: impl Into<GovernanceError>) -> NodeError {

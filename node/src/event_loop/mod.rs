@@ -37,13 +37,16 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::blobs::Blobs;
 use crate::clock::now;
+use crate::command::{Command, PublishReceipt};
 use crate::config::Config;
+use crate::error::NodeError;
+use crate::events::NodeEvent;
 use crate::identity::Identity;
 use crate::metrics::MeshMetrics;
 use crate::network::behaviour::{MeshBehaviourEvent, catalog_topic};
 use crate::network::{MeshBehaviour, gossip};
-use crate::node::{Command, NodeError, NodeEvent, PublishReceipt, Status};
 use crate::peers::PeerTable;
+use crate::status::Status;
 use crate::store::Store;
 
 /// File in the data directory with the running node's PeerId and addresses.
@@ -69,18 +72,14 @@ mod limits;
 mod outbox;
 mod profile_checks;
 
-pub(crate) use profile_checks::Checked as ProfileChecked;
+pub(crate) use crate::profiling::ProfileChecked;
 mod publishing;
 mod requests;
 mod serving;
 mod trim;
 
-pub use governing::VoteReceipt;
+pub use crate::governance::VoteReceipt;
 use kademlia::{ProviderLookup, record_key};
-
-pub(crate) use fetching::Chunks;
-pub(crate) use fetching::ChunksReply;
-pub(crate) use fetching::FetchStarted;
 
 /// Results of blocking work the loop handed off, coming back in.
 pub(crate) enum Internal {
@@ -182,7 +181,7 @@ pub(crate) struct Parts {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) genesis: Option<mesh_protocol::governance::Genesis>,
-    pub(crate) transport: Option<crate::node::TransportFactory>,
+    pub(crate) transport: Option<crate::network::TransportFactory>,
 }
 
 /// The swarm task.
@@ -719,7 +718,7 @@ impl EventLoop {
 fn build_swarm(
     key: &libp2p::identity::Keypair,
     behaviour: MeshBehaviour,
-    transport: Option<crate::node::TransportFactory>,
+    transport: Option<crate::network::TransportFactory>,
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<MeshBehaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());

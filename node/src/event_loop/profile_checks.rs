@@ -9,18 +9,12 @@
 //! `/metrics`, logged and announced as [`NodeEvent::ProfileDisputed`].
 
 use mesh_protocol::descriptor::Descriptor;
-use mesh_protocol::profile::Profile;
 use mesh_protocol::{CatalogItem, SignedDescriptor};
 
 use super::{EventLoop, NodeEvent, encoding, warn};
 use crate::profiling::{ProfileCheck, ProfileDispute};
 
-/// A recomputed profile on its way back to the loop.
-pub(crate) struct Checked {
-    pub(crate) signed: SignedDescriptor,
-    pub(crate) verdict: ProfileCheck,
-    pub(crate) recomputed: Option<Profile>,
-}
+pub(crate) use crate::profiling::ProfileChecked as Checked;
 
 /// The metadata key that remembers a profile that matched.
 fn matched_key(descriptor: &Descriptor) -> String {

@@ -40,9 +40,9 @@ impl EventLoop {
 
     pub(super) fn publish(
         &mut self,
-        publication: crate::node::Publication,
+        publication: crate::command::Publication,
     ) -> Result<PublishReceipt, NodeError> {
-        let crate::node::Publication {
+        let crate::command::Publication {
             draft,
             content,
             manifest,

@@ -45,7 +45,7 @@ pub(crate) use rounds::Effects;
 use rounds::{Eligible, new_consensus};
 pub use view::{
     Compliance, DecisionView, EquivocationView, FederationView, Issue, MemberRoundView, MemberView,
-    MemberVoteView, ProposalView, SlotView,
+    MemberVoteView, ProposalView, SlotView, VoteReceipt,
 };
 
 /// The genesis file in a data directory; its presence makes the node a

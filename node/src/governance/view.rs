@@ -355,3 +355,21 @@ impl Governance {
             .collect()
     }
 }
+
+/// What a vote command produced.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VoteReceipt {
+    /// The proposal.
+    pub proposal: String,
+    /// The vote.
+    pub approve: bool,
+    /// Where the proposal stands after the vote: `open`, `approved` (a
+    /// quorum approved it; the slot's rounds decide it), `rejected` or
+    /// `expired`.
+    pub status: String,
+    /// Whether the change is already in force (the slot was decided while
+    /// the vote was taken).
+    pub ratified: bool,
+    /// The federation's version after the vote.
+    pub version: u64,
+}

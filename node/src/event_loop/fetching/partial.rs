@@ -15,28 +15,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use mesh_protocol::{ProductId, encoding};
-use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::{FetchError, FetchRecord, Job};
 use crate::event_loop::EventLoop;
-
-/// What a node holds of a product after a partial fetch.
-#[derive(Clone, Debug)]
-pub(crate) enum Chunks {
-    /// The whole product is in the store (it was, or a full fetch finished).
-    Held,
-    /// Some chunks, verified, at their offsets in the partial file.
-    Partial {
-        /// The partial file.
-        path: PathBuf,
-        /// Which chunks of it are verified.
-        record: FetchRecord,
-    },
-}
-
-/// The answer to a partial fetch.
-pub(crate) type ChunksReply = oneshot::Sender<Result<Chunks, FetchError>>;
+use crate::fetch::{Chunks, ChunksReply};
 
 /// A waiter for some chunks.
 pub(super) struct Waiter {

@@ -1,6 +1,7 @@
 //! OpenAPI schemas for types the API sends but does not own.
 //!
-//! mesh-protocol stays free of HTTP concerns, so its types (descriptors,
+//! Below the API and the node (both name product ids in their documented
+//! types). mesh-protocol stays free of HTTP concerns, so its types (descriptors,
 //! catalog items, product ids) are described here as documented objects
 //! instead of deriving schemas in the protocol crate.
 
