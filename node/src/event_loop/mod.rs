@@ -62,6 +62,7 @@ mod access;
 mod bootstrap;
 mod chunks;
 mod collecting;
+mod commands;
 mod dht_refresh;
 mod disk;
 mod fetching;
@@ -76,6 +77,7 @@ pub(crate) use crate::profiling::ProfileChecked;
 mod publishing;
 mod requests;
 mod serving;
+mod swarm_events;
 mod trim;
 
 pub use crate::governance::VoteReceipt;
@@ -140,21 +142,6 @@ impl Internal {
             Internal::Exported { .. } => "exported",
             Internal::Collected(_) => "collected",
         }
-    }
-}
-
-/// What a swarm event is, for the turn-time log.
-fn swarm_event_kind(event: &SwarmEvent<MeshBehaviourEvent>) -> &'static str {
-    match event {
-        SwarmEvent::Behaviour(MeshBehaviourEvent::Gossipsub(_)) => "gossipsub",
-        SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(_)) => "kademlia",
-        SwarmEvent::Behaviour(MeshBehaviourEvent::Rr(_)) => "request_response",
-        SwarmEvent::Behaviour(MeshBehaviourEvent::Identify(_)) => "identify",
-        SwarmEvent::Behaviour(_) => "behaviour",
-        SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
-            "connection"
-        }
-        _ => "swarm",
     }
 }
 
@@ -390,7 +377,7 @@ impl EventLoop {
                     }
                 }
                 event = self.swarm.select_next_some() => {
-                    let _turn = self.metrics.turn(swarm_event_kind(&event));
+                    let _turn = self.metrics.turn(swarm_events::swarm_event_kind(&event));
                     self.handle_swarm_event(event);
                 }
                 () = governing::sleep_until(next_round_timer) => {
@@ -454,261 +441,7 @@ impl EventLoop {
 
     // ---- commands -------------------------------------------------------
 
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::Publish { publication, reply } => {
-                let result = self.publish(*publication);
-                let _ = reply.send(result);
-            }
-            Command::Withdraw {
-                name,
-                reason,
-                reply,
-            } => {
-                let _ = reply.send(self.withdraw(&name, reason));
-            }
-            Command::Deprecate {
-                name,
-                reason,
-                successor,
-                reply,
-            } => {
-                let _ = reply.send(self.deprecate(&name, reason, successor));
-            }
-            Command::Query { query, reply } => {
-                let _ = reply.send(self.catalog.query(&query).cloned().collect());
-            }
-            Command::Get { product, reply } => {
-                let _ = reply.send(self.catalog.get(&product).cloned());
-            }
-            Command::Lookup { product, reply } => {
-                if let Some(item) = self.catalog.get(&product) {
-                    let _ = reply.send(Some(item.clone()));
-                } else {
-                    let id = self
-                        .swarm
-                        .behaviour_mut()
-                        .kad
-                        .get_record(record_key(&product));
-                    self.lookups.insert(id, (product, reply));
-                }
-            }
-            Command::Peers { reply } => {
-                let _ = reply.send(self.peers.snapshot());
-            }
-            Command::Versions { product, reply } => {
-                let _ = reply.send(self.store.versions(&product).map_err(NodeError::from));
-            }
-            Command::Providers { product, reply } => self.lookup_providers(&product, reply),
-            command @ (Command::Federation { .. }
-            | Command::Proposals { .. }
-            | Command::Propose { .. }
-            | Command::Vote { .. }
-            | Command::Compliance { .. }) => self.handle_governance_command(command),
-            command @ (Command::AccessList { .. }
-            | Command::RequestAccess { .. }
-            | Command::DecideAccess { .. }) => self.handle_access_command(command),
-            Command::Resolve {
-                domain_name,
-                name,
-                reply,
-            } => {
-                let _ = reply.send(self.resolve(&domain_name, &name));
-            }
-            Command::Dial { addr, reply } => {
-                let result = self
-                    .swarm
-                    .dial(addr)
-                    .map_err(|e| NodeError::Network(e.to_string()));
-                let _ = reply.send(result);
-            }
-            Command::Status { reply } => {
-                let _ = reply.send(self.status());
-            }
-            Command::Fetch {
-                product,
-                version,
-                output,
-                reply,
-            } => {
-                let _ = reply.send(self.start_fetch(&product, version, output));
-            }
-            Command::FetchChunks {
-                product,
-                version,
-                chunks,
-                reply,
-            } => self.fetch_chunks(&product, version, chunks, reply),
-            Command::CancelFetch { id } => self.cancel_fetch(id),
-            Command::RunningFetches { reply } => {
-                let _ = reply.send(self.running_fetches());
-            }
-            Command::CollectGarbage { reply } => self.request_collection(reply),
-            Command::ProfileChecked(checked) => {
-                self.record_profile_check(*checked);
-            }
-            Command::Shutdown => {}
-        }
-    }
-
-    fn status(&self) -> Status {
-        Status {
-            domain_name: self.domain_name.clone(),
-            domain_id: self.domain.domain_id().to_string(),
-            domain_key: self.domain.public().to_string(),
-            federation: self
-                .gov
-                .as_ref()
-                .map(|g| format!("{} v{}", g.id(), g.version())),
-            member: self
-                .gov
-                .as_ref()
-                .is_some_and(|g| g.is_member(&self.domain.domain_id())),
-            peer_id: self.swarm.local_peer_id().to_string(),
-            listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
-            peers: self.swarm.connected_peers().count(),
-            catalog_size: self.catalog.len(),
-            counters: self.metrics.counters(),
-            // Measured by the handle, off the loop.
-            blob_bytes: 0,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }
-    }
-
     // ---- network --------------------------------------------------------
-
-    fn handle_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
-        self.p2p_metrics.record(&event);
-        match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                info!(%address, "listening");
-                self.listen_addrs.push(address.clone());
-                self.write_node_info();
-                self.emit(NodeEvent::Listening(address));
-            }
-            SwarmEvent::ConnectionEstablished {
-                peer_id,
-                num_established,
-                endpoint,
-                ..
-            } => {
-                if endpoint.is_dialer() {
-                    self.bootstrap_connected(peer_id, endpoint.get_remote_address());
-                }
-                self.peers.connected(
-                    peer_id,
-                    endpoint.get_remote_address().clone(),
-                    endpoint.is_dialer(),
-                    now(),
-                );
-                if num_established.get() > 1 {
-                    return;
-                }
-                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                // Only an address this node dialed is one the peer listens
-                // on; an inbound connection's is an ephemeral port nobody
-                // can dial, so it stays out of the DHT (identify tells the
-                // peer's listen addresses).
-                if endpoint.is_dialer() {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer_id, endpoint.get_remote_address().clone());
-                }
-                if self.catch_up_on_connect(&peer_id) {
-                    self.start_sync(peer_id);
-                    self.start_gov_catch_up(peer_id);
-                    if !self.config.network.catalog_sync {
-                        self.start_access_catch_up(peer_id);
-                    }
-                }
-                self.emit(NodeEvent::PeerConnected(peer_id));
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established,
-                ..
-            } => {
-                self.peers.closed(&peer_id, num_established);
-                if num_established == 0 {
-                    self.emit(NodeEvent::PeerDisconnected(peer_id));
-                }
-            }
-            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
-            _ => {}
-        }
-    }
-
-    fn handle_behaviour_event(&mut self, event: MeshBehaviourEvent) {
-        match &event {
-            MeshBehaviourEvent::Gossipsub(e) => self.p2p_metrics.record(e),
-            MeshBehaviourEvent::Kad(e) => self.p2p_metrics.record(e),
-            MeshBehaviourEvent::Identify(e) => self.p2p_metrics.record(e),
-            MeshBehaviourEvent::Ping(e) => self.p2p_metrics.record(e),
-            _ => {}
-        }
-        match event {
-            MeshBehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            }) => {
-                self.peers.used(&propagation_source);
-                let verdict = self.handle_gossip(propagation_source, &message);
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, verdict);
-            }
-            MeshBehaviourEvent::Mdns(mdns::Event::Discovered(peers)) => {
-                for (peer, addr) in peers {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                    if !self.swarm.is_connected(&peer) {
-                        let _ = self.swarm.dial(addr);
-                    }
-                }
-            }
-            MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                self.peers.identified(&peer_id, &info.agent_version);
-                for addr in info.listen_addrs.into_iter().take(16) {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
-            }
-            MeshBehaviourEvent::Ping(ping::Event {
-                peer,
-                result: Ok(rtt),
-                ..
-            }) => self.peers.pinged(&peer, rtt),
-            MeshBehaviourEvent::Kad(event) => self.handle_kad(event),
-            MeshBehaviourEvent::Rr(event) => self.handle_rr(event),
-            _ => {}
-        }
-    }
-
-    /// Products named `name` of domains named `domain_name`. A withdrawn
-    /// product's domain name comes from the versions kept before it.
-    fn resolve(&self, domain_name: &str, name: &str) -> Vec<ProductId> {
-        let mut out: Vec<ProductId> = self
-            .catalog
-            .items()
-            .filter(|item| item.product().name == name)
-            .filter(|item| match item {
-                CatalogItem::Descriptor(d) => d.value.domain_name == domain_name,
-                CatalogItem::Withdrawal(_) => self
-                    .store
-                    .versions(item.product())
-                    .ok()
-                    .and_then(|v| v.iter().find_map(|i| i.descriptor().cloned()))
-                    .is_some_and(|d| d.domain_name == domain_name),
-            })
-            .map(|item| item.product().clone())
-            .collect();
-        out.sort();
-        out
-    }
 
     // ---- catalog sync and requests -------------------------------------
 }
