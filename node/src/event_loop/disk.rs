@@ -28,9 +28,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::Internal;
 
-/// Chunk reads and writes running at once, across all peers and fetches:
-/// enough to keep a disk and two cores busy, few enough that the chunks in
-/// memory stay in the tens of MiB.
+/// Chunk reads for serving running (or waiting for the loop) at once,
+/// across all peers: enough to keep a disk and two cores busy, few enough
+/// that the chunks in memory stay in the tens of MiB.
 pub(crate) const POOL_SLOTS: usize = 32;
 
 /// An operation of the journal: blocking work, and what to tell the loop.
@@ -109,5 +109,66 @@ impl Slot {
             let _ = self.internal.blocking_send(message);
             drop(self.permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pool_admits_at_most_its_slots_and_frees_one_when_its_work_is_in() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let disk = Disk::start(tx);
+        let slots: Vec<Slot> = (0..POOL_SLOTS).map_while(|_| disk.try_slot()).collect();
+        assert_eq!(slots.len(), POOL_SLOTS);
+        assert!(disk.try_slot().is_none(), "every slot is taken");
+        let mut slots = slots.into_iter();
+        slots.next().unwrap().run(|| Internal::Synced {
+            id: 7,
+            synced: true,
+        });
+        let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(message, Internal::Synced { id: 7, .. }));
+        // The slot is released right after its result was handed over.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while disk.try_slot().is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_journal_runs_its_operations_in_the_order_they_were_queued() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let disk = Disk::start(tx);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..8u64 {
+            let order = order.clone();
+            disk.journal(move || {
+                // Earlier operations take longer: run side by side, they
+                // would finish in reverse.
+                std::thread::sleep(Duration::from_millis(8 - i));
+                order.lock().unwrap().push(i);
+                (i == 7).then_some(Internal::Synced {
+                    id: i,
+                    synced: true,
+                })
+            });
+        }
+        let last = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(last, Internal::Synced { id: 7, .. }));
+        assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
     }
 }
