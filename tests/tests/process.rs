@@ -166,14 +166,8 @@ async fn acknowledged_publish_survives_sigkill() {
 /// no terminal colour codes.
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = mesh_tests::daemon::init("sales", &[]);
     let d = dir.path().to_str().unwrap();
-    assert!(
-        meshd(&["init", "--data-dir", d, "--domain", "sales"])
-            .status()
-            .unwrap()
-            .success()
-    );
     let mut child = run(d)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
