@@ -382,14 +382,20 @@ impl Blobs {
 
     /// Reads chunk `index` of a blob.
     pub fn read_chunk(&self, manifest: &Manifest, index: u32) -> std::io::Result<Vec<u8>> {
-        let len = manifest
-            .chunk_len(index)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
-        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
         let file = File::open(self.path(&manifest.hash()))?;
-        read_exact_at(&file, &mut buf, manifest.chunk_offset(index))?;
-        Ok(buf)
+        read_chunk_from(&file, manifest, index)
     }
+}
+
+/// Reads chunk `index` of `manifest` from `file` (a blob, or the partial
+/// file of a running fetch).
+pub fn read_chunk_from(file: &File, manifest: &Manifest, index: u32) -> std::io::Result<Vec<u8>> {
+    let len = manifest
+        .chunk_len(index)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    read_exact_at(file, &mut buf, manifest.chunk_offset(index))?;
+    Ok(buf)
 }
 
 /// Writes `data` at `offset` of `file`.

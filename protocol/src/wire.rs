@@ -188,6 +188,16 @@ pub enum Request {
         /// The requester's [`crate::access::AccessBook::digest`].
         digest: Hash,
     },
+    /// Which chunks of these bytes the answerer holds verified: a node
+    /// still fetching a product serves the chunks it has (BitTorrent's
+    /// bitfield message, BEP 3). Appended last, so every earlier request
+    /// keeps its encoding.
+    GetHave {
+        /// The product (for access checks).
+        product: ProductId,
+        /// The manifest hash.
+        manifest: Hash,
+    },
 }
 
 /// Typed refusal codes.
@@ -248,6 +258,41 @@ pub enum Response {
         /// Human-readable detail.
         message: String,
     },
+    /// The answer to [`Request::GetHave`].
+    Have(Have),
+}
+
+/// Which chunks of a manifest's bytes a node holds, verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Have {
+    /// Every chunk: the node holds the whole product.
+    All,
+    /// The chunks whose bit is set: bit `i % 8` of byte `i / 8` is chunk
+    /// `i`. At most
+    /// [`MAX_CHUNKS`](crate::manifest::MAX_CHUNKS) bits.
+    Some(ByteBuf),
+}
+
+impl Have {
+    /// Whether chunk `index` is held.
+    pub fn has(&self, index: u32) -> bool {
+        match self {
+            Self::All => true,
+            Self::Some(bits) => usize::try_from(index / 8)
+                .ok()
+                .and_then(|byte| bits.0.get(byte))
+                .is_some_and(|b| b & (1 << (index % 8)) != 0),
+        }
+    }
+
+    /// Whether the bitfield fits a manifest of `chunks` chunks: no byte
+    /// beyond the last chunk's.
+    pub fn fits(&self, chunks: usize) -> bool {
+        match self {
+            Self::All => true,
+            Self::Some(bits) => bits.0.len() <= chunks.div_ceil(8),
+        }
+    }
 }
 
 impl Response {

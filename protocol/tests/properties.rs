@@ -24,7 +24,7 @@ use mesh_protocol::manifest::Manifest;
 use mesh_protocol::policy::PolicyRule;
 use mesh_protocol::signed::{SignatureError, Signed};
 use mesh_protocol::wire::{
-    self, ErrorCode, GOSSIP_VERSION, GossipEnvelope, GossipMessage, MAX_GOSSIP_BYTES,
+    self, ErrorCode, GOSSIP_VERSION, GossipEnvelope, GossipMessage, Have, MAX_GOSSIP_BYTES,
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, WireError,
 };
 use mesh_protocol::{Hash, PROTOCOL_VERSION, Timestamp};
@@ -833,7 +833,9 @@ fn arb_envelope() -> impl Strategy<Value = GossipEnvelope> {
 }
 
 fn arb_request() -> impl Strategy<Value = RequestFrame> {
-    let request = prop_oneof![
+    // Boxed: the union's value tree would otherwise sit whole on the test
+    // thread's stack, which a debug build overflows.
+    let request: BoxedStrategy<Request> = prop_oneof![
         (arb_product(), proptest::option::of(any::<u64>()))
             .prop_map(|(product, version)| Request::GetDescriptor { product, version }),
         (arb_product(), arb_hash())
@@ -853,7 +855,10 @@ fn arb_request() -> impl Strategy<Value = RequestFrame> {
                 from_version,
             }
         }),
-    ];
+        (arb_product(), arb_hash())
+            .prop_map(|(product, manifest)| Request::GetHave { product, manifest }),
+    ]
+    .boxed();
     (proptest::option::of(arb_binding()), request).prop_map(|(requester, request)| RequestFrame {
         version: PROTOCOL_VERSION,
         requester,
@@ -873,7 +878,8 @@ fn arb_error_code() -> impl Strategy<Value = ErrorCode> {
     ])
 }
 
-fn arb_response() -> impl Strategy<Value = Response> {
+fn arb_response() -> BoxedStrategy<Response> {
+    // Boxed for the same reason as `arb_request`'s union.
     prop_oneof![
         arb_item().prop_map(|i| Response::Item(Box::new(i))),
         (any::<u64>(), any::<u32>(), vec(arb_hash(), 0..6)).prop_map(
@@ -884,6 +890,8 @@ fn arb_response() -> impl Strategy<Value = Response> {
             })
         ),
         vec(any::<u8>(), 0..2048).prop_map(|b| Response::Chunk(ByteBuf(b))),
+        Just(Response::Have(Have::All)),
+        vec(any::<u8>(), 0..64).prop_map(|b| Response::Have(Have::Some(ByteBuf(b)))),
         vec(
             (arb_product(), any::<u64>(), arb_hash()).prop_map(|(product, version, hash)| {
                 SyncEntry {
@@ -913,6 +921,7 @@ fn arb_response() -> impl Strategy<Value = Response> {
         (arb_error_code(), arb_text())
             .prop_map(|(code, message)| Response::Error { code, message }),
     ]
+    .boxed()
 }
 
 /// Ways of damaging a valid encoding.

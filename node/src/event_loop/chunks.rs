@@ -13,7 +13,7 @@ use mesh_protocol::{Hash, Manifest, ProductId};
 use tracing::warn;
 
 use super::{EventLoop, Internal, fetching};
-use crate::blobs::{Blobs, write_at};
+use crate::blobs::{Blobs, read_chunk_from, write_at};
 use crate::fetch::{FetchError, FetchId};
 use crate::store::Store;
 
@@ -101,6 +101,22 @@ fn read_checked(
     Ok(bytes)
 }
 
+/// Reads chunk `index` from the partial file of a running fetch, which
+/// verified it when it was written, and checks it again: what leaves this
+/// node is always checked against the manifest.
+fn read_partial(
+    file: &std::fs::File,
+    manifest: &Manifest,
+    index: u32,
+) -> Result<Vec<u8>, Unservable> {
+    let bytes =
+        read_chunk_from(file, manifest, index).map_err(|e| Unservable::NotHeld(e.to_string()))?;
+    manifest
+        .verify_chunk(index, &bytes)
+        .map_err(|_| Unservable::Damaged)?;
+    Ok(bytes)
+}
+
 /// Checks a fetched chunk and writes it at its offset.
 fn check_and_write(file: &std::fs::File, manifest: &Manifest, index: u32, bytes: &[u8]) -> Stored {
     if manifest.verify_chunk(index, bytes).is_err() {
@@ -122,6 +138,17 @@ impl EventLoop {
         manifest: Hash,
         index: u32,
     ) {
+        // A fetch of these bytes under way: serve the chunk if it has it.
+        let partial = self
+            .fetching(&manifest)
+            .and_then(|job| Some((job.file()?, job.manifest()?, job.has(index))));
+        if let Some((_, _, false)) = partial {
+            let _ = self.swarm.behaviour_mut().rr.send_response(
+                channel,
+                Response::error(ErrorCode::NotHeld, "chunk not held here yet"),
+            );
+            return;
+        }
         let Some(slot) = self.disk.try_slot() else {
             self.metrics.busy();
             let _ = self.swarm.behaviour_mut().rr.send_response(
@@ -134,7 +161,10 @@ impl EventLoop {
         let blobs = self.blobs.clone();
         let manifests = self.manifests.clone();
         slot.run(move || Internal::Served {
-            outcome: read_checked(store.as_ref(), &blobs, &manifests, &manifest, index),
+            outcome: match partial {
+                Some((file, m, _)) => read_partial(&file, &m, index),
+                None => read_checked(store.as_ref(), &blobs, &manifests, &manifest, index),
+            },
             channel,
             product,
             manifest,

@@ -20,6 +20,7 @@
 
 mod durable;
 mod partial;
+mod swarm;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -71,6 +72,12 @@ struct Provider {
     failures: u32,
     /// Answered "busy": not asked again before this instant.
     busy_until: Option<Instant>,
+    /// Which chunks it holds, once it said (`swarm.rs`).
+    have: Option<mesh_protocol::wire::Have>,
+    /// A [`Request::GetHave`] to it is in flight.
+    asking: bool,
+    /// When it was last asked which chunks it holds.
+    asked: Option<Instant>,
 }
 
 /// How long a provider that answered "busy" is left alone.
@@ -410,6 +417,11 @@ impl EventLoop {
                     job.denied.clear();
                 }
                 self.probe(id);
+            } else if job.manifest.is_some()
+                && now.duration_since(job.last_probe) > swarm::SWARM_REPROBE
+            {
+                // Peers that began fetching the same bytes since.
+                self.probe(id);
             }
         }
     }
@@ -436,11 +448,16 @@ impl EventLoop {
                     }
                     return;
                 }
-                if let Some(job) = self.jobs.get_mut(&id) {
-                    job.providers.entry(peer).or_default();
+                let new = self.jobs.get_mut(&id).is_some_and(|job| {
                     job.denied.remove(&peer);
+                    let new = !job.providers.contains_key(&peer);
+                    job.providers.entry(peer).or_default();
+                    new
+                });
+                // Which chunks it holds: it may be fetching them too.
+                if new {
+                    self.ask_have(id, peer);
                 }
-                self.schedule(id);
             }
             Response::Error {
                 code: ErrorCode::Denied,
@@ -482,6 +499,11 @@ impl EventLoop {
                 job.queue.push_back(i);
             }
         }
+        if job.want.is_none() {
+            let local = *self.swarm.local_peer_id();
+            let offset = swarm::start_offset(&local, &job.record.manifest, job.queue.len());
+            job.queue.rotate_left(offset);
+        }
         job.file = Some(Arc::new(file));
         job.progress.state = FetchState::Fetching;
         job.manifest = Some(Arc::new(manifest));
@@ -505,26 +527,34 @@ impl EventLoop {
             return;
         };
         let mut sends = Vec::new();
-        while job.inflight < WINDOW {
-            let Some(&index) = job.queue.front() else {
+        // Chunks no provider with room holds, put back in order.
+        let mut skipped = Vec::new();
+        let now = Instant::now();
+        let ready =
+            |p: &Provider| p.inflight < WINDOW_PER_PEER && p.busy_until.is_none_or(|t| t <= now);
+        while job.inflight < WINDOW && job.providers.values().any(|p| ready(p) && p.have.is_some())
+        {
+            let Some(index) = job.queue.pop_front() else {
                 break;
             };
-            let now = Instant::now();
             let best = job
                 .providers
                 .iter()
-                .filter(|(_, p)| {
-                    p.inflight < WINDOW_PER_PEER && p.busy_until.is_none_or(|t| t <= now)
-                })
+                .filter(|(_, p)| ready(p) && p.may_serve(index))
                 .min_by_key(|(_, p)| p.inflight)
                 .map(|(peer, _)| *peer);
-            let Some(peer) = best else { break };
-            job.queue.pop_front();
+            let Some(peer) = best else {
+                skipped.push(index);
+                continue;
+            };
             if let Some(p) = job.providers.get_mut(&peer) {
                 p.inflight += 1;
             }
             job.inflight += 1;
             sends.push((peer, index));
+        }
+        for index in skipped.into_iter().rev() {
+            job.queue.push_front(index);
         }
         let product = job.descriptor.id.clone();
         let manifest = job.record.manifest;
@@ -538,6 +568,7 @@ impl EventLoop {
             let rid = self.swarm.behaviour_mut().rr.send_request(&peer, frame);
             self.pending.insert(rid, (peer, Pending::Chunk(id, index)));
         }
+        self.refresh_haves(id);
     }
 
     /// A chunk request ended: with bytes, a refusal or a failure (`None`).

@@ -155,6 +155,8 @@ enum Pending {
     GovCatchUp,
     AccessCatchUp,
     Probe(crate::fetch::FetchId),
+    /// Which chunks a provider holds.
+    Have(crate::fetch::FetchId),
     Chunk(crate::fetch::FetchId, u32),
 }
 

@@ -76,6 +76,7 @@ impl EventLoop {
                         Response::error(ErrorCode::NotHeld, error.to_string()),
                     );
                 }
+                Some((_, Pending::Have(job))) => self.on_have(job, peer, None),
                 // Catch-up is retried on the next anti-entropy round.
                 Some((_, Pending::GovCatchUp | Pending::AccessCatchUp)) => {
                     debug!(%peer, %error, "catch-up failed");
@@ -96,6 +97,7 @@ impl EventLoop {
     pub(super) fn handle_response(&mut self, peer: PeerId, kind: Pending, response: Response) {
         match (kind, response) {
             (Pending::Probe(job), response) => self.on_probe(job, peer, response),
+            (Pending::Have(job), response) => self.on_have(job, peer, Some(response)),
             (Pending::Chunk(job, index), response) => {
                 self.on_chunk(job, index, peer, Some(response));
             }

@@ -6,6 +6,7 @@ use super::{
     MAX_ITEMS_PER_RESPONSE, MAX_SUMMARY_ENTRIES, NodeBinding, PeerId, ProductId, Request,
     RequestFrame, Response, Signed, info_span, now,
 };
+use mesh_protocol::wire::Have;
 
 /// The metrics label of a request kind.
 pub(super) fn request_label(request: &Request) -> &'static str {
@@ -17,6 +18,7 @@ pub(super) fn request_label(request: &Request) -> &'static str {
         Request::GetChunk { .. } => "chunk",
         Request::GovernanceCatchUp { .. } => "governance",
         Request::AccessCatchUp { .. } => "access",
+        Request::GetHave { .. } => "have",
     }
 }
 
@@ -45,7 +47,12 @@ impl EventLoop {
     ) -> Result<mesh_protocol::Manifest, Response> {
         self.may_read(peer, requester, product, manifest)?;
         if !self.blobs.has(manifest) {
-            return Err(Response::error(ErrorCode::NotHeld, "bytes not held here"));
+            // A fetch under way serves the chunks it has verified.
+            return self
+                .fetching(manifest)
+                .and_then(super::fetching::Job::manifest)
+                .map(|m| m.as_ref().clone())
+                .ok_or_else(|| Response::error(ErrorCode::NotHeld, "bytes not held here"));
         }
         match self.store.manifest(manifest) {
             Ok(Some(m)) => Ok(m),
@@ -192,6 +199,16 @@ impl EventLoop {
                 from_version,
             } => self.answer_catch_up(federation, from_version),
             Request::AccessCatchUp { digest } => self.answer_access_catch_up(digest),
+            Request::GetHave { product, manifest } => {
+                match self.may_read(peer, frame.requester.as_ref(), &product, &manifest) {
+                    Err(refusal) => refusal,
+                    Ok(()) if self.blobs.has(&manifest) => Response::Have(Have::All),
+                    Ok(()) => match self.fetching(&manifest) {
+                        Some(job) if job.manifest().is_some() => Response::Have(job.have()),
+                        _ => Response::error(ErrorCode::NotHeld, "bytes not held here"),
+                    },
+                }
+            }
         })
     }
 }
