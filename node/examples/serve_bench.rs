@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
     let publishes: usize = get("--publishes").map_or(Ok(5), |b| b.parse())?;
     let bin = meshd()?;
 
-    let server = start(&bin, "server", "tcp", None)?;
+    let server = start(&bin, "server", "tcp", &[])?;
     let scratch = tempfile::tempdir()?;
     let domain = publish_bytes(&server, scratch.path(), "bench", bytes)?;
 
@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut clients = Vec::new();
     for i in 0..consumers {
-        clients.push(start(&bin, &format!("c{i}"), "tcp", Some(&server.addr))?);
+        clients.push(start(&bin, &format!("c{i}"), "tcp", &[&server.addr])?);
     }
     for client in &clients {
         tokio::task::block_in_place(|| {

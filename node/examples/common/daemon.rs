@@ -34,6 +34,24 @@ impl Daemon {
         super::peak_rss_mib(&self.child.id().to_string())
     }
 
+    /// The sum of a metric's samples in `/metrics` (every label set).
+    pub(crate) fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let answer = call(self.api, "GET", "/metrics", Some(&self.token), None)?;
+        ensure!(answer.status == 200, "/metrics answered {}", answer.status);
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        let mut sum = 0.0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            if rest.starts_with(' ') || rest.starts_with('{') {
+                let value = rest.rsplit(' ').next().context("metric line")?;
+                sum += value.parse::<f64>()?;
+            }
+        }
+        Ok(sum)
+    }
+
     pub(crate) fn json(
         &self,
         method: &str,
@@ -86,7 +104,7 @@ pub(crate) fn start(
     bin: &Path,
     name: &str,
     transport: &str,
-    bootstrap: Option<&str>,
+    bootstrap: &[&str],
 ) -> anyhow::Result<Daemon> {
     let dir = tempfile::tempdir()?;
     let d = dir.path().display().to_string();
@@ -113,7 +131,7 @@ pub(crate) fn start(
         "--api",
         "127.0.0.1:0",
     ];
-    if let Some(b) = bootstrap {
+    for b in bootstrap {
         args.extend(["--bootstrap", b]);
     }
     let mut child = Command::new(bin)
