@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 
 pub mod cli;
 pub mod daemon;
+pub mod data_client;
 pub mod federation;
 pub mod gossip_peer;
 pub mod query;

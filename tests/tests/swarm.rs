@@ -7,15 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use futures::StreamExt;
-use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{StreamProtocol, Swarm};
-use mesh_node::network::codec::MeshCodec;
 use mesh_node::{Config, ProductDraft};
+use mesh_protocol::ProductId;
 use mesh_protocol::descriptor::Format;
-use mesh_protocol::wire::{DATA_PROTOCOL, ErrorCode, Have, Request, RequestFrame, Response};
-use mesh_protocol::{PROTOCOL_VERSION, ProductId};
+use mesh_protocol::wire::{ErrorCode, Have, Request, Response};
+use mesh_tests::data_client::{ask, data_client};
 use mesh_tests::{TIMEOUT, TestNode, Transport, loopback_config, sample_file};
 
 const CHUNK: u32 = 64 * 1024;
@@ -106,49 +102,6 @@ async fn a_node_still_fetching_serves_the_chunks_it_has() {
         last.chunks_by_provider.get(&a_id).copied().unwrap_or(0) >= held_by_a,
         "{last:?}"
     );
-}
-
-/// A plain request-response client of the data protocol.
-fn data_client() -> Swarm<request_response::Behaviour<MeshCodec>> {
-    mesh_tests::tcp_swarm(libp2p::identity::Keypair::generate_ed25519(), |_| {
-        request_response::Behaviour::with_codec(
-            MeshCodec,
-            [(StreamProtocol::new(DATA_PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default(),
-        )
-    })
-}
-
-/// Sends `request` to the node at `addr` and waits for its answer.
-async fn ask(
-    client: &mut Swarm<request_response::Behaviour<MeshCodec>>,
-    addr: &libp2p::Multiaddr,
-    request: Request,
-) -> Response {
-    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
-        panic!("address without a peer id: {addr}")
-    };
-    client.add_peer_address(peer, addr.clone());
-    client.behaviour_mut().send_request(
-        &peer,
-        RequestFrame {
-            version: PROTOCOL_VERSION,
-            requester: None,
-            request,
-        },
-    );
-    let wait = async {
-        loop {
-            if let SwarmEvent::Behaviour(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            }) = client.select_next_some().await
-            {
-                return response;
-            }
-        }
-    };
-    tokio::time::timeout(TIMEOUT, wait).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
