@@ -13,6 +13,10 @@
 //! the copy is written to a randomly named file created exclusively beside
 //! the output (so a planted link is never followed) and renamed into place.
 //!
+//! A blob this process hashed whole (written by a publish, fetched chunk
+//! by chunk, or checked) is served without hashing it again while its file
+//! is unchanged (`stamp.rs`).
+//!
 //! Blobs no longer referenced are removed by the collector (`crate::gc`).
 //! Whoever is about to reference a blob (a publish between ingest and
 //! commit, a running fetch) holds a [`Pin`] on it; the collector never
@@ -27,6 +31,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mesh_protocol::Hash;
 use mesh_protocol::manifest::{Manifest, ManifestBuilder};
+
+mod stamp;
+
+use stamp::{Checked, Stamp};
 
 const BUFFER: usize = 1024 * 1024;
 
@@ -125,6 +133,7 @@ pub enum BlobFile {
 pub struct Blobs {
     dir: PathBuf,
     pins: Arc<Mutex<Pins>>,
+    checked: Checked,
 }
 
 impl Blobs {
@@ -142,6 +151,7 @@ impl Blobs {
         Ok(Self {
             dir,
             pins: Arc::default(),
+            checked: Checked::default(),
         })
     }
 
@@ -208,6 +218,9 @@ impl Blobs {
             let pin = self.pin(manifest.hash());
             fs::rename(&tmp, self.path(&manifest.hash()))?;
             File::open(&self.dir)?.sync_all()?;
+            // Every byte was hashed on its way in: no need to hash again.
+            self.checked
+                .record(manifest.hash(), &File::open(self.path(&manifest.hash()))?)?;
             Ok((manifest, pin))
         })();
         if result.is_err() {
@@ -237,10 +250,17 @@ impl Blobs {
         Ok(file)
     }
 
-    /// Turns a complete, synced partial file into the blob.
-    pub fn finish_partial(&self, manifest: &Hash) -> std::io::Result<()> {
+    /// Turns a complete, synced partial file into the blob. `checked_here`:
+    /// this process hashed every chunk before writing it (none was resumed
+    /// from an earlier run), so the blob is served without hashing again.
+    pub fn finish_partial(&self, manifest: &Hash, checked_here: bool) -> std::io::Result<()> {
         fs::rename(self.partial_path(manifest), self.path(manifest))?;
-        File::open(&self.dir)?.sync_all()
+        File::open(&self.dir)?.sync_all()?;
+        if checked_here {
+            self.checked
+                .record(*manifest, &File::open(self.path(manifest))?)?;
+        }
+        Ok(())
     }
 
     /// Puts a copy of a blob's bytes at `output` (a plain copy through the
@@ -295,6 +315,7 @@ impl Blobs {
 
     /// Deletes a blob (a damaged copy).
     pub fn remove(&self, manifest: &Hash) {
+        self.checked.forget(manifest);
         let _ = fs::remove_file(self.path(manifest));
     }
 
@@ -357,6 +378,7 @@ impl Blobs {
                 Err(e) => return Err(e),
             }
         }
+        self.checked.forget(hash);
         fs::remove_file(&trash)?;
         Ok(true)
     }
@@ -364,6 +386,7 @@ impl Blobs {
     /// Reads a whole blob and checks every chunk against its manifest.
     pub fn verify(&self, manifest: &Manifest) -> std::io::Result<()> {
         let file = File::open(self.path(&manifest.hash()))?;
+        let before = Stamp::of(&file)?;
         let mut buf = vec![0u8; usize::try_from(manifest.chunk_size).unwrap_or(0)];
         for index in 0..u32::try_from(manifest.chunk_count()).unwrap_or(0) {
             let len = usize::try_from(manifest.chunk_len(index).unwrap_or(0)).unwrap_or(0);
@@ -371,6 +394,10 @@ impl Blobs {
             manifest
                 .verify_chunk(index, &buf[..len])
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        }
+        // Vouched for only if nothing wrote the file while it was read.
+        if Stamp::of(&file)? == before {
+            self.checked.record(manifest.hash(), &file)?;
         }
         Ok(())
     }
@@ -384,6 +411,19 @@ impl Blobs {
     pub fn read_chunk(&self, manifest: &Manifest, index: u32) -> std::io::Result<Vec<u8>> {
         let file = File::open(self.path(&manifest.hash()))?;
         read_chunk_from(&file, manifest, index)
+    }
+
+    /// Reads chunk `index` of a blob, and whether it needs no hashing: the
+    /// file is still the one this process hashed whole (`stamp.rs`).
+    pub fn read_chunk_vouched(
+        &self,
+        manifest: &Manifest,
+        index: u32,
+    ) -> std::io::Result<(Vec<u8>, bool)> {
+        let hash = manifest.hash();
+        let file = File::open(self.path(&hash))?;
+        let vouched = self.checked.vouches(&hash, &file);
+        Ok((read_chunk_from(&file, manifest, index)?, vouched))
     }
 }
 

@@ -131,6 +131,7 @@ impl EventLoop {
         let manifest = job.manifest.clone();
         let store = self.store.clone();
         let blobs = self.blobs.clone();
+        let checked_here = job.progress.chunks_resumed == 0;
         self.disk.journal(move || {
             let result = (|| -> Result<(), String> {
                 if let Some(file) = file {
@@ -139,7 +140,9 @@ impl EventLoop {
                 if let Some(manifest) = &manifest {
                     store.put_manifest(manifest).map_err(|e| e.to_string())?;
                 }
-                blobs.finish_partial(&hash).map_err(|e| e.to_string())?;
+                blobs
+                    .finish_partial(&hash, checked_here)
+                    .map_err(|e| e.to_string())?;
                 store
                     .delete_meta(&FetchRecord::paused_key(&hash))
                     .map_err(|e| e.to_string())?;
