@@ -219,8 +219,9 @@ impl Blobs {
             fs::rename(&tmp, self.path(&manifest.hash()))?;
             File::open(&self.dir)?.sync_all()?;
             // Every byte was hashed on its way in: no need to hash again.
-            self.checked
-                .record(manifest.hash(), &File::open(self.path(&manifest.hash()))?)?;
+            if let Ok(blob) = File::open(self.path(&manifest.hash())) {
+                self.checked.record(manifest.hash(), &blob);
+            }
             Ok((manifest, pin))
         })();
         if result.is_err() {
@@ -256,9 +257,8 @@ impl Blobs {
     pub fn finish_partial(&self, manifest: &Hash, checked_here: bool) -> std::io::Result<()> {
         fs::rename(self.partial_path(manifest), self.path(manifest))?;
         File::open(&self.dir)?.sync_all()?;
-        if checked_here {
-            self.checked
-                .record(*manifest, &File::open(self.path(manifest))?)?;
+        if checked_here && let Ok(blob) = File::open(self.path(manifest)) {
+            self.checked.record(*manifest, &blob);
         }
         Ok(())
     }
@@ -397,7 +397,7 @@ impl Blobs {
         }
         // Vouched for only if nothing wrote the file while it was read.
         if Stamp::of(&file)? == before {
-            self.checked.record(manifest.hash(), &file)?;
+            self.checked.record(manifest.hash(), &file);
         }
         Ok(())
     }
@@ -413,16 +413,18 @@ impl Blobs {
         read_chunk_from(&file, manifest, index)
     }
 
-    /// Reads chunk `index` of a blob, and whether it needs no hashing: the
-    /// file is still the one this process hashed whole (`stamp.rs`).
+    /// Reads chunk `index` of the blob of `hash` (`manifest`'s hash, known
+    /// to the caller: hashing a large manifest per chunk is not free), and
+    /// whether it needs no hashing: the file is still the one this process
+    /// hashed whole (`stamp.rs`).
     pub fn read_chunk_vouched(
         &self,
+        hash: &Hash,
         manifest: &Manifest,
         index: u32,
     ) -> std::io::Result<(Vec<u8>, bool)> {
-        let hash = manifest.hash();
-        let file = File::open(self.path(&hash))?;
-        let vouched = self.checked.vouches(&hash, &file);
+        let file = File::open(self.path(hash))?;
+        let vouched = self.checked.vouches(hash, &file);
         Ok((read_chunk_from(&file, manifest, index)?, vouched))
     }
 }

@@ -87,7 +87,7 @@ fn read_checked(
     let m = manifests
         .get(store, manifest)?
         .ok_or_else(|| Unservable::NotHeld("manifest not held here".into()))?;
-    let (bytes, vouched) = blobs.read_chunk_vouched(&m, index).map_err(|e| {
+    let (bytes, vouched) = blobs.read_chunk_vouched(manifest, &m, index).map_err(|e| {
         if blobs.has(manifest) {
             Unservable::NotHeld(e.to_string())
         } else {
