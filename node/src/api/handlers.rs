@@ -388,6 +388,15 @@ pub(super) async fn start_fetch(
         return Err(ApiError::bad_request("output must be an absolute path"));
     }
     let handle = s.handle.fetch(product, r.version, &output).await?;
+    Ok(Json(track(&s, handle)?))
+}
+
+/// Remembers a fetch the API (or the UI) started, so its progress can be
+/// asked for; returns its first progress.
+pub(super) fn track(
+    s: &ApiState,
+    handle: crate::node::FetchHandle,
+) -> Result<FetchProgress, ApiError> {
     let progress = handle.progress.borrow().clone();
     let mut fetches = s
         .fetches
@@ -420,7 +429,7 @@ pub(super) async fn start_fetch(
         }
     }
     fetches.insert(handle.id, handle);
-    Ok(Json(progress))
+    Ok(progress)
 }
 
 #[utoipa::path(get, path = "/v1/fetches", tag = "fetching",

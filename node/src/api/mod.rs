@@ -57,6 +57,7 @@ pub mod query;
 use crate::schemas;
 mod serve;
 pub mod token;
+mod ui;
 mod uploads;
 
 use std::collections::HashMap;
@@ -92,6 +93,7 @@ pub struct ApiState {
     uploads: Arc<uploads::Uploads>,
     fetches: Arc<Mutex<HashMap<FetchId, FetchHandle>>>,
     openapi: Arc<OnceLock<String>>,
+    sessions: Arc<ui::session::Sessions>,
 }
 
 impl ApiState {
@@ -105,6 +107,7 @@ impl ApiState {
             uploads: Arc::new(uploads),
             fetches: Arc::new(Mutex::new(HashMap::new())),
             openapi: Arc::new(OnceLock::new()),
+            sessions: Arc::new(ui::session::Sessions::default()),
         })
     }
 
@@ -180,7 +183,6 @@ pub fn router(state: ApiState) -> Router {
     let _ = state.openapi.set(doc.to_json().unwrap_or_default());
     let guard = middleware::from_fn_with_state(state.clone(), require_token);
     routes
-        .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -188,28 +190,48 @@ pub fn router(state: ApiState) -> Router {
                 "this route does not take that method; see /openapi.json",
             )
         })
-        .layer(guard)
+        .route_layer(guard)
+        .merge(ui::router(state.clone()))
+        .fallback(fallback)
         .with_state(state)
 }
 
-async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if request.uri().path() == "/health" {
-        return next.run(request).await;
+/// An unknown path: a page for the browser's paths, the API's JSON answer
+/// (401 without the token, else 404) for the API's.
+async fn fallback(State(state): State<ApiState>, request: Request) -> Response {
+    if ui::is_ui_path(request.uri().path()) {
+        return ui::not_found(&state, &request);
     }
-    let given = request
+    if !bearer_ok(&state, &request) {
+        return unauthorized();
+    }
+    ApiError::not_found("no such route").into_response()
+}
+
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/health" || bearer_ok(&state, &request) {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
+}
+
+fn bearer_ok(state: &ApiState, request: &Request) -> bool {
+    request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if token::matches(&state.token, token.trim()) => next.run(request).await,
-        _ => ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong API token; it is in DATA_DIR/api.token",
-        )
-        .into_response(),
-    }
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| token::matches(&state.token, token.trim()))
+}
+
+fn unauthorized() -> Response {
+    ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong API token; it is in DATA_DIR/api.token",
+    )
+    .into_response()
 }
 
 /// Binds the API's listener; refuses non-loopback addresses.

@@ -221,18 +221,18 @@ pub(super) async fn upload(State(s): State<ApiState>, body_in: Body) -> ApiResul
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct PublishRequest {
     /// From `/v1/uploads`.
-    upload_id: String,
+    pub(super) upload_id: String,
     /// What the publisher says about the product.
     #[schema(value_type = ProductDraftDoc)]
-    draft: ProductDraft,
+    pub(super) draft: ProductDraft,
     /// Bytes the client read from its source; refused if the node received
     /// a different number.
     #[serde(default)]
-    size: Option<u64>,
+    pub(super) size: Option<u64>,
     /// BLAKE3 (64 hex digits) of what the client read; refused if the node
     /// received different bytes.
     #[serde(default)]
-    blake3: Option<String>,
+    pub(super) blake3: Option<String>,
 }
 
 /// Why the upload is not what the client read, if it is not.
@@ -269,6 +269,16 @@ pub(super) async fn publish(
     json: Result<Json<PublishRequest>, JsonRejection>,
 ) -> ApiResult<PublishReceipt> {
     let request = body(json)?;
+    Ok(Json(publish_upload(&s, request).await?))
+}
+
+/// Publishes a finished upload as `draft` (the API's and the web UI's
+/// publish), after checking it is what the client read; the upload is
+/// removed whatever happens.
+pub(super) async fn publish_upload(
+    s: &ApiState,
+    request: PublishRequest,
+) -> Result<PublishReceipt, ApiError> {
     let id = &request.upload_id;
     if id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("upload_id is not an upload id"));
@@ -306,5 +316,5 @@ pub(super) async fn publish(
             "an upload changed between its receipt and its ingest"
         );
     }
-    Ok(Json(receipt))
+    Ok(receipt)
 }
