@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building meshd needs beyond the Rust toolchain: clang and
-# libclang for RocksDB's bindgen, make for jemalloc (mesh-sim's allocator).
+# Installs what building and testing meshd needs beyond the Rust toolchain:
+# clang and libclang for RocksDB's bindgen, make for jemalloc (mesh-sim's
+# allocator), and what the tests run (Node.js, Chromium and ChromeDriver).
 # Safe to run repeatedly; does nothing when everything is present.
 # Debian/Ubuntu (apt-get), run as root or with sudo.
 set -euo pipefail
@@ -20,6 +21,9 @@ python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 # The js-libp2p interop test runs a Node.js peer (Node 20 or later).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The web UI's browser tests drive Debian's Chromium through ChromeDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

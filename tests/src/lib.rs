@@ -17,6 +17,7 @@ use mesh_node::{Config, NodeHandle, NodeOptions, RunningNode};
 use mesh_protocol::ProductId;
 use tokio::sync::broadcast;
 
+pub mod browser;
 pub mod cli;
 pub mod daemon;
 pub mod data_client;
