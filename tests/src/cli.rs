@@ -69,3 +69,21 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
 }
+
+/// `mesh federation create` from the members' domain.json files; returns
+/// the genesis path and the federation id.
+pub fn create_federation(work: &Path, dirs: &[tempfile::TempDir]) -> (String, String) {
+    let genesis = work.join("genesis.json").to_str().unwrap().to_owned();
+    let mut create = vec!["federation", "create", "--name", "acme", "--json", "-o"];
+    create.push(&genesis);
+    let files: Vec<String> = dirs
+        .iter()
+        .map(|d| d.path().join("domain.json").to_str().unwrap().to_owned())
+        .collect();
+    for f in &files {
+        create.extend(["--member-file", f.as_str()]);
+    }
+    let created = stdout_json(&mesh(None, &create));
+    assert_eq!(created["members"], dirs.len());
+    (genesis, created["federation"].as_str().unwrap().to_owned())
+}

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use mesh_tests::cli::{fails, mesh, stdout_json, wait_json, write};
+use mesh_tests::cli::{create_federation, fails, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, start};
 use mesh_tests::mesh_binary;
 use serde_json::Value;
@@ -464,24 +464,6 @@ fn wait_all(nodes: &[&Daemon], args: &[&str], check: impl Fn(&Value) -> bool) {
     for node in nodes {
         wait_json(node, args, &check);
     }
-}
-
-/// `mesh federation create` from the members' domain.json files; returns
-/// the genesis path and the federation id.
-fn create_federation(work: &Path, dirs: &[tempfile::TempDir]) -> (String, String) {
-    let genesis = work.join("genesis.json").to_str().unwrap().to_owned();
-    let mut create = vec!["federation", "create", "--name", "acme", "--json", "-o"];
-    create.push(&genesis);
-    let files: Vec<String> = dirs
-        .iter()
-        .map(|d| d.path().join("domain.json").to_str().unwrap().to_owned())
-        .collect();
-    for f in &files {
-        create.extend(["--member-file", f.as_str()]);
-    }
-    let created = stdout_json(&mesh(None, &create));
-    assert_eq!(created["members"], dirs.len());
-    (genesis, created["federation"].as_str().unwrap().to_owned())
 }
 
 /// With `require-owner` in force, `mesh publish` on `c` without an owner

@@ -10,7 +10,7 @@
 )]
 
 use mesh_tests::browser::{Browser, raw, session};
-use mesh_tests::cli::{mesh, stdout_json, wait_json, write};
+use mesh_tests::cli::{create_federation, mesh, stdout_json, wait_json, write};
 use mesh_tests::daemon::{Daemon, init, run, start};
 use mesh_tests::query::publish;
 use serde_json::json;
@@ -269,29 +269,7 @@ fn search_product_fetch_and_access_in_the_browser() {
 fn a_member_votes_from_the_governance_page() {
     let work = tempfile::tempdir().unwrap();
     let dirs: Vec<tempfile::TempDir> = ["sales", "hr"].iter().map(|d| init(d, &[])).collect();
-    let genesis = work
-        .path()
-        .join("genesis.json")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let mut create = vec![
-        "federation",
-        "create",
-        "--name",
-        "acme",
-        "--json",
-        "-o",
-        genesis.as_str(),
-    ];
-    let files: Vec<String> = dirs
-        .iter()
-        .map(|d| d.path().join("domain.json").to_str().unwrap().to_owned())
-        .collect();
-    for f in &files {
-        create.extend(["--member-file", f.as_str()]);
-    }
-    stdout_json(&mesh(None, &create));
+    let (genesis, _) = create_federation(work.path(), &dirs);
     let extra = ["--genesis", genesis.as_str()];
     let mut dirs = dirs.into_iter();
     let sales = run(dirs.next().unwrap(), None, &extra);

@@ -23,6 +23,19 @@ pub(super) async fn lineage(
     JsonPath((domain, name)): JsonPath<(String, String)>,
 ) -> ApiResult<LineageGraph> {
     let product = product_id(&domain, &name)?;
+    graph_of(&s, &product)
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown_product(&product))
+}
+
+/// The lineage graph around `product` over this node's whole catalog
+/// (deprecated products included); `None` when the catalog does not know
+/// it. The API's route and the web UI's page both draw this.
+pub(super) async fn graph_of(
+    s: &ApiState,
+    product: &mesh_protocol::ProductId,
+) -> Result<Option<LineageGraph>, crate::node::NodeError> {
     let catalog: Vec<_> = s
         .handle
         .query(CatalogQuery {
@@ -33,7 +46,5 @@ pub(super) async fn lineage(
         .into_iter()
         .map(|d| d.value)
         .collect();
-    crate::lineage::graph(&catalog, &product)
-        .map(Json)
-        .ok_or_else(|| unknown_product(&product))
+    Ok(crate::lineage::graph(&catalog, product))
 }

@@ -196,16 +196,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// An unknown path: a page for the browser's paths, the API's JSON answer
-/// (401 without the token, else 404) for the API's.
+/// An unknown path: the API's JSON 404 for a client with the token, a
+/// page for a browser on the UI's paths, else the API's 401.
 async fn fallback(State(state): State<ApiState>, request: Request) -> Response {
+    if bearer_ok(&state, &request) {
+        return ApiError::not_found("no such route").into_response();
+    }
     if ui::is_ui_path(request.uri().path()) {
         return ui::not_found(&state, &request);
     }
-    if !bearer_ok(&state, &request) {
-        return unauthorized();
-    }
-    ApiError::not_found("no such route").into_response()
+    unauthorized()
 }
 
 async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {

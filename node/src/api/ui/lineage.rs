@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Extension;
 use axum::extract::{Path, State};
 use maud::{Markup, html};
-use mesh_protocol::catalog::Query as CatalogQuery;
 
 use super::layout::{self, Nav};
 use super::session::Session;
@@ -133,20 +132,12 @@ pub(super) async fn page(
             format!("This node knows no product {domain}/{name}."),
         ))
     };
-    let id = format!("{domain}/{name}")
+    let id: mesh_protocol::ProductId = format!("{domain}/{name}")
         .parse()
         .map_err(|_| not_found())?;
-    let catalog: Vec<_> = s
-        .handle
-        .query(CatalogQuery {
-            include_deprecated: true,
-            ..CatalogQuery::default()
-        })
+    let graph = crate::api::lineage::graph_of(&s, &id)
         .await?
-        .into_iter()
-        .map(|d| d.value)
-        .collect();
-    let graph = crate::lineage::graph(&catalog, &id).ok_or_else(not_found)?;
+        .ok_or_else(not_found)?;
     let body = html! {
         h1 { "Lineage of " a href=(layout::product_href(&graph.root)) { (id.name) } }
         p.hint { "Inputs on the left, products derived from it on the right. Each box links to its product." }
