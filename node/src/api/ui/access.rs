@@ -69,7 +69,11 @@ fn state(v: &AccessView) -> Markup {
 
 fn incoming_entry(v: &AccessView, session: &Session) -> Markup {
     let who = v.domain_name.as_deref().unwrap_or(&v.domain);
-    let action = format!("/access/{}/decide", v.product_name);
+    // The name comes from another node's record: only a well-formed one
+    // goes into the form's path.
+    let actionable = layout::safe_id(&v.product);
+    let name = v.product.split_once('/').map_or("", |(_, name)| name);
+    let action = format!("/access/{name}/decide");
     let form = |verb: &str, label: &str, extra: Markup| {
         html! {
             form method="post" action=(action) {
@@ -89,19 +93,20 @@ fn incoming_entry(v: &AccessView, session: &Session) -> Markup {
                 @if let Some(t) = v.requested_at_ms { " · asked " (layout::date(t)) }
                 @if let Some(r) = &v.reason { " · “" (r) "”" } }
             div.actions {
-                @if v.state != "granted" {
+                @if !actionable { p.error { "This request names a malformed product; use the CLI." } }
+                @else if v.state != "granted" {
                     (form("grant", "Grant", html! {
                         label for=(format!("days-{key}")) { "Days (empty: no expiry)" }
                         input id=(format!("days-{key}")) name="days" type="number" min="1" max="3650";
                     }))
                 }
-                @if v.state == "requested" {
+                @if actionable && v.state == "requested" {
                     (form("deny", "Deny", html! {
                         label for=(format!("deny-{key}")) { "Reason" }
                         input id=(format!("deny-{key}")) name="reason" type="text" maxlength="1000";
                     }))
                 }
-                @if v.state == "granted" { (form("revoke", "Revoke", html! {})) }
+                @if actionable && v.state == "granted" { (form("revoke", "Revoke", html! {})) }
             }
         }
     }

@@ -199,9 +199,28 @@ pub(super) enum Tone {
     Neutral,
 }
 
-/// The path of a product's page.
+/// Whether `id` is a well-formed `DOMAIN/name` (hex domain, a product
+/// name's characters): the only ids pages put into a path. Ids come from
+/// other nodes' records, and a name like `../x` must never become a path.
+pub(super) fn safe_id(id: &str) -> bool {
+    id.split_once('/').is_some_and(|(domain, name)| {
+        !domain.is_empty()
+            && domain.bytes().all(|b| b.is_ascii_hexdigit())
+            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    })
+}
+
+/// The path of a product's page (the catalog for an id that is not
+/// well-formed).
 pub(super) fn product_href(id: &str) -> String {
-    format!("/products/{id}")
+    if safe_id(id) {
+        format!("/products/{id}")
+    } else {
+        "/".to_owned()
+    }
 }
 
 /// A product id shortened for display: `1a2b3c4d…/name`.
@@ -222,6 +241,24 @@ mod tests {
         assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(ago(0, 90_000), "1 min ago");
         assert_eq!(ago(0, 3 * 86_400_000), "3 days ago");
+    }
+
+    #[test]
+    fn only_well_formed_ids_become_paths() {
+        let d = "ab".repeat(16);
+        assert_eq!(
+            product_href(&format!("{d}/orders")),
+            format!("/products/{d}/orders")
+        );
+        for bad in [
+            format!("{d}/../x"),
+            format!("{d}/a/b"),
+            "x/orders".to_owned(),
+            format!("{d}/Orders"),
+            d.clone(),
+        ] {
+            assert_eq!(product_href(&bad), "/", "{bad}");
+        }
     }
 
     #[test]

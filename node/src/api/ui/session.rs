@@ -188,6 +188,9 @@ fn public(path: &str) -> bool {
 pub(super) async fn guard(State(s): State<ApiState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let post = request.method() == Method::POST;
+    if !loopback_host(request.headers()) {
+        return refused("This node's pages answer only on its loopback address");
+    }
     if post && !same_origin(request.headers()) {
         return refused("A cross-site request cannot change anything on this node");
     }
@@ -243,9 +246,36 @@ pub(super) async fn guard(State(s): State<ApiState>, request: Request, next: Nex
 /// Where to go after signing in: a path on this site, never elsewhere.
 pub(super) fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        // Visible ASCII only: browsers drop tabs and newlines while parsing
+        // a URL, so `/\t/evil.example` would become `//evil.example`.
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\') =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
+}
+
+/// Whether the request names this machine's loopback as its host. The API
+/// listens only on loopback; any other name (a rebinding attacker's domain
+/// resolving to 127.0.0.1) is refused before the origin check, which
+/// compares against this header.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `GET /signin`.
@@ -335,6 +365,28 @@ mod tests {
     }
 
     #[test]
+    fn only_loopback_names_are_this_host() {
+        for ok in [
+            "127.0.0.1:7420",
+            "127.0.0.9:1",
+            "localhost:7420",
+            "[::1]:7420",
+            "127.0.0.1",
+        ] {
+            assert!(loopback_host(&headers(&[("host", ok)])), "{ok}");
+        }
+        for bad in [
+            "evil.example:7420",
+            "10.0.0.1:7420",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!loopback_host(&headers(&[("host", bad)])), "{bad}");
+        }
+        assert!(!loopback_host(&HeaderMap::new()));
+    }
+
+    #[test]
     fn cookie_is_per_port_and_found_among_others() {
         let h = headers(&[
             ("host", "127.0.0.1:8080"),
@@ -357,6 +409,9 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example/")), "/");
         assert_eq!(local_path(Some("https://evil.example/")), "/");
         assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/?q=a%20b")), "/?q=a%20b");
         assert_eq!(local_path(None), "/");
     }
 
