@@ -456,6 +456,11 @@ fn guards_escaping_and_paging_over_http() {
     assert_eq!(raw(api, "POST", &own, &evil, &body).status, 403);
     let cross = [c[0], form[0], ("Sec-Fetch-Site", "cross-site")];
     assert_eq!(raw(api, "POST", &own, &cross, &body).status, 403);
+    // A form over the 64 KiB an action takes is refused before it is read.
+    let huge = format!("_csrf={csrf}&reason={}", "x".repeat(70_000));
+    let same = format!("http://{api}");
+    let own_origin = [c[0], form[0], ("Origin", same.as_str())];
+    assert_eq!(raw(api, "POST", &own, &own_origin, &huge).status, 413);
     let item = sales
         .get(&format!("/v1/products/{hostile_id}"))
         .json()

@@ -16,9 +16,10 @@ use axum::extract::{Path, State};
 use maud::{Markup, html};
 
 use super::layout::{self, Nav};
+use super::product::{product_id, unknown};
 use super::session::Session;
 use super::{Page, UiError};
-use crate::api::{ApiError, ApiState};
+use crate::api::ApiState;
 use crate::lineage::{LineageGraph, LineageNode};
 
 const BOX_W: i64 = 200;
@@ -125,19 +126,10 @@ pub(super) async fn page(
     Extension(session): Extension<Session>,
     Path((domain, name)): Path<(String, String)>,
 ) -> Page {
-    let not_found = || {
-        UiError::from(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "unknown_product",
-            format!("This node knows no product {domain}/{name}."),
-        ))
-    };
-    let id: mesh_protocol::ProductId = format!("{domain}/{name}")
-        .parse()
-        .map_err(|_| not_found())?;
+    let id = product_id(&domain, &name)?;
     let graph = crate::api::lineage::graph_of(&s, &id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| UiError::from(unknown(&id.to_string())))?;
     let body = html! {
         h1 { "Lineage of " a href=(layout::product_href(&graph.root)) { (id.name) } }
         p.hint { "Inputs on the left, products derived from it on the right. Each box links to its product." }

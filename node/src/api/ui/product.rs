@@ -29,7 +29,7 @@ pub(super) fn product_id(domain: &str, name: &str) -> Result<ProductId, UiError>
         .map_err(|_| UiError::from(unknown(&format!("{domain}/{name}"))))
 }
 
-fn unknown(id: &str) -> ApiError {
+pub(super) fn unknown(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_product",
