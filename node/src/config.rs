@@ -45,6 +45,35 @@ pub struct QueryConfig {
     /// query fails with "out of memory budget".
     #[serde(default = "default_query_memory")]
     pub memory_limit_mib: u64,
+    /// DataFusion settings for every query (`[query.settings]`), as
+    /// DuckDB's `SET` or DataFusion's own `SET` would take them:
+    /// `datafusion.execution.*` and `datafusion.optimizer.*` keys, each a
+    /// string, boolean or number.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl QueryConfig {
+    /// The settings as DataFusion takes them (key, value as text).
+    pub fn datafusion_settings(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        self.settings
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    _ => {
+                        return Err(ConfigError::Invalid(format!(
+                            "query.settings.\"{key}\" must be a string, boolean or number"
+                        )));
+                    }
+                };
+                Ok((key.clone(), text))
+            })
+            .collect()
+    }
 }
 
 fn default_query_memory() -> u64 {
@@ -55,6 +84,7 @@ impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             memory_limit_mib: default_query_memory(),
+            settings: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -310,6 +340,8 @@ impl Config {
                 "query.memory_limit_mib must be between 16 and 1048576".into(),
             ));
         }
+        mesh_query::check_settings(&self.query.datafusion_settings()?)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.network.listen.is_empty() {
             return Err(ConfigError::Invalid("network.listen is empty".into()));
         }
@@ -443,6 +475,10 @@ collect_interval_secs = 600
 # (16 to 1048576); beyond it they spill to DATA_DIR/query-spill, or the
 # query fails with "out of memory budget" (a hash join cannot spill).
 memory_limit_mib = 1024
+# DataFusion settings for every query (datafusion.execution.* and
+# datafusion.optimizer.* only), for example:
+# [query.settings]
+# "datafusion.execution.parquet.pushdown_filters" = true
 "#
     )
 }
@@ -485,6 +521,50 @@ mod tests {
             c.network.peers_high = high;
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains("peers_low"), "{err}");
+        }
+    }
+
+    #[test]
+    fn query_settings_are_checked_when_the_file_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &path,
+            "[query.settings]\n\"datafusion.execution.parquet.pushdown_filters\" = true\n\"datafusion.execution.batch_size\" = 4096\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(
+            config.query.datafusion_settings().unwrap(),
+            vec![
+                (
+                    "datafusion.execution.batch_size".to_owned(),
+                    "4096".to_owned()
+                ),
+                (
+                    "datafusion.execution.parquet.pushdown_filters".to_owned(),
+                    "true".to_owned()
+                ),
+            ]
+        );
+        for (text, named) in [
+            ("\"datafusion.execution.nope\" = 1", "nope"),
+            (
+                "\"datafusion.execution.batch_size\" = \"lots\"",
+                "batch_size",
+            ),
+            (
+                "\"datafusion.catalog.information_schema\" = true",
+                "information_schema",
+            ),
+            (
+                "\"datafusion.execution.batch_size\" = [1]",
+                "string, boolean or number",
+            ),
+        ] {
+            std::fs::write(&path, format!("[query.settings]\n{text}\n")).unwrap();
+            let e = Config::load(dir.path()).unwrap_err().to_string();
+            assert!(e.contains(named), "{text}: {e}");
         }
     }
 }

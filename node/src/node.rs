@@ -146,7 +146,7 @@ pub async fn start(options: NodeOptions) -> Result<RunningNode, NodeError> {
     crate::metrics::register_store(&mut registry, store.clone());
     let handle_store = store.clone();
     let sql_engine = Arc::new(crate::querying::SqlEngine::new(
-        usize::try_from(options.config.query.memory_limit_mib << 20).unwrap_or(usize::MAX),
+        &options.config.query,
         &data_dir.join("query-spill"),
     )?);
     let event_loop = EventLoop::new(

@@ -26,7 +26,7 @@ pub mod names;
 pub mod output;
 pub mod table;
 
-pub use engine::{Engine, EngineConfig, Parsed, Query};
+pub use engine::{Engine, EngineConfig, Parsed, Query, check_settings};
 pub use error::QueryError;
 pub use lineage::{OutputColumn, Sources};
 pub use names::ProductRef;

@@ -106,13 +106,18 @@ impl Drop for SqlEngine {
 }
 
 impl SqlEngine {
-    /// An engine with `memory_limit` bytes, spilling under `spill_dir`;
+    /// An engine as `[query]` says (memory budget, DataFusion settings),
+    /// spilling under `spill_dir`;
     /// results published as products are written under
     /// `spill_dir/results` first (emptied with the rest at start).
-    pub(crate) fn new(memory_limit: usize, spill_dir: &std::path::Path) -> Result<Self, NodeError> {
+    pub(crate) fn new(
+        query: &crate::config::QueryConfig,
+        spill_dir: &std::path::Path,
+    ) -> Result<Self, NodeError> {
         let spill_dir = spill_dir.to_owned();
         let mut config = EngineConfig::new(spill_dir.clone());
-        config.memory_limit = memory_limit;
+        config.memory_limit = usize::try_from(query.memory_limit_mib << 20).unwrap_or(usize::MAX);
+        config.settings = query.datafusion_settings()?;
         let threads = config.partitions.max(1);
         // Spill files hold other domains' rows: private to the daemon's
         // user like the rest of the data directory.
@@ -130,9 +135,13 @@ impl SqlEngine {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
-        let engine = Engine::new(config).map_err(|e| NodeError::File {
-            path: spill_dir.clone(),
-            source: std::io::Error::other(e.to_string()),
+        let engine = Engine::new(config).map_err(|e| match e {
+            // A setting DataFusion refused.
+            QueryError::User(m) => NodeError::Config(crate::config::ConfigError::Invalid(m)),
+            e => NodeError::File {
+                path: spill_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
         })?;
         // DataFusion makes its own directory inside with the process's
         // umask; the 0700 parent already closes it, and so does this.
