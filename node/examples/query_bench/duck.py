@@ -1,8 +1,13 @@
-# The TPC-H queries of query_bench run by DuckDB over the same Parquet
-# files: each table a view `tpch.<table>` over read_parquet. Every query
-# runs `runs` times; prints one JSON object with the times and the rows of
-# the last run (decimals as floats, dates as ISO text), so the Rust side
-# can compare them with meshd's.
+# DuckDB's side of query_bench, kept running beside the node so that the
+# two engines take turns query by query (A B A B) and a drift of the
+# machine's speed falls on both. Each table is a view `tpch.<table>` over
+# read_parquet of the same files the node publishes.
+#
+# Protocol, one JSON object per line: it first prints {"version", "threads"}
+# (or {"error"} and exits); then for each line {"sql"} read on stdin it
+# runs the statement once and prints {"seconds", "rows"} (decimals as
+# floats, dates as ISO text, so the Rust side can compare them with
+# meshd's), or {"error"}.
 import datetime
 import decimal
 import json
@@ -12,16 +17,15 @@ import time
 try:
     import duckdb
 except ImportError as e:
-    print(json.dumps({"error": f"duckdb is not importable: {e}"}))
+    print(json.dumps({"error": f"duckdb is not importable: {e}"}), flush=True)
     sys.exit(0)
 
-data_dir, queries_file, runs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-queries = json.load(open(queries_file))
+data_dir, threads = sys.argv[1], int(sys.argv[2])
 tables = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"]
 
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
-# Its progress bar goes to stdout, which carries the JSON answer.
+# Its progress bar goes to stdout, which carries the answers.
 con.execute("SET enable_progress_bar = false")
 con.execute("CREATE SCHEMA tpch")
 for t in tables:
@@ -36,13 +40,14 @@ def value(v):
     return v
 
 
-out = []
-for q in queries:
-    seconds = []
-    rows = []
-    for _ in range(runs):
+print(json.dumps({"version": duckdb.__version__, "threads": threads}), flush=True)
+for line in sys.stdin:
+    try:
+        sql = json.loads(line)["sql"]
         t = time.perf_counter()
-        rows = con.execute(q["sql"]).fetchall()
-        seconds.append(time.perf_counter() - t)
-    out.append({"n": q["n"], "seconds": seconds, "rows": [[value(v) for v in r] for r in rows]})
-print(json.dumps({"version": duckdb.__version__, "threads": threads, "queries": out}))
+        rows = con.execute(sql).fetchall()
+        seconds = time.perf_counter() - t
+        answer = {"seconds": seconds, "rows": [[value(v) for v in r] for r in rows]}
+    except Exception as e:  # one failed query must not end the others
+        answer = {"error": str(e)}
+    print(json.dumps(answer), flush=True)

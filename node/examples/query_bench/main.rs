@@ -14,13 +14,16 @@
 //! catalog, the copies pinned, the plan on the `meshd-query` threads),
 //! `--runs` times each (default 3), and the same queries through DuckDB
 //! (`python3`, `pip install duckdb`) on the same files with as many
-//! threads. Both answers are compared cell by cell (numbers to a relative
+//! threads, the two engines taking turns run by run (A B A B) so that a
+//! change in the machine's speed falls on both. Both answers are compared cell by cell (numbers to a relative
 //! 1e-6). Prints a table (per query: meshd's and DuckDB's median seconds,
 //! the ratio, whether the answers agree) and one JSON line with the
 //! figures, the geometric means and meshd's peak RSS (VmHWM, reset after
 //! generation and publishing) against its memory limit (`--memory-mib`,
-//! default 1024). A query that fails (beyond the memory budget at a large
-//! scale factor) is reported as such and the others still run.
+//! default 1024). `--set KEY=VALUE` (repeatable) applies a DataFusion
+//! setting as `[query.settings]` in `meshd.toml` would. A query that
+//! fails (beyond the memory budget at a large scale factor) is reported
+//! as such and the others still run.
 #![allow(
     clippy::cast_precision_loss,
     reason = "a measuring tool: figures are printed, not computed on"
@@ -29,6 +32,7 @@
 #[path = "../common/mod.rs"]
 #[allow(dead_code, reason = "shared with the other examples")]
 mod common;
+mod duck;
 mod queries;
 mod tables;
 
@@ -90,11 +94,17 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Runs query `sql` on the node: its rows as JSON values and the seconds
-/// from resolving the tables to the last batch.
-async fn run(node: &mesh_node::NodeHandle, sql: &str) -> anyhow::Result<(Vec<Vec<Value>>, f64)> {
+/// Runs query `sql` on the node: its rows as JSON values, the seconds
+/// from resolving the tables to the last batch, and of those the seconds
+/// until the plan was ready (tables resolved, copies pinned, planned).
+async fn run(
+    node: &mesh_node::NodeHandle,
+    sql: &str,
+) -> anyhow::Result<(Vec<Vec<Value>>, f64, f64)> {
     let t = Instant::now();
-    let mut rows = node.sql(sql, false).await?.run(None)?;
+    let planned = node.sql(sql, false).await?;
+    let plan_seconds = t.elapsed().as_secs_f64();
+    let mut rows = planned.run(None)?;
     let mut batches = Vec::new();
     while let Some(batch) = rows.next().await {
         batches.push(batch?);
@@ -104,54 +114,92 @@ async fn run(node: &mesh_node::NodeHandle, sql: &str) -> anyhow::Result<(Vec<Vec
     for b in &batches {
         out.extend(mesh_query::json_rows(b)?);
     }
-    Ok((out, seconds))
+    Ok((out, seconds, plan_seconds))
 }
 
-/// Runs every query of `list` `runs` times on the node: each one's
-/// seconds and the rows of its last run.
+/// One query's runs on the node.
+struct Measured {
+    /// Seconds of each run, resolving to last batch.
+    seconds: Vec<f64>,
+    /// Seconds of each run until the plan was ready.
+    plan_seconds: Vec<f64>,
+    /// The rows of the last run.
+    rows: Vec<Vec<Value>>,
+}
+
+/// Runs every query of `list` `runs` times on the node and, turn about
+/// after each run (A B A B), on DuckDB when it is there. Returns the
+/// node's runs and DuckDB's as `{seconds, rows}` (or `{error}`) per query.
 async fn measure(
     node: &mesh_node::NodeHandle,
+    mut duck: Option<&mut duck::Duck>,
     list: &[Value],
     runs: usize,
-) -> anyhow::Result<Vec<(Vec<f64>, Vec<Vec<Value>>)>> {
+) -> (Vec<Measured>, Vec<Value>) {
     let mut ours = Vec::new();
+    let mut theirs = Vec::new();
     for q in list {
         let sql = q["sql"].as_str().unwrap_or_default();
-        let mut seconds = Vec::new();
-        let mut rows = Vec::new();
+        let mut m = Measured {
+            seconds: Vec::new(),
+            plan_seconds: Vec::new(),
+            rows: Vec::new(),
+        };
+        let (mut duck_seconds, mut duck_rows, mut duck_error) = (Vec::new(), Vec::new(), None);
         for _ in 0..runs {
-            match run(node, sql).await {
-                Ok((r, s)) => {
-                    rows = r;
-                    seconds.push(s);
+            if m.seconds.first().is_none_or(|s| s.is_finite()) {
+                match run(node, sql).await {
+                    Ok((r, s, p)) => {
+                        m.rows = r;
+                        m.seconds.push(s);
+                        m.plan_seconds.push(p);
+                    }
+                    // A query beyond the memory budget fails; the others run.
+                    Err(e) => {
+                        eprintln!("Q{} failed: {e:#}", q["n"]);
+                        m.seconds = vec![f64::NAN];
+                        m.plan_seconds = vec![f64::NAN];
+                    }
                 }
-                // A query beyond the memory budget fails; the others run.
-                Err(e) => {
-                    eprintln!("Q{} failed: {e:#}", q["n"]);
-                    seconds = vec![f64::NAN];
-                    break;
+            }
+            if let Some(d) = duck.as_deref_mut()
+                && duck_error.is_none()
+            {
+                match d.run(sql) {
+                    Ok((s, r)) => {
+                        duck_seconds.push(s);
+                        duck_rows = r;
+                    }
+                    Err(e) => duck_error = Some(format!("{e:#}")),
                 }
             }
         }
-        eprintln!("Q{}: {:.3} s", q["n"], median(&seconds));
-        ours.push((seconds, rows));
+        eprintln!(
+            "Q{}: {:.3} s (planned in {:.3} s), DuckDB {:.3} s",
+            q["n"],
+            median(&m.seconds),
+            median(&m.plan_seconds),
+            median(&duck_seconds)
+        );
+        ours.push(m);
+        theirs.push(match duck_error {
+            Some(e) => json!({ "error": e }),
+            None => json!({ "seconds": duck_seconds, "rows": duck_rows }),
+        });
     }
-    Ok(ours)
+    (ours, theirs)
 }
 
 /// Prints the per-query table; returns the JSON lines, the summed logs
 /// of both sides' medians with the number compared, and whether every
 /// answer agreed.
-fn report(
-    ours: &[(Vec<f64>, Vec<Vec<Value>>)],
-    theirs: &[Value],
-) -> (Vec<Value>, (f64, f64, u32), bool) {
-    println!("query   meshd s  duckdb s   ratio  answers");
+fn report(ours: &[Measured], theirs: &[Value]) -> (Vec<Value>, (f64, f64, u32), bool) {
+    println!("query   meshd s   plan s  duckdb s   ratio  answers");
     let mut lines = Vec::new();
     let (mut log_ours, mut log_theirs, mut compared) = (0.0, 0.0, 0);
     let mut all_agree = true;
-    for (i, (seconds, rows)) in ours.iter().enumerate() {
-        let mine = median(seconds);
+    for (i, m) in ours.iter().enumerate() {
+        let (rows, mine, plan) = (&m.rows, median(&m.seconds), median(&m.plan_seconds));
         let other = theirs.get(i);
         let duck_s = other
             .and_then(|o| o["seconds"].as_array())
@@ -169,7 +217,7 @@ fn report(
             compared += 1;
         }
         println!(
-            "Q{:<5} {mine:>8.3}  {:>8}  {:>6}  {}",
+            "Q{:<5} {mine:>8.3} {plan:>8.3}  {:>8}  {:>6}  {}",
             i + 1,
             duck_s.map_or("-".into(), |d| format!("{d:.3}")),
             duck_s.map_or("-".into(), |d| format!("{:.2}", mine / d)),
@@ -178,7 +226,7 @@ fn report(
                 .map_or_else(|e| format!("DIFFER: {e}"), |()| "same".into())
         );
         lines.push(json!({
-            "query": i + 1, "meshd_s": mine, "duckdb_s": duck_s,
+            "query": i + 1, "meshd_s": mine, "meshd_plan_s": plan, "duckdb_s": duck_s,
             "ratio": duck_s.map(|d| mine / d), "rows": rows.len(),
             "answers_agree": verdict.is_ok(),
         }));
@@ -206,6 +254,22 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = mesh_node::Config::default();
     config.query.memory_limit_mib = memory_mib;
+    // `--set KEY=VALUE` (repeatable): a `[query.settings]` entry.
+    for pair in args
+        .windows(2)
+        .filter(|w| w[0] == "--set")
+        .map(|w| w[1].as_str())
+    {
+        let (key, value) = pair
+            .split_once('=')
+            .context("--set takes KEY=VALUE (a DataFusion setting)")?;
+        config
+            .query
+            .settings
+            .insert(key.to_owned(), toml::Value::String(value.to_owned()));
+    }
+    config.validate()?;
+    let config_settings = config.query.datafusion_settings()?;
     let (_dir, node) = common::start_node("tpch", config).await?;
     let t = Instant::now();
     for (table, _, fields) in &sizes {
@@ -227,27 +291,22 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("published 8 products in {:.1} s", t.elapsed().as_secs_f64());
 
+    // DuckDB runs in its own process: the node's peak RSS is its own.
+    let mut duck = duck::Duck::start(scratch.path(), threads);
+    if let Err(e) = &duck {
+        eprintln!("DuckDB is not there ({e:#}); meshd's times only");
+    }
+    let duck_version = duck.as_ref().ok().map(|d| d.version.clone());
+    let duck_error = duck.as_ref().err().map(|e| format!("{e:#}"));
     let reset = common::reset_peak_rss();
     let rss_before = common::peak_rss_mib("self");
     let list: Vec<Value> = (1..=22)
         .filter_map(|n| queries::query(n, sf).map(|sql| json!({"n": n, "sql": sql})))
         .collect();
-    let ours = measure(&node.handle, &list, runs).await?;
+    let (ours, theirs) = measure(&node.handle, duck.as_mut().ok(), &list, runs).await;
     let peak_rss = common::peak_rss_mib("self");
+    drop(duck);
     node.handle.shutdown().await;
-
-    let queries_file = scratch.path().join("queries.json");
-    std::fs::write(&queries_file, serde_json::to_vec(&list)?)?;
-    let duck = common::python(
-        include_str!("duck.py"),
-        &[
-            scratch.path().as_os_str(),
-            queries_file.as_os_str(),
-            std::ffi::OsStr::new(&runs.to_string()),
-            std::ffi::OsStr::new(&threads.to_string()),
-        ],
-    );
-    let theirs = duck["queries"].as_array().cloned().unwrap_or_default();
 
     let (lines, geomeans, all_agree) = report(&ours, &theirs);
     let (log_ours, log_theirs, compared) = geomeans;
@@ -255,7 +314,7 @@ async fn main() -> anyhow::Result<()> {
     // meshd's own mean over the queries it answered, whatever DuckDB did.
     let answered: Vec<f64> = ours
         .iter()
-        .map(|(s, _)| median(s))
+        .map(|m| median(&m.seconds))
         .filter(|s| s.is_finite())
         .collect();
     let meshd_geomean =
@@ -275,8 +334,10 @@ async fn main() -> anyhow::Result<()> {
         "rss_before_queries_mib": rss_before,
         "peak_rss_reset_before_queries": reset,
         "memory_limit_mib": memory_mib,
-        "duckdb_version": duck.get("version"),
-        "duckdb_error": duck.get("error"),
+        "settings": config_settings,
+        "duckdb_version": duck_version,
+        "duckdb_error": duck_error,
+        "interleaved": true,
         "queries": lines,
     });
     println!("{line}");
