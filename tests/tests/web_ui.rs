@@ -15,18 +15,30 @@ use mesh_tests::daemon::{Daemon, init, run, start};
 use mesh_tests::query::publish;
 use serde_json::json;
 
-/// A node that serves at most 30 requests a second to a peer (bursts of
-/// 10), so a fetch from it takes long enough to watch.
-fn slow_owner(domain: &str) -> Daemon {
+/// A node of `domain` whose anti-entropy runs every second, as the
+/// in-process test nodes' does (`loopback_config`), so that a gossip
+/// message lost to a loaded machine is repaired within the test's wait;
+/// `edit` changes the rest of its config text.
+fn node(domain: &str, bootstrap: Option<&str>, edit: impl Fn(String) -> String) -> Daemon {
     let dir = init(domain, &[]);
     let config = dir.path().join("meshd.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .replace("requests_per_sec = 2000", "requests_per_sec = 30")
-        .replace("burst = 4000", "burst = 10");
-    assert!(text.contains("requests_per_sec = 30"), "template changed");
+    let text = edit(text.replace("sync_interval_ms = 30000", "sync_interval_ms = 1000"));
+    assert!(text.contains("sync_interval_ms = 1000"), "template changed");
     std::fs::write(&config, text).unwrap();
-    run(dir, None, &[])
+    run(dir, bootstrap, &[])
+}
+
+/// A node that serves at most 30 requests a second to a peer (bursts of
+/// 10), so a fetch from it takes long enough to watch.
+fn slow_owner(domain: &str) -> Daemon {
+    node(domain, None, |text| {
+        let text = text
+            .replace("requests_per_sec = 2000", "requests_per_sec = 30")
+            .replace("burst = 4000", "burst = 10");
+        assert!(text.contains("requests_per_sec = 30"), "template changed");
+        text
+    })
 }
 
 /// About 4 MiB of orders as CSV.
@@ -60,7 +72,7 @@ const HOSTILE_TITLE: &str =
 fn search_product_fetch_and_access_in_the_browser() {
     let work = tempfile::tempdir().unwrap();
     let sales = slow_owner("sales");
-    let finance = start("finance", Some(&sales.addr));
+    let finance = node("finance", Some(&sales.addr), |text| text);
     let orders = write(work.path(), "orders.csv", &orders_csv());
     let orders_yaml = write(
         work.path(),
