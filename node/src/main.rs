@@ -18,15 +18,6 @@ use mesh_node::config::Config;
 use mesh_node::daemon;
 use tracing_subscriber::EnvFilter;
 
-/// jemalloc instead of glibc's malloc. The SQL engine allocates and frees
-/// batch-sized buffers on several threads at once, which glibc serves
-/// slowly (its malloc, memset and free were about a tenth of the CPU of
-/// the TPC-H run) and returns to the system late; DataFusion's own
-/// benchmarks and `mesh-sim` use a non-glibc allocator for the same
-/// reason. Measured in `query_bench`, which runs a node with it too.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[derive(Parser)]
 #[command(name = "meshd", version, about = "The meshd data mesh daemon")]
 struct Cli {

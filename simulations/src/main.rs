@@ -14,7 +14,7 @@ use mesh_sim::{Scenario, engine};
 /// churn glibc serves slowly from its unsorted bins; at 300 nodes jemalloc
 /// ran the baseline 10-17% faster with 5% less peak memory (mimalloc was
 /// faster still but took 20% more memory, and memory is what caps the node
-/// count). meshd uses it too; the libraries and their tests keep the
+/// count). Only this binary: the library, its tests and meshd keep the
 /// system allocator.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -8,11 +8,6 @@ use serde_json::{Value, json};
 
 pub(crate) mod daemon;
 
-/// meshd's allocator (see `src/main.rs`), so that the figures of a node
-/// run inside an example are those of a meshd.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// Writes `len` pseudo-random (incompressible) bytes to `path`.
 pub(crate) fn write_file(path: &Path, len: u64) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
