@@ -165,13 +165,14 @@ impl std::fmt::Debug for Query {
 impl Engine {
     /// An engine with its memory pool and spill directory.
     pub fn new(config: EngineConfig) -> Result<Self, QueryError> {
+        // Settings first: a refused one leaves no directory behind.
+        let session = session_config(&config)?;
         std::fs::create_dir_all(&config.spill_dir).map_err(|e| {
             QueryError::Failed(format!(
                 "spill directory {}: {e}",
                 config.spill_dir.display()
             ))
         })?;
-        let session = session_config(&config)?;
         let pool = TrackConsumersPool::new(
             FairSpillPool::new(config.memory_limit),
             NonZeroUsize::MIN.saturating_add(2),

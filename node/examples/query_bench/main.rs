@@ -15,8 +15,8 @@
 //! `--runs` times each (default 3), and the same queries through DuckDB
 //! (`python3`, `pip install duckdb`) on the same files with as many
 //! threads, the two engines taking turns run by run (A B A B) so that a
-//! change in the machine's speed falls on both. Both answers are compared cell by cell (numbers to a relative
-//! 1e-6). Prints a table (per query: meshd's and DuckDB's median seconds,
+//! change in the machine's speed falls on both. Both answers are compared
+//! cell by cell (numbers to a relative 1e-6). Prints a table (per query: meshd's and DuckDB's median seconds,
 //! the ratio, whether the answers agree) and one JSON line with the
 //! figures, the geometric means and meshd's peak RSS (VmHWM, reset after
 //! generation and publishing) against its memory limit (`--memory-mib`,
@@ -146,8 +146,9 @@ async fn measure(
             rows: Vec::new(),
         };
         let (mut duck_seconds, mut duck_rows, mut duck_error) = (Vec::new(), Vec::new(), None);
+        let mut failed = false;
         for _ in 0..runs {
-            if m.seconds.first().is_none_or(|s| s.is_finite()) {
+            if !failed {
                 match run(node, sql).await {
                     Ok((r, s, p)) => {
                         m.rows = r;
@@ -157,6 +158,7 @@ async fn measure(
                     // A query beyond the memory budget fails; the others run.
                     Err(e) => {
                         eprintln!("Q{} failed: {e:#}", q["n"]);
+                        failed = true;
                         m.seconds = vec![f64::NAN];
                         m.plan_seconds = vec![f64::NAN];
                     }
