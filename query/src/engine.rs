@@ -23,12 +23,14 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast;
 
+use crate::dynamic_filter::DynamicFilterRows;
 use crate::lineage::{self, OutputColumn};
 use crate::table::{self, FILES_SCHEMA};
 use crate::{Input, ProductRef, QueryError, names};
@@ -197,7 +199,13 @@ impl Engine {
     }
 
     fn session(&self) -> SessionContext {
-        SessionContext::new_with_config_rt(self.session.clone(), Arc::clone(&self.runtime))
+        let state = SessionStateBuilder::new()
+            .with_config(self.session.clone())
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(DynamicFilterRows))
+            .build();
+        SessionContext::new_with_state(state)
     }
 
     /// Parses one statement and names the products it reads.
@@ -410,6 +418,20 @@ mod tests {
         assert!(e.to_string().contains("batch_size"), "{e}");
         assert!(check_settings(&settings(&[("datafusion.execution.batch_size", "4096")])).is_ok());
         assert!(check_settings(&[]).is_ok());
+    }
+
+    #[test]
+    fn joins_dynamic_filters_reach_scanned_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(EngineConfig::new(dir.path().join("spill"))).unwrap();
+        let state = engine.session().state();
+        let rules: Vec<&str> = state
+            .physical_optimizers()
+            .iter()
+            .map(|r| r.name())
+            .collect();
+        // Last, so that it sees where DataFusion's rules put each filter.
+        assert_eq!(rules.last(), Some(&"dynamic_filter_rows"), "{rules:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`table`]: a product's copy as a table (CSV typed by its contract).
 //! - [`engine`]: the runtime (memory budget, spill directory), parsing,
 //!   planning, running.
+//! - [`dynamic_filter`]: joins' dynamic filters applied to scanned rows.
 //! - [`lineage`]: where each output column comes from.
 //! - [`output`]: results as CSV, JSON Lines, Arrow IPC, Parquet, JSON rows.
 //! - [`error`]: the user's mistakes apart from failures.
@@ -19,6 +20,7 @@
 //! a statement names (checking access, fetching what it lacks) between
 //! [`Engine::parse`] and [`Engine::plan`].
 
+pub mod dynamic_filter;
 pub mod engine;
 pub mod error;
 pub mod lineage;
