@@ -374,7 +374,7 @@ impl RecordBatchStream for DynamicFilterStream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     use datafusion::arrow::array::{Int64Array, StringArray};
@@ -392,7 +392,7 @@ mod tests {
 
     /// `facts(k, v)` with every key in every row group, and `dims(k,
     /// name)` where the first `picked` keys are named `pick`.
-    fn tables(dir: &std::path::Path, picked: i64) {
+    pub(crate) fn tables(dir: &std::path::Path, picked: i64) {
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(50_000))
             .build();

@@ -32,6 +32,7 @@ use datafusion::sql::sqlparser::ast;
 
 use crate::dynamic_filter::DynamicFilterRows;
 use crate::lineage::{self, OutputColumn};
+use crate::shared_cte::ShareRepeatedCtes;
 use crate::table::{self, FILES_SCHEMA};
 use crate::{Input, ProductRef, QueryError, names};
 
@@ -203,6 +204,7 @@ impl Engine {
             .with_config(self.session.clone())
             .with_runtime_env(Arc::clone(&self.runtime))
             .with_default_features()
+            .with_analyzer_rule(Arc::new(ShareRepeatedCtes))
             .with_physical_optimizer_rule(Arc::new(DynamicFilterRows))
             .build();
         SessionContext::new_with_state(state)

@@ -12,6 +12,7 @@
 //! - [`engine`]: the runtime (memory budget, spill directory), parsing,
 //!   planning, running.
 //! - [`dynamic_filter`]: joins' dynamic filters applied to scanned rows.
+//! - [`shared_cte`]: a grouping CTE named more than once computed once.
 //! - [`lineage`]: where each output column comes from.
 //! - [`output`]: results as CSV, JSON Lines, Arrow IPC, Parquet, JSON rows.
 //! - [`error`]: the user's mistakes apart from failures.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod lineage;
 pub mod names;
 pub mod output;
+pub mod shared_cte;
 pub mod table;
 
 pub use engine::{Engine, EngineConfig, Parsed, Query, check_settings};
