@@ -458,6 +458,15 @@ pub(crate) mod tests {
     /// The query's answer as text, and the filter operators of its plan
     /// after running it.
     async fn run(ctx: &SessionContext, sql: &str) -> (String, Vec<Arc<dyn ExecutionPlan>>) {
+        run_finding::<DynamicFilterExec>(ctx, sql).await
+    }
+
+    /// The query's answer as text, and the operators of type `T` of its
+    /// plan after running it (their metrics filled in).
+    pub(crate) async fn run_finding<T: ExecutionPlan>(
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> (String, Vec<Arc<dyn ExecutionPlan>>) {
         let plan = ctx
             .sql(sql)
             .await
@@ -466,18 +475,15 @@ pub(crate) mod tests {
             .await
             .unwrap();
         let batches = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-        let mut filters = Vec::new();
+        let mut found = Vec::new();
         plan.apply(|node| {
-            if node.downcast_ref::<DynamicFilterExec>().is_some() {
-                filters.push(Arc::clone(node));
+            if node.downcast_ref::<T>().is_some() {
+                found.push(Arc::clone(node));
             }
             Ok(TreeNodeRecursion::Continue)
         })
         .unwrap();
-        (
-            pretty_format_batches(&batches).unwrap().to_string(),
-            filters,
-        )
+        (pretty_format_batches(&batches).unwrap().to_string(), found)
     }
 
     fn metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {

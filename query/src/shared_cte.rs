@@ -392,8 +392,6 @@ mod tests {
 
     use datafusion::arrow::array::Int64Array;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
-    use datafusion::common::tree_node::TreeNode;
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -401,7 +399,7 @@ mod tests {
     use datafusion::physical_plan::collect;
     use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
-    use crate::dynamic_filter::tests::tables;
+    use crate::dynamic_filter::tests::{run_finding, tables};
 
     async fn context(dir: &std::path::Path, rule: bool) -> SessionContext {
         let mut state = SessionStateBuilder::new()
@@ -424,23 +422,7 @@ mod tests {
 
     /// The answer as text and the plan's `SharedExec` nodes after running.
     async fn run(ctx: &SessionContext, sql: &str) -> (String, Vec<Arc<dyn ExecutionPlan>>) {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        let batches = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-        let mut shared = Vec::new();
-        plan.apply(|node| {
-            if node.downcast_ref::<SharedExec>().is_some() {
-                shared.push(Arc::clone(node));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .unwrap();
-        (pretty_format_batches(&batches).unwrap().to_string(), shared)
+        run_finding::<SharedExec>(ctx, sql).await
     }
 
     fn total(plans: &[Arc<dyn ExecutionPlan>], name: &str) -> usize {
