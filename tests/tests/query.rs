@@ -111,6 +111,28 @@ fn a_join_across_two_domains_fetches_what_it_lacks_and_answers_exactly() {
     let api: Value = serde_json::from_slice(&api.body).unwrap();
     assert_eq!(api["rows"], answer["rows"]);
 
+    // A grouping CTE named twice (computed once by the engine): the
+    // same answer as inlined, and lineage still reaches through it.
+    let cte = "WITH spend AS (SELECT o.customer, sum(o.amount) AS spent FROM sales.orders o \
+               GROUP BY o.customer) \
+               SELECT c.email, s.spent FROM spend s JOIN crm.customers c ON s.customer = c.id \
+               WHERE s.spent = (SELECT max(spent) FROM spend) ORDER BY c.email";
+    let shared = stdout_json(&mesh(Some(&crm), &["query", cte, "--json"]));
+    assert_eq!(
+        shared["rows"],
+        json!([["ann@x.org", 10.0], ["bob@x.org", 10.0]]),
+        "{shared}"
+    );
+    assert_eq!(shared["columns"][0]["classification"], "pii");
+    assert_eq!(
+        shared["columns"][1]["sources"],
+        json!(["sales.orders@1.amount"])
+    );
+    assert_eq!(shared["inputs"].as_array().unwrap().len(), 2);
+    let plan = String::from_utf8(mesh(Some(&crm), &["query", cte, "--explain"]).stdout).unwrap();
+    assert_eq!(plan.matches("SharedExec").count(), 2, "{plan}");
+    assert!(plan.contains("sales.orders"), "{plan}");
+
     // A table, CSV, a file, a limit, the plan.
     let table = String::from_utf8(mesh(Some(&crm), &["query", join]).stdout).unwrap();
     assert!(
