@@ -179,11 +179,6 @@ impl DynamicFilterExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
-
-    /// The filter it applies.
-    pub fn predicate(&self) -> &Arc<dyn PhysicalExpr> {
-        &self.predicate
-    }
 }
 
 impl DisplayAs for DynamicFilterExec {

@@ -66,21 +66,14 @@ impl AnalyzerRule for ShareRepeatedCtes {
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
-        let mut shared: HashMap<SubqueryAlias, LogicalPlan> = seen
+        // A reference whose shared scan cannot keep its schema stays inlined.
+        let shared: HashMap<SubqueryAlias, LogicalPlan> = seen
             .into_iter()
             .filter(|(_, n)| *n > 1)
-            .map(|(alias, _)| {
-                let unchanged = LogicalPlan::SubqueryAlias(alias.clone());
-                (alias, unchanged)
-            })
+            .filter_map(|(alias, _)| shared_scan(&alias).ok().map(|scan| (alias, scan)))
             .collect();
         if shared.is_empty() {
             return Ok(plan);
-        }
-        for (alias, replacement) in &mut shared {
-            if let Ok(scan) = shared_scan(alias) {
-                *replacement = scan;
-            }
         }
         plan.transform_down_with_subqueries(|node| match &node {
             LogicalPlan::SubqueryAlias(alias) => match shared.get(alias) {

@@ -16,8 +16,9 @@
 //! (`python3`, `pip install duckdb`) on the same files with as many
 //! threads, the two engines taking turns run by run (A B A B) so that a
 //! change in the machine's speed falls on both. Both answers are compared
-//! cell by cell (numbers to a relative 1e-6). Prints a table (per query: meshd's and DuckDB's median seconds,
-//! the ratio, whether the answers agree) and one JSON line with the
+//! cell by cell (numbers to a relative 1e-6). Prints a table (per query:
+//! meshd's and DuckDB's median seconds, the ratio, whether the answers
+//! agree) and one JSON line with the
 //! figures, the geometric means and meshd's peak RSS (VmHWM, reset after
 //! generation and publishing) against its memory limit (`--memory-mib`,
 //! default 1024). `--set KEY=VALUE` (repeatable) applies a DataFusion
